@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+// The Pi's binary is built with Debian 13's Swift 6.0.3, so this manifest and every
+// dependency must stay loadable by tools 6.0 (see docs/architecture.md, "Dependencies").
+import PackageDescription
+
+/// Swift 6 language mode everywhere; warnings about concurrency are errors in 6 mode anyway.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "usbp2p",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "usbp2pd", targets: ["usbp2pd"]),
+        .executable(name: "usbp2p-client", targets: ["usbp2p-client"]),
+        .executable(name: "usbp2p-relay", targets: ["usbp2p-relay"]),
+        .library(name: "USBIP", targets: ["USBIP"]),
+        .library(name: "Identity", targets: ["Identity"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries from Debian, each wrapped once by the Swift module named beside it.
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // Pure Swift: the USB/IP wire format. No I/O, no C.
+        .target(name: "USBIP", swiftSettings: strict),
+        // libsodium behind Swift types: random bytes, Ed25519, BLAKE2b.
+        .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: strict),
+        // Ed25519 identities, EndpointId text form, key files.
+        .target(name: "Identity", dependencies: ["Sodium", "FileSystem"], swiftSettings: strict),
+        // Atomic, permission-checked file writes shared by everything that keeps state.
+        .target(name: "FileSystem", swiftSettings: strict),
+        // libusb behind Swift types (grows into the USB host layer).
+        .target(name: "USBHost", dependencies: ["CLibUSB"], swiftSettings: strict),
+        // libgpiod v2 behind Swift types (grows into the LED and button).
+        .target(name: "GPIO", dependencies: ["CGPIOD"], swiftSettings: strict),
+        // OpenSSL behind Swift types (grows into mutual TLS 1.3).
+        .target(name: "Secure", dependencies: ["COpenSSL"], swiftSettings: strict),
+        // Leveled logging to stderr.
+        .target(name: "Log", swiftSettings: strict),
+        // TOML configuration files of the three programs, with located errors.
+        .target(name: "Config", dependencies: ["TOMLKit", "FileSystem"], swiftSettings: strict),
+        // What the three executables share: version text, common options, identity verbs.
+        .target(
+            name: "CLISupport",
+            dependencies: [
+                "Config", "Identity", "Log", "USBHost", "GPIO", "Secure", "Sodium",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .executableTarget(name: "usbp2pd", dependencies: ["CLISupport"], swiftSettings: strict),
+        .executableTarget(name: "usbp2p-client", dependencies: ["CLISupport"], swiftSettings: strict),
+        .executableTarget(name: "usbp2p-relay", dependencies: ["CLISupport"], swiftSettings: strict),
+
+        .testTarget(name: "USBIPTests", dependencies: ["USBIP"], swiftSettings: strict),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem"], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
+        .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
+        .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

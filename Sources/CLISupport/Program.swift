@@ -1,0 +1,65 @@
+import ArgumentParser
+import Config
+import GPIO
+import Log
+import Secure
+import Sodium
+import USBHost
+
+/// This release of usbp2p.
+public let usbp2pVersion = "0.1.0"
+
+/// What distinguishes the three programs to the commands they share.
+public protocol Program: Sendable {
+    /// The executable's name, as logs and messages show it.
+    static var name: String { get }
+    static var schema: ConfigSchema { get }
+    static var defaultConfigPath: String { get }
+}
+
+/// The text of `--version`: the program's version and the C libraries it runs on,
+/// which is what a bug report needs.
+public func versionText(_ program: String) -> String {
+    """
+    \(program) \(usbp2pVersion)
+    libsodium \(Sodium.version), libusb \(LibUSB.version), \(OpenSSLLibrary.version), libgpiod \(LibGPIOD.version)
+    """
+}
+
+/// Options every command of a program takes.
+public struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Configuration file.", valueName: "path"))
+    public var config: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Least severe messages to log: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")). "
+            + "Overrides log_level of the configuration file.", valueName: "level"))
+    public var logLevel: LogLevel?
+
+    public init() {}
+
+    /// The configuration: the file named by --config (which must exist), else the
+    /// program's default file if present, else the defaults.
+    public func loadConfig<P: Program>(for program: P.Type) throws(CLIError) -> ConfigFile {
+        do throws(ConfigError) {
+            if let config { return try ConfigFile.load(path: config, schema: P.schema, required: true) }
+            return try ConfigFile.load(path: P.defaultConfigPath, schema: P.schema, required: false)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    /// A logger at the level the flag, else the file, asks for.
+    public func logger<P: Program>(for program: P.Type, config: ConfigFile) -> Logger {
+        let level = logLevel ?? LogLevel(rawValue: config.string("log_level")) ?? .info
+        return Logger(label: P.name, level: level)
+    }
+}
+
+extension LogLevel: ExpressibleByArgument {}
+
+/// An error for the user: printed as "Error: <message>" with exit status 1.
+public struct CLIError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}

@@ -1,0 +1,96 @@
+/// A value as a configuration file gives it.
+public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
+    case string(String)
+    case integer(Int)
+    case boolean(Bool)
+
+    public var description: String {
+        switch self {
+        case .string(let s): "\"\(s)\""
+        case .integer(let i): "\(i)"
+        case .boolean(let b): "\(b)"
+        }
+    }
+}
+
+/// One key a configuration file may set: its place, type, default and meaning, and the
+/// check its value must pass. docs/configuration.md documents the same keys.
+public struct ConfigKey: Sendable {
+    public enum ValueType: String, Sendable {
+        case string, integer, boolean
+    }
+
+    /// Dotted name: "log_level", or "usbip.listen" for `listen` under `[usbip]`.
+    public let name: String
+    public let type: ValueType
+    public let defaultValue: ConfigValue
+    public let summary: String
+    /// Returns why a value of the right type is still wrong, or nil if it is fine.
+    let check: @Sendable (ConfigValue) -> String?
+
+    public init(
+        _ name: String, _ type: ValueType, default defaultValue: ConfigValue, _ summary: String,
+        check: @escaping @Sendable (ConfigValue) -> String? = { _ in nil }
+    ) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.summary = summary
+        self.check = check
+    }
+}
+
+/// The keys of one program's configuration file.
+public struct ConfigSchema: Sendable {
+    public let keys: [ConfigKey]
+
+    public init(_ keys: [ConfigKey]) { self.keys = keys }
+
+    func key(named name: String) -> ConfigKey? { keys.first { $0.name == name } }
+
+    /// Whether `prefix` names a table holding keys (e.g. "usbip" for "usbip.listen").
+    func isSection(_ prefix: String) -> Bool { keys.contains { $0.name.hasPrefix(prefix + ".") } }
+
+    /// The known key nearest to a misspelt one, if it is near enough to be the intent.
+    func suggestion(for name: String) -> String? {
+        let scored = keys.map { ($0.name, editDistance($0.name, name)) }.min { $0.1 < $1.1 }
+        guard let (best, distance) = scored, distance <= max(2, name.count / 3) else { return nil }
+        return best
+    }
+}
+
+/// Checks shared by several programs' keys.
+public enum ConfigChecks {
+    public static let logLevel: @Sendable (ConfigValue) -> String? = { value in
+        guard case .string(let s) = value, LogLevelName.all.contains(s) else {
+            return "expected one of \(LogLevelName.all.joined(separator: ", ")) (got \(value))"
+        }
+        return nil
+    }
+
+    public static let absolutePath: @Sendable (ConfigValue) -> String? = { value in
+        guard case .string(let s) = value, s.hasPrefix("/"), !s.utf8.contains(0) else {
+            return "expected an absolute path (got \(value))"
+        }
+        return nil
+    }
+}
+
+enum LogLevelName {
+    static let all = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}
+
+/// Levenshtein distance, for "did you mean" hints on unknown keys.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...max(b.count, 1) where j <= b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

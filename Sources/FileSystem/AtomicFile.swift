@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Files that hold state (keys, allowlists) are replaced whole or not at all: written to
+/// a temporary file beside the target, flushed, renamed over it, and the directory
+/// flushed, so a power cut leaves either the old content or the new.
+public enum AtomicFile {
+    /// Writes `bytes` to `path` with permission bits `mode` (e.g. 0o600), atomically.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(SystemError) {
+        let directory = parentDirectory(of: path)
+        let temporary = "\(path).tmp.\(getpid())"
+        let fd = try systemCall("open", path: temporary) {
+            open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        }
+        do throws(SystemError) {
+            // The umask may have narrowed `mode`; an explicit fchmod makes it exact.
+            try systemCall("fchmod", path: temporary) { fchmod(fd, mode) }
+            var written = 0
+            while written < bytes.count {
+                let n = try systemCall("write", path: temporary) {
+                    bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+                }
+                written += n
+            }
+            try systemCall("fsync", path: temporary) { fsync(fd) }
+            try systemCall("close", path: temporary) { close(fd) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        do throws(SystemError) {
+            try systemCall("rename", path: path) { rename(temporary, path) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try syncDirectory(directory)
+    }
+
+    /// Reads a whole file of at most `maxSize` bytes.
+    public static func read(_ path: String, maxSize: Int) throws(SystemError) -> [UInt8] {
+        let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = try systemCall("read", path: path) {
+                chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            }
+            if n == 0 { return result }
+            result.append(contentsOf: chunk[0..<n])
+            if result.count > maxSize { throw SystemError(call: "read", path: path, errno: EFBIG) }
+        }
+    }
+
+    /// Creates `path` and its missing parents with `mode` for the ones it creates.
+    public static func createDirectory(_ path: String, mode: mode_t) throws(SystemError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) == 0 { continue }
+            let code = errno
+            if code == EEXIST, isDirectory(current) { continue }
+            throw SystemError(call: "mkdir", path: current, errno: code == EEXIST ? ENOTDIR : code)
+        }
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// Permission bits and owner of a file (following links).
+    public static func attributes(_ path: String) throws(SystemError) -> (mode: mode_t, owner: uid_t) {
+        var info = stat()
+        try systemCall("stat", path: path) { stat(path, &info) }
+        return (info.st_mode & 0o7777, info.st_uid)
+    }
+
+    /// The directory part of `path` ("." when it has none).
+    public static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    private static func syncDirectory(_ directory: String) throws(SystemError) {
+        let fd = try systemCall("open", path: directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        try systemCall("fsync", path: directory) { fsync(fd) }
+    }
+}

@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How much to say. Ordered from most to least verbose.
+public enum LogLevel: String, CaseIterable, Comparable, Sendable {
+    case trace, debug, info, notice, warning, error, critical
+
+    public static func < (a: LogLevel, b: LogLevel) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    /// syslog priority, for the `<N>` prefix journald reads from a service's stderr.
+    var syslogPriority: Int {
+        switch self {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+}
+
+/// A small leveled logger writing one line per message to stderr.
+///
+/// swift-log would be the natural choice, but its only version served to this project
+/// needs tools 6.2 and the Pi's binary is built with Swift 6.0 (docs/architecture.md).
+/// Under systemd (JOURNAL_STREAM set) lines carry a `<priority>` prefix and no
+/// timestamp, since journald adds both; on a terminal they carry a UTC timestamp.
+public struct Logger: Sendable {
+    public let label: String
+    public var level: LogLevel
+    private let forJournal: Bool
+
+    public init(label: String, level: LogLevel = .info) {
+        self.label = label
+        self.level = level
+        self.forJournal = getenv("JOURNAL_STREAM") != nil
+    }
+
+    public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
+        guard level >= self.level else { return }
+        let line: String
+        if forJournal {
+            line = "<\(level.syslogPriority)>\(label): \(message())\n"
+        } else {
+            line = "\(Self.timestamp()) \(level.rawValue) \(label): \(message())\n"
+        }
+        var bytes = Array(line.utf8)
+        bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+
+    public func trace(_ message: @autoclosure () -> String) { log(.trace, message()) }
+    public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+    public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
+    public func notice(_ message: @autoclosure () -> String) { log(.notice, message()) }
+    public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+    public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
+
+    private static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let millis = Int(now.tv_nsec / 1_000_000)
+        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
+    }
+}

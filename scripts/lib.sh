@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Shared helpers for the project's scripts. Sourced, never run.
+
+# Prints a step heading so long runs show where they are.
+step() { printf '\n==> %s\n' "$*"; }
+
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The Debian mirror this machine already uses, read from its apt sources, so that
+# no script names a mirror host of its own.
+debian_mirror() {
+  local uri
+  uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | awk '{print $2}' | grep -v -- '-security' | grep -i debian | head -n1)
+  if [ -z "$uri" ]; then
+    uri=$(grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' \
+          | grep -v -- '-security' | head -n1)
+  fi
+  [ -n "$uri" ] || die "cannot find a Debian mirror in /etc/apt/sources.list*"
+  printf '%s\n' "${uri%/}"
+}
+
+# Adds an apt suite (e.g. bookworm-backports) in a sources file of its own,
+# leaving the machine's default sources untouched. Returns 1 if it was already there.
+ensure_apt_suite() {
+  local suite=$1 components=${2:-main} file="/etc/apt/sources.list.d/usbp2p-$1.sources"
+  [ -f "$file" ] && return 1
+  cat > "$file" <<SRC
+Types: deb
+URIs: $(debian_mirror)
+Suites: $suite
+Components: $components
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  return 0
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Swift from the toolchain on this machine, or from PATH.
+find_swift() {
+  if command -v swift >/dev/null 2>&1; then command -v swift
+  elif [ -x /opt/swift/usr/bin/swift ]; then echo /opt/swift/usr/bin/swift
+  else die "no Swift toolchain found (expected swift on PATH or /opt/swift)"; fi
+}
