@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "USBIPTests", dependencies: ["USBIP"], swiftSettings: strict),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem"], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
+        .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"], swiftSettings: strict),
     ],

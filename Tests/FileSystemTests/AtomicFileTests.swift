@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import FileSystem
+
+@Suite struct AtomicFileTests {
+    func scratch() -> String {
+        let path = NSTemporaryDirectory() + "usbp2p-atomic-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func writtenBytesReadBack() throws {
+        let path = scratch() + "/f"
+        try AtomicFile.write([1, 2, 3], to: path, mode: 0o600)
+        #expect(try AtomicFile.read(path, maxSize: 10) == [1, 2, 3])
+    }
+
+    @Test func modeIsExactWhateverTheUmask() throws {
+        let path = scratch() + "/f"
+        let old = umask(0o077)
+        defer { umask(old) }
+        try AtomicFile.write([1], to: path, mode: 0o640)
+        #expect(try AtomicFile.attributes(path).mode == 0o640)
+    }
+
+    @Test func rewriteReplacesTheWholeFileAndLeavesNoTemporary() throws {
+        let dir = scratch()
+        try AtomicFile.write(Array(repeating: 9, count: 100), to: dir + "/f", mode: 0o600)
+        try AtomicFile.write([4], to: dir + "/f", mode: 0o600)
+        #expect(try AtomicFile.read(dir + "/f", maxSize: 1000) == [4])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["f"])
+    }
+
+    @Test func failureNamesTheCallAndPath() {
+        do {
+            try AtomicFile.write([1], to: "/nonexistent-dir/f", mode: 0o600)
+            Issue.record("wrote into a missing directory")
+        } catch {
+            #expect(error.call == "open")
+            #expect(error.description.contains("/nonexistent-dir/f.tmp"))
+            #expect(error.description.contains("No such file or directory"))
+        }
+    }
+
+    @Test func readStopsAtTheSizeLimit() throws {
+        let path = scratch() + "/big"
+        try AtomicFile.write(Array(repeating: 0, count: 10_000), to: path, mode: 0o600)
+        #expect(throws: SystemError.self) { try AtomicFile.read(path, maxSize: 5000) }
+    }
+
+    @Test func createDirectoryMakesParentsAndAcceptsExistingOnes() throws {
+        let base = scratch()
+        try AtomicFile.createDirectory(base + "/a/b/c", mode: 0o700)
+        try AtomicFile.createDirectory(base + "/a/b/c", mode: 0o700)
+        #expect(AtomicFile.isDirectory(base + "/a/b/c"))
+        try AtomicFile.write([1], to: base + "/file", mode: 0o600)
+        #expect(throws: SystemError(call: "mkdir", path: base + "/file", errno: ENOTDIR)) {
+            try AtomicFile.createDirectory(base + "/file/sub", mode: 0o700)
+        }
+    }
+
+    @Test func parentDirectoryOfPaths() {
+        #expect(AtomicFile.parentDirectory(of: "/a/b") == "/a")
+        #expect(AtomicFile.parentDirectory(of: "/a") == "/")
+        #expect(AtomicFile.parentDirectory(of: "a") == ".")
+    }
+}

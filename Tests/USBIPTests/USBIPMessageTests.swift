@@ -1,0 +1,53 @@
+import Testing
+@testable import USBIP
+
+/// Properties every message has: it round-trips, and any prefix of it is "need more bytes".
+@Suite struct USBIPMessageTests {
+    @Test(arguments: Samples.all.indices)
+    func everyMessageRoundTrips(index: Int) throws {
+        let (receiver, message, direction) = Samples.all[index]
+        let bytes = message.encoded
+        let decoded = try USBIPMessage.decodeWhole(bytes, receiver: receiver, direction: direction)
+        #expect(decoded == message)
+        #expect(decoded?.encoded == bytes)
+    }
+
+    @Test(arguments: Samples.all.indices)
+    func everyTruncationPointNeedsMoreBytes(index: Int) throws {
+        let (receiver, message, direction) = Samples.all[index]
+        let bytes = message.encoded
+        for length in 0..<bytes.count {
+            let result = try USBIPMessage.decode(
+                from: bytes[0..<length], receiver: receiver, requestDirection: { _ in direction })
+            #expect(result == nil, "prefix of \(length) of \(bytes.count) bytes of \(message.kind) decoded")
+        }
+    }
+
+    @Test func decodingReadsOnlyItsOwnMessage() throws {
+        let (_, first, _) = Samples.all[0]
+        let (_, second, _) = Samples.all[4]
+        let bytes = first.encoded + second.encoded
+        let result = try USBIPMessage.decode(from: bytes[...], receiver: .server)
+        #expect(result?.message == first)
+        #expect(result?.consumed == first.encoded.count)
+    }
+
+    @Test func payloadsShareTheInputsStorage() throws {
+        let bytes = SubmitCommandTests.capturedInterruptOut
+        guard case .submit(let submit)? = try USBIPMessage.decodeWhole(bytes, receiver: .server) else {
+            Issue.record("not a submit"); return
+        }
+        #expect(submit.transferBuffer.startIndex == 48)  // a slice of the input, not a copy
+    }
+
+    @Test func kindsAndReceiversMatchTheProtocol() {
+        for (receiver, message, _) in Samples.all { #expect(message.receiver == receiver) }
+        #expect(USBIPMessage.requestDeviceList.kind.description == "OP_REQ_DEVLIST")
+    }
+
+    @Test func errorsDescribeTheOffendingValue() {
+        #expect(USBIPError.unsupportedVersion(0x0106).description.contains("0x0106"))
+        #expect(USBIPError.transferTooLarge(length: 99, limit: 10).description.contains("99"))
+        #expect(USBIPError.unknownSeqnum(7).description.contains("7"))
+    }
+}
