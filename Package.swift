@@ -62,6 +62,8 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem"], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
+        // Runs the built executables as a user would (build them first: swift build --build-tests).
+        .testTarget(name: "CLITests", swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"], swiftSettings: strict),
     ],

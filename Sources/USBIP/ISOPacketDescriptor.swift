@@ -61,9 +61,10 @@ public struct ISOPacketDescriptors: RandomAccessCollection, Equatable, Sendable 
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.wireBytes.elementsEqual(rhs.wireBytes) }
 
-    /// Every packet lies inside a buffer of `bufferLength` bytes; with `checkActual`,
+    /// Every packet lies inside a buffer of `bufferLength` bytes; given `actualLength`,
     /// no packet is overfilled and the actual lengths add up to `actualLength`.
     func validate(bufferLength: UInt32, actualLength: UInt32?) throws(USBIPError) {
+        if wireBytes.isEmpty { return }  // not isochronous: the common case, kept cheap
         var sum: UInt64 = 0
         for (i, packet) in enumerated() {
             if UInt64(packet.offset) + UInt64(packet.length) > UInt64(bufferLength) {

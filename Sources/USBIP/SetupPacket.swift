@@ -18,22 +18,17 @@ public struct SetupPacket: Equatable, Hashable, Sendable {
     /// All zero: what a non-control URB carries.
     public static let zero = SetupPacket(bmRequestType: 0, bRequest: 0, wValue: 0, wIndex: 0, wLength: 0)
 
-    init(reading reader: inout ByteReader) {
-        let b = reader.readSlice(8)
-        let s = b.startIndex
-        bmRequestType = b[s]
-        bRequest = b[s + 1]
-        wValue = UInt16(b[s + 2]) | UInt16(b[s + 3]) << 8
-        wIndex = UInt16(b[s + 4]) | UInt16(b[s + 5]) << 8
-        wLength = UInt16(b[s + 6]) | UInt16(b[s + 7]) << 8
+    /// From the 8 wire bytes read as a little-endian integer.
+    init(wire: UInt64) {
+        bmRequestType = UInt8(truncatingIfNeeded: wire)
+        bRequest = UInt8(truncatingIfNeeded: wire >> 8)
+        wValue = UInt16(truncatingIfNeeded: wire >> 16)
+        wIndex = UInt16(truncatingIfNeeded: wire >> 32)
+        wLength = UInt16(truncatingIfNeeded: wire >> 48)
     }
 
-    func encode(into buffer: inout [UInt8]) {
-        buffer.append(bmRequestType)
-        buffer.append(bRequest)
-        for field in [wValue, wIndex, wLength] {
-            buffer.append(UInt8(truncatingIfNeeded: field))
-            buffer.append(UInt8(truncatingIfNeeded: field >> 8))
-        }
+    /// The 8 wire bytes as a little-endian integer.
+    var wire: UInt64 {
+        UInt64(bmRequestType) | UInt64(bRequest) << 8 | UInt64(wValue) << 16 | UInt64(wIndex) << 32 | UInt64(wLength) << 48
     }
 }

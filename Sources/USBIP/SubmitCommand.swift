@@ -61,54 +61,42 @@ public struct SubmitCommand: Equatable, Sendable {
         precondition(direction == .out || transferBuffer.isEmpty, "an IN submit carries no data")
         precondition(isoPacketDescriptors.count == isoPacketCount(numberOfPackets),
                      "number_of_packets must match the iso descriptors given")
-        buffer.appendBigEndian(Command.submit)
-        buffer.appendBigEndian(seqnum)
-        buffer.appendBigEndian(devid)
-        buffer.appendBigEndian(direction.rawValue)
-        buffer.appendBigEndian(ep)
-        buffer.appendBigEndian(transferFlags)
-        buffer.appendBigEndian(transferBufferLength)
-        buffer.appendBigEndian(startFrame)
-        buffer.appendBigEndian(numberOfPackets)
-        buffer.appendBigEndian(interval)
-        setup.encode(into: &buffer)
-        buffer.append(contentsOf: transferBuffer)
-        buffer.append(contentsOf: isoPacketDescriptors.wireBytes)
+        URBHeader(command: Command.submit, seqnum: seqnum, devid: devid, direction: direction.rawValue, ep: ep,
+                  word5: transferFlags, word6: transferBufferLength, word7: UInt32(bitPattern: startFrame),
+                  word8: numberOfPackets, word9: UInt32(bitPattern: interval), tail: setup.wire)
+            .store(into: &buffer)
+        // Most URBs carry no data one way and no iso descriptors: skip empty appends.
+        if !transferBuffer.isEmpty { buffer.append(contentsOf: transferBuffer) }
+        if !isoPacketDescriptors.isEmpty { buffer.append(contentsOf: isoPacketDescriptors.wireBytes) }
     }
 
-    /// `reader` stands after the command word; nil until the whole message is there.
-    static func decode(from reader: inout ByteReader, limits: USBIPLimits) throws(USBIPError) -> SubmitCommand? {
-        let seqnum = reader.readUInt32()
-        let devid = reader.readUInt32()
-        let rawDirection = reader.readUInt32()
-        guard let direction = USBIPDirection(rawValue: rawDirection) else { throw .invalidDirection(rawDirection) }
-        let ep = reader.readUInt32()
-        guard ep <= 15 else { throw .invalidEndpoint(ep) }
-        let transferFlags = reader.readUInt32()
-        let transferBufferLength = reader.readUInt32()
+    /// `bytes` starts with a whole header of this command; nil until the whole message is there.
+    static func decode(header h: URBHeader, bytes: ArraySlice<UInt8>, limits: USBIPLimits)
+        throws(USBIPError) -> DecodedMessage?
+    {
+        guard let direction = USBIPDirection(rawValue: h.direction) else { throw .invalidDirection(h.direction) }
+        guard h.ep <= 15 else { throw .invalidEndpoint(h.ep) }
+        let transferBufferLength = h.word6
         guard transferBufferLength <= limits.maxTransferBufferLength else {
             throw .transferTooLarge(length: transferBufferLength, limit: limits.maxTransferBufferLength)
         }
-        let startFrame = reader.readInt32()
-        let numberOfPackets = reader.readUInt32()
+        let numberOfPackets = h.word8
         let packets = isoPacketCount(numberOfPackets)
         guard packets <= Int(limits.maxISOPackets) else {
             throw .tooManyISOPackets(count: numberOfPackets, limit: limits.maxISOPackets)
         }
-        let interval = reader.readInt32()
-        let setup = SetupPacket(reading: &reader)
-
         let dataLength = direction == .out ? Int(transferBufferLength) : 0
         let isoLength = packets * WireSize.isoPacketDescriptor
-        guard reader.remaining >= dataLength + isoLength else { return nil }
-        let data = reader.readSlice(dataLength)
-        let iso = ISOPacketDescriptors(wireBytes: reader.readSlice(isoLength))
+        let total = WireSize.urbHeader + dataLength + isoLength
+        guard bytes.count >= total else { return nil }
+        let iso = ISOPacketDescriptors(wireBytes: bytes.payload(at: WireSize.urbHeader + dataLength, count: isoLength))
         try iso.validate(bufferLength: transferBufferLength, actualLength: nil)
-        return SubmitCommand(
-            seqnum: seqnum, devid: devid, direction: direction, ep: ep, transferFlags: transferFlags,
-            transferBufferLength: transferBufferLength, startFrame: startFrame,
-            numberOfPackets: numberOfPackets, interval: interval, setup: setup,
-            transferBuffer: data, isoPacketDescriptors: iso)
+        let submit = SubmitCommand(
+            seqnum: h.seqnum, devid: h.devid, direction: direction, ep: h.ep, transferFlags: h.word5,
+            transferBufferLength: transferBufferLength, startFrame: Int32(bitPattern: h.word7),
+            numberOfPackets: numberOfPackets, interval: Int32(bitPattern: h.word9), setup: SetupPacket(wire: h.tail),
+            transferBuffer: bytes.payload(at: WireSize.urbHeader, count: dataLength), isoPacketDescriptors: iso)
+        return DecodedMessage(message: .submit(submit), consumed: total)
     }
 }
 

@@ -57,57 +57,44 @@ public struct SubmitReply: Equatable, Sendable {
     func encode(into buffer: inout [UInt8]) {
         precondition(isoPacketDescriptors.count == isoPacketCount(numberOfPackets),
                      "number_of_packets must match the iso descriptors given")
-        buffer.appendBigEndian(Command.submitReply)
-        buffer.appendBigEndian(seqnum)
-        buffer.appendBigEndian(devid)
-        buffer.appendBigEndian(direction)
-        buffer.appendBigEndian(ep)
-        buffer.appendBigEndian(status)
-        buffer.appendBigEndian(actualLength)
-        buffer.appendBigEndian(startFrame)
-        buffer.appendBigEndian(numberOfPackets)
-        buffer.appendBigEndian(errorCount)
-        buffer.appendZeros(8)
-        buffer.append(contentsOf: transferBuffer)
-        buffer.append(contentsOf: isoPacketDescriptors.wireBytes)
+        URBHeader(command: Command.submitReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
+                  word5: UInt32(bitPattern: status), word6: actualLength, word7: UInt32(bitPattern: startFrame),
+                  word8: numberOfPackets, word9: UInt32(bitPattern: errorCount))
+            .store(into: &buffer)
+        // Most URBs carry no data one way and no iso descriptors: skip empty appends.
+        if !transferBuffer.isEmpty { buffer.append(contentsOf: transferBuffer) }
+        if !isoPacketDescriptors.isEmpty { buffer.append(contentsOf: isoPacketDescriptors.wireBytes) }
     }
 
-    /// `reader` stands after the command word; `requestDirection` gives the direction of
-    /// the request with a seqnum (nil: no such request in flight).
+    /// `bytes` starts with a whole header of this command; `requestDirection` gives the
+    /// direction of the request with a seqnum (nil: no such request in flight).
     static func decode(
-        from reader: inout ByteReader, limits: USBIPLimits,
+        header h: URBHeader, bytes: ArraySlice<UInt8>, limits: USBIPLimits,
         requestDirection: (UInt32) -> USBIPDirection?
-    ) throws(USBIPError) -> SubmitReply? {
-        let seqnum = reader.readUInt32()
-        let devid = reader.readUInt32()
-        let direction = reader.readUInt32()
-        let ep = reader.readUInt32()
-        let status = reader.readInt32()
-        let actualLength = reader.readUInt32()
+    ) throws(USBIPError) -> DecodedMessage? {
+        let actualLength = h.word6
         guard actualLength <= limits.maxTransferBufferLength else {
             throw .actualLengthTooLarge(actualLength: actualLength, limit: limits.maxTransferBufferLength)
         }
-        let startFrame = reader.readInt32()
-        let numberOfPackets = reader.readUInt32()
+        let numberOfPackets = h.word8
         let packets = isoPacketCount(numberOfPackets)
         guard packets <= Int(limits.maxISOPackets) else {
             throw .tooManyISOPackets(count: numberOfPackets, limit: limits.maxISOPackets)
         }
-        let errorCount = reader.readInt32()
-        reader.skip(8)  // padding
-        guard let requestDirection = requestDirection(seqnum) else { throw .unknownSeqnum(seqnum) }
-
+        guard let requestDirection = requestDirection(h.seqnum) else { throw .unknownSeqnum(h.seqnum) }
         let dataLength = requestDirection == .in ? Int(actualLength) : 0
         let isoLength = packets * WireSize.isoPacketDescriptor
-        guard reader.remaining >= dataLength + isoLength else { return nil }
-        let data = reader.readSlice(dataLength)
-        let iso = ISOPacketDescriptors(wireBytes: reader.readSlice(isoLength))
+        let total = WireSize.urbHeader + dataLength + isoLength
+        guard bytes.count >= total else { return nil }
+        let iso = ISOPacketDescriptors(wireBytes: bytes.payload(at: WireSize.urbHeader + dataLength, count: isoLength))
         // Packets were packed without gaps, so offsets refer to a buffer the size of the
         // request's; bound them by the largest buffer a request may have.
         try iso.validate(bufferLength: limits.maxTransferBufferLength, actualLength: packets > 0 ? actualLength : nil)
-        return SubmitReply(
-            seqnum: seqnum, devid: devid, direction: direction, ep: ep, status: status,
-            actualLength: actualLength, startFrame: startFrame, numberOfPackets: numberOfPackets,
-            errorCount: errorCount, transferBuffer: data, isoPacketDescriptors: iso)
+        let reply = SubmitReply(
+            seqnum: h.seqnum, devid: h.devid, direction: h.direction, ep: h.ep, status: Int32(bitPattern: h.word5),
+            actualLength: actualLength, startFrame: Int32(bitPattern: h.word7), numberOfPackets: numberOfPackets,
+            errorCount: Int32(bitPattern: h.word9),
+            transferBuffer: bytes.payload(at: WireSize.urbHeader, count: dataLength), isoPacketDescriptors: iso)
+        return DecodedMessage(message: .submitReply(reply), consumed: total)
     }
 }

@@ -97,17 +97,14 @@ public enum USBIPMessage: Equatable, Sendable {
     public static func decode(
         from bytes: ArraySlice<UInt8>, receiver: USBIPSide, limits: USBIPLimits = .default,
         requestDirection: (UInt32) -> USBIPDirection? = { _ in nil }
-    ) throws(USBIPError) -> (message: USBIPMessage, consumed: Int)? {
+    ) throws(USBIPError) -> DecodedMessage? {
         guard bytes.count >= 2 else { return nil }
-        var reader = ByteReader(bytes)
-        let message: USBIPMessage?
         if bytes[bytes.startIndex] == 0, bytes[bytes.startIndex + 1] == 0 {
-            message = try decodeURB(from: &reader, receiver: receiver, limits: limits, requestDirection: requestDirection)
-        } else {
-            message = try decodeOp(from: &reader, receiver: receiver, limits: limits)
+            return try decodeURB(from: bytes, receiver: receiver, limits: limits, requestDirection: requestDirection)
         }
-        guard let message else { return nil }
-        return (message, reader.consumed)
+        var reader = ByteReader(bytes)
+        guard let message = try decodeOp(from: &reader, receiver: receiver, limits: limits) else { return nil }
+        return DecodedMessage(message: message, consumed: reader.consumed)
     }
 
     private static func decodeOp(
@@ -156,13 +153,14 @@ public enum USBIPMessage: Equatable, Sendable {
     }
 
     private static func decodeURB(
-        from reader: inout ByteReader, receiver: USBIPSide, limits: USBIPLimits,
+        from bytes: ArraySlice<UInt8>, receiver: USBIPSide, limits: USBIPLimits,
         requestDirection: (UInt32) -> USBIPDirection?
-    ) throws(USBIPError) -> USBIPMessage? {
+    ) throws(USBIPError) -> DecodedMessage? {
         // The command word alone tells whether the stream is wrong; check it as soon as
         // it is here, then wait for the whole 48-byte header.
-        guard reader.remaining >= 4 else { return nil }
-        let command = reader.readUInt32()
+        guard bytes.count >= 4 else { return nil }
+        let s = bytes.startIndex
+        let command = UInt32(bytes[s]) << 24 | UInt32(bytes[s + 1]) << 16 | UInt32(bytes[s + 2]) << 8 | UInt32(bytes[s + 3])
         let kind: MessageKind
         switch command {
         case Command.submit: kind = .submit
@@ -173,20 +171,26 @@ public enum USBIPMessage: Equatable, Sendable {
         }
         let expectedReceiver: USBIPSide = (kind == .submit || kind == .unlink) ? .server : .client
         guard expectedReceiver == receiver else { throw .unexpectedMessage(kind, receiver: receiver) }
-        guard reader.remaining >= WireSize.urbHeader - 4 else { return nil }
+        guard bytes.count >= WireSize.urbHeader else { return nil }
+        let header = URBHeader(loading: bytes)
 
         switch kind {
         case .submit:
-            return try SubmitCommand.decode(from: &reader, limits: limits).map { .submit($0) }
+            return try SubmitCommand.decode(header: header, bytes: bytes, limits: limits)
         case .submitReply:
-            return try SubmitReply.decode(from: &reader, limits: limits, requestDirection: requestDirection)
-                .map { .submitReply($0) }
+            return try SubmitReply.decode(header: header, bytes: bytes, limits: limits, requestDirection: requestDirection)
         case .unlink:
-            return .unlink(UnlinkCommand.decode(from: &reader))
+            return DecodedMessage(message: .unlink(UnlinkCommand(header: header)), consumed: WireSize.urbHeader)
         default:  // .unlinkReply
-            return .unlinkReply(UnlinkReply.decode(from: &reader))
+            return DecodedMessage(message: .unlinkReply(UnlinkReply(header: header)), consumed: WireSize.urbHeader)
         }
     }
+}
+
+/// A message decoded from the start of some bytes, and how many of them it took.
+public struct DecodedMessage: Equatable, Sendable {
+    public var message: USBIPMessage
+    public var consumed: Int
 }
 
 private func appendOpHeader(_ code: UInt16, status: OpStatus, into buffer: inout [UInt8]) {

@@ -32,12 +32,12 @@ public struct USBIPStreamDecoder: Sendable {
     ) throws(USBIPError) -> USBIPMessage? {
         if let failure { throw failure }
         do {
-            guard let (message, consumed) = try USBIPMessage.decode(
+            guard let decoded = try USBIPMessage.decode(
                 from: buffer[readIndex...], receiver: receiver, limits: limits,
                 requestDirection: requestDirection)
             else { return nil }
-            readIndex += consumed
-            return message
+            readIndex += decoded.consumed
+            return decoded.message
         } catch {
             failure = error
             throw error

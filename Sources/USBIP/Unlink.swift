@@ -29,21 +29,12 @@ public struct UnlinkCommand: Equatable, Sendable {
     }
 
     func encode(into buffer: inout [UInt8]) {
-        buffer.appendBigEndian(Command.unlink)
-        buffer.appendBigEndian(seqnum)
-        buffer.appendBigEndian(devid)
-        buffer.appendBigEndian(direction)
-        buffer.appendBigEndian(ep)
-        buffer.appendBigEndian(unlinkSeqnum)
-        buffer.appendZeros(24)
+        URBHeader(command: Command.unlink, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
+                  word5: unlinkSeqnum).store(into: &buffer)
     }
 
-    static func decode(from reader: inout ByteReader) -> UnlinkCommand {
-        let message = UnlinkCommand(
-            seqnum: reader.readUInt32(), devid: reader.readUInt32(), direction: reader.readUInt32(),
-            ep: reader.readUInt32(), unlinkSeqnum: reader.readUInt32())
-        reader.skip(24)
-        return message
+    init(header h: URBHeader) {
+        self.init(seqnum: h.seqnum, devid: h.devid, direction: h.direction, ep: h.ep, unlinkSeqnum: h.word5)
     }
 }
 
@@ -67,20 +58,11 @@ public struct UnlinkReply: Equatable, Sendable {
     }
 
     func encode(into buffer: inout [UInt8]) {
-        buffer.appendBigEndian(Command.unlinkReply)
-        buffer.appendBigEndian(seqnum)
-        buffer.appendBigEndian(devid)
-        buffer.appendBigEndian(direction)
-        buffer.appendBigEndian(ep)
-        buffer.appendBigEndian(status)
-        buffer.appendZeros(24)
+        URBHeader(command: Command.unlinkReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
+                  word5: UInt32(bitPattern: status)).store(into: &buffer)
     }
 
-    static func decode(from reader: inout ByteReader) -> UnlinkReply {
-        let message = UnlinkReply(
-            seqnum: reader.readUInt32(), devid: reader.readUInt32(), direction: reader.readUInt32(),
-            ep: reader.readUInt32(), status: reader.readInt32())
-        reader.skip(24)
-        return message
+    init(header h: URBHeader) {
+        self.init(seqnum: h.seqnum, devid: h.devid, direction: h.direction, ep: h.ep, status: Int32(bitPattern: h.word5))
     }
 }

@@ -90,10 +90,10 @@ extension USBIPMessage {
     /// Decodes `bytes` completely as one message, for tests.
     static func decodeWhole(_ bytes: [UInt8], receiver: USBIPSide, direction: USBIPDirection? = nil,
                             limits: USBIPLimits = .default) throws(USBIPError) -> USBIPMessage? {
-        guard let (message, consumed) = try decode(
+        guard let decoded = try decode(
             from: bytes[...], receiver: receiver, limits: limits, requestDirection: { _ in direction })
         else { return nil }
-        precondition(consumed == bytes.count, "decoded \(consumed) of \(bytes.count) bytes")
-        return message
+        precondition(decoded.consumed == bytes.count, "decoded \(decoded.consumed) of \(bytes.count) bytes")
+        return decoded.message
     }
 }

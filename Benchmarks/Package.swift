@@ -1,0 +1,23 @@
+// swift-tools-version:6.1
+// Benchmarks live in their own package: ordo-one/benchmark needs tools 6.1+, while the
+// product's package stays at 6.0 for Debian 13's Swift (see ../Package.swift).
+import PackageDescription
+
+let package = Package(
+    name: "usbp2p-benchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "usbp2p", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "USBIPCodec",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "USBIP", package: "usbp2p"),
+            ],
+            path: "USBIPCodec",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+    ]
+)
