@@ -18,6 +18,6 @@ let package = Package(
                 .product(name: "USBIP", package: "usbp2p"),
             ],
             path: "USBIPCodec",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")])
     ]
 )

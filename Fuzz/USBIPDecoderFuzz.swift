@@ -22,9 +22,10 @@ public func usbipDecoderFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32
         do {
             while let message = try decoder.next(requestDirection: { $0 & 1 == 0 ? .in : .out }) {
                 let encoded = message.encoded
-                guard let again = try? USBIPMessage.decode(
-                    from: encoded[...], receiver: receiver, limits: decoder.limits,
-                    requestDirection: { $0 & 1 == 0 ? .in : .out }),
+                guard
+                    let again = try? USBIPMessage.decode(
+                        from: encoded[...], receiver: receiver, limits: decoder.limits,
+                        requestDirection: { $0 & 1 == 0 ? .in : .out }),
                     again.message == message, again.consumed == encoded.count
                 else { fatalError("\(message.kind) does not survive a round trip") }
             }

@@ -21,11 +21,14 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(2),
         maxIterations: 1_000_000)
 
-    let submit = USBIPMessage.submit(SubmitCommand(
-        seqnum: 42, devid: 0x0001_0002, direction: .in, ep: 1, transferFlags: 0x200,
-        transferBufferLength: 512))
-    Benchmark("CMD_SUBMIT-header-encode+decode",
-              configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)) { benchmark in
+    let submit = USBIPMessage.submit(
+        SubmitCommand(
+            seqnum: 42, devid: 0x0001_0002, direction: .in, ep: 1, transferFlags: 0x200,
+            transferBufferLength: 512))
+    Benchmark(
+        "CMD_SUBMIT-header-encode+decode",
+        configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)
+    ) { benchmark in
         var buffer: [UInt8] = []
         buffer.reserveCapacity(64)
         benchmark.startMeasurement()  // the buffer above is set-up, not per message
@@ -36,7 +39,8 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("CMD_SUBMIT-header-encode", configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)) { benchmark in
+    Benchmark("CMD_SUBMIT-header-encode", configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)) {
+        benchmark in
         var buffer: [UInt8] = []
         buffer.reserveCapacity(64)
         benchmark.startMeasurement()  // the buffer above is set-up, not per message
@@ -48,7 +52,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let submitWire = submit.encoded
-    Benchmark("CMD_SUBMIT-header-decode", configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)) { benchmark in
+    Benchmark("CMD_SUBMIT-header-decode", configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)) {
+        benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try USBIPMessage.decode(from: submitWire[...], receiver: .server))
         }
@@ -56,10 +61,13 @@ let benchmarks: @Sendable () -> Void = {
 
     for size in [4096, 65536] {
         let payload = [UInt8](repeating: 0xa5, count: size)
-        let reply = USBIPMessage.submitReply(SubmitReply(
-            seqnum: 42, status: 0, actualLength: UInt32(size), transferBuffer: payload[...]))
-        Benchmark("RET_SUBMIT-bulk-IN-\(size / 1024)KiB-encode+decode",
-                  configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)) { benchmark in
+        let reply = USBIPMessage.submitReply(
+            SubmitReply(
+                seqnum: 42, status: 0, actualLength: UInt32(size), transferBuffer: payload[...]))
+        Benchmark(
+            "RET_SUBMIT-bulk-IN-\(size / 1024)KiB-encode+decode",
+            configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)
+        ) { benchmark in
             var buffer: [UInt8] = []
             buffer.reserveCapacity(size + 64)
             benchmark.startMeasurement()
@@ -71,11 +79,15 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("RET_SUBMIT-4KiB-stream-decoder-1500-byte-reads",
-              configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)) { benchmark in
+    Benchmark(
+        "RET_SUBMIT-4KiB-stream-decoder-1500-byte-reads",
+        configuration: .init(scalingFactor: .kilo, thresholds: noAllocations)
+    ) { benchmark in
         let payload = [UInt8](repeating: 0x5a, count: 4096)
-        let wire = USBIPMessage.submitReply(SubmitReply(
-            seqnum: 7, status: 0, actualLength: 4096, transferBuffer: payload[...])).encoded
+        let wire = USBIPMessage.submitReply(
+            SubmitReply(
+                seqnum: 7, status: 0, actualLength: 4096, transferBuffer: payload[...])
+        ).encoded
         var decoder = USBIPStreamDecoder(receiver: .client)
         decoder.append(wire)  // let the decoder's buffer reach its working size
         _ = try decoder.next(requestDirection: { _ in .in })

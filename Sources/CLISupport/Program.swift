@@ -31,9 +31,11 @@ public struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Configuration file.", valueName: "path"))
     public var config: String?
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Least severe messages to log: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")). "
-            + "Overrides log_level of the configuration file.", valueName: "level"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Least severe messages to log: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")). "
+                + "Overrides log_level of the configuration file.", valueName: "level"))
     public var logLevel: LogLevel?
 
     public init() {}

@@ -1,3 +1,4 @@
+import FileSystem
 import TOMLKit
 
 /// A configuration file checked against a schema: every key known, of the right type,
@@ -26,16 +27,18 @@ public struct ConfigFile: Sendable {
         do {
             table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
-            throw ConfigError(file: path, line: error.source.begin.line, key: nil,
-                              reason: "not valid TOML: \(error.description)")
+            throw ConfigError(
+                file: path, line: error.source.begin.line, key: nil,
+                reason: "not valid TOML: \(error.description)")
         } catch {
             throw ConfigError(file: path, line: nil, key: nil, reason: "not valid TOML: \(error)")
         }
         let locator = KeyLocator(text: text)
         var values = Dictionary(uniqueKeysWithValues: schema.keys.map { ($0.name, $0.defaultValue) })
         var explicit = Set<String>()
-        try Self.collect(table, prefix: "", schema: schema, locator: locator, path: path,
-                         into: &values, explicit: &explicit)
+        try Self.collect(
+            table, prefix: "", schema: schema, locator: locator, path: path,
+            into: &values, explicit: &explicit)
         self.path = path
         self.values = values
         self.explicitKeys = explicit
@@ -65,8 +68,9 @@ public struct ConfigFile: Sendable {
             let name = prefix.isEmpty ? key : "\(prefix).\(key)"
             let line = locator.line(of: name)
             if raw.type == .table, schema.isSection(name), let sub = raw.table {
-                try collect(sub, prefix: name, schema: schema, locator: locator, path: path,
-                            into: &values, explicit: &explicit)
+                try collect(
+                    sub, prefix: name, schema: schema, locator: locator, path: path,
+                    into: &values, explicit: &explicit)
                 continue
             }
             guard let spec = schema.key(named: name) else {
@@ -79,8 +83,9 @@ public struct ConfigFile: Sendable {
             case (.integer, .int): value = .integer(raw.int!)
             case (.boolean, .bool): value = .boolean(raw.bool!)
             default:
-                throw ConfigError(file: path, line: line, key: name,
-                                  reason: "expected \(article(spec.type.rawValue)), found \(article(raw.type.description))")
+                throw ConfigError(
+                    file: path, line: line, key: name,
+                    reason: "expected \(article(spec.type.rawValue)), found \(article(raw.type.description))")
             }
             if let problem = spec.check(value) {
                 throw ConfigError(file: path, line: line, key: name, reason: problem)
@@ -135,8 +140,6 @@ extension Substring {
         return String(s)
     }
 }
-
-import FileSystem
 
 extension ConfigFile {
     /// Reads and checks the file at `path`. When `required` is false a missing file

@@ -82,7 +82,8 @@ enum LogLevelName {
 
 /// Levenshtein distance, for "did you mean" hints on unknown keys.
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     if a.isEmpty { return b.count }
     var previous = Array(0...b.count)
     for i in 1...a.count {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The keys of usbp2pd's configuration file (/etc/usbp2p/usbp2pd.toml).
@@ -8,13 +8,15 @@ public enum ServerSchema {
     public static let defaultPath = "/etc/usbp2p/usbp2pd.toml"
 
     public static let schema = ConfigSchema([
-        ConfigKey("log_level", .string, default: .string("info"),
-                  "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
-                  check: ConfigChecks.logLevel),
-        ConfigKey("state_directory", .string, default: .string("/var/lib/usbp2p"),
-                  "Directory of the service's state: its identity key (identity.key) and, later, its allowlist. "
-                    + "On the appliance it is on the writable state partition.",
-                  check: ConfigChecks.absolutePath),
+        ConfigKey(
+            "log_level", .string, default: .string("info"),
+            "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
+            check: ConfigChecks.logLevel),
+        ConfigKey(
+            "state_directory", .string, default: .string("/var/lib/usbp2p"),
+            "Directory of the service's state: its identity key (identity.key) and, later, its allowlist. "
+                + "On the appliance it is on the writable state partition.",
+            check: ConfigChecks.absolutePath),
     ])
 }
 
@@ -27,14 +29,16 @@ public enum ClientSchema {
 
     public static var schema: ConfigSchema {
         ConfigSchema([
-            ConfigKey("log_level", .string, default: .string("info"),
-                      "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
-                      check: ConfigChecks.logLevel),
-            ConfigKey("state_directory", .string,
-                      default: .string("\(xdgDirectory("XDG_STATE_HOME", fallback: ".local/state"))/usbp2p"),
-                      "Directory of the client's state: its identity key (identity.key) and, later, its paired servers. "
-                        + "Default: $XDG_STATE_HOME/usbp2p, or ~/.local/state/usbp2p.",
-                      check: ConfigChecks.absolutePath),
+            ConfigKey(
+                "log_level", .string, default: .string("info"),
+                "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
+                check: ConfigChecks.logLevel),
+            ConfigKey(
+                "state_directory", .string,
+                default: .string("\(xdgDirectory("XDG_STATE_HOME", fallback: ".local/state"))/usbp2p"),
+                "Directory of the client's state: its identity key (identity.key) and, later, its paired servers. "
+                    + "Default: $XDG_STATE_HOME/usbp2p, or ~/.local/state/usbp2p.",
+                check: ConfigChecks.absolutePath),
         ])
     }
 }

@@ -1,6 +1,7 @@
 import FileSystem
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // The key file holds the identity's seed as text:
@@ -18,7 +19,8 @@ public enum KeyFile {
 
     /// The identity stored at `path`, created there first if the file does not exist.
     /// Returns whether it was created.
-    public static func loadOrCreate(at path: String) throws(KeyFileError) -> (identity: EndpointIdentity, created: Bool) {
+    public static func loadOrCreate(at path: String) throws(KeyFileError) -> (identity: EndpointIdentity, created: Bool)
+    {
         if AtomicFile.exists(path) { return (try load(from: path), false) }
         let identity = EndpointIdentity.generate()
         try save(identity, to: path)

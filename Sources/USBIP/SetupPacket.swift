@@ -29,6 +29,7 @@ public struct SetupPacket: Equatable, Hashable, Sendable {
 
     /// The 8 wire bytes as a little-endian integer.
     var wire: UInt64 {
-        UInt64(bmRequestType) | UInt64(bRequest) << 8 | UInt64(wValue) << 16 | UInt64(wIndex) << 32 | UInt64(wLength) << 48
+        UInt64(bmRequestType) | UInt64(bRequest) << 8 | UInt64(wValue) << 16 | UInt64(wIndex) << 32 | UInt64(wLength)
+            << 48
     }
 }

@@ -56,15 +56,19 @@ public struct SubmitCommand: Equatable, Sendable {
     public var isISO: Bool { isoPacketCount(numberOfPackets) > 0 }
 
     func encode(into buffer: inout [UInt8]) {
-        precondition(direction == .in || transferBuffer.count == Int(transferBufferLength),
-                     "an OUT submit carries exactly transfer_buffer_length bytes")
+        precondition(
+            direction == .in || transferBuffer.count == Int(transferBufferLength),
+            "an OUT submit carries exactly transfer_buffer_length bytes")
         precondition(direction == .out || transferBuffer.isEmpty, "an IN submit carries no data")
-        precondition(isoPacketDescriptors.count == isoPacketCount(numberOfPackets),
-                     "number_of_packets must match the iso descriptors given")
-        URBHeader(command: Command.submit, seqnum: seqnum, devid: devid, direction: direction.rawValue, ep: ep,
-                  word5: transferFlags, word6: transferBufferLength, word7: UInt32(bitPattern: startFrame),
-                  word8: numberOfPackets, word9: UInt32(bitPattern: interval), tail: setup.wire)
-            .store(into: &buffer)
+        precondition(
+            isoPacketDescriptors.count == isoPacketCount(numberOfPackets),
+            "number_of_packets must match the iso descriptors given")
+        URBHeader(
+            command: Command.submit, seqnum: seqnum, devid: devid, direction: direction.rawValue, ep: ep,
+            word5: transferFlags, word6: transferBufferLength, word7: UInt32(bitPattern: startFrame),
+            word8: numberOfPackets, word9: UInt32(bitPattern: interval), tail: setup.wire
+        )
+        .store(into: &buffer)
         // Most URBs carry no data one way and no iso descriptors: skip empty appends.
         if !transferBuffer.isEmpty { buffer.append(contentsOf: transferBuffer) }
         if !isoPacketDescriptors.isEmpty { buffer.append(contentsOf: isoPacketDescriptors.wireBytes) }

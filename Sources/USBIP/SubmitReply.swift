@@ -55,12 +55,15 @@ public struct SubmitReply: Equatable, Sendable {
     }
 
     func encode(into buffer: inout [UInt8]) {
-        precondition(isoPacketDescriptors.count == isoPacketCount(numberOfPackets),
-                     "number_of_packets must match the iso descriptors given")
-        URBHeader(command: Command.submitReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
-                  word5: UInt32(bitPattern: status), word6: actualLength, word7: UInt32(bitPattern: startFrame),
-                  word8: numberOfPackets, word9: UInt32(bitPattern: errorCount))
-            .store(into: &buffer)
+        precondition(
+            isoPacketDescriptors.count == isoPacketCount(numberOfPackets),
+            "number_of_packets must match the iso descriptors given")
+        URBHeader(
+            command: Command.submitReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
+            word5: UInt32(bitPattern: status), word6: actualLength, word7: UInt32(bitPattern: startFrame),
+            word8: numberOfPackets, word9: UInt32(bitPattern: errorCount)
+        )
+        .store(into: &buffer)
         // Most URBs carry no data one way and no iso descriptors: skip empty appends.
         if !transferBuffer.isEmpty { buffer.append(contentsOf: transferBuffer) }
         if !isoPacketDescriptors.isEmpty { buffer.append(contentsOf: isoPacketDescriptors.wireBytes) }

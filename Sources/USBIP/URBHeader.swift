@@ -21,8 +21,10 @@ struct URBHeader {
     /// The 8 bytes at 0x28 as they lie on the wire, read as a little-endian integer.
     var tail: UInt64
 
-    init(command: UInt32, seqnum: UInt32, devid: UInt32, direction: UInt32, ep: UInt32,
-         word5: UInt32, word6: UInt32 = 0, word7: UInt32 = 0, word8: UInt32 = 0, word9: UInt32 = 0, tail: UInt64 = 0) {
+    init(
+        command: UInt32, seqnum: UInt32, devid: UInt32, direction: UInt32, ep: UInt32,
+        word5: UInt32, word6: UInt32 = 0, word7: UInt32 = 0, word8: UInt32 = 0, word9: UInt32 = 0, tail: UInt64 = 0
+    ) {
         self.command = command
         self.seqnum = seqnum
         self.devid = devid
@@ -52,9 +54,11 @@ struct URBHeader {
 
     /// Appends the 48 header bytes.
     func store(into buffer: inout [UInt8]) {
-        let block = (command.bigEndian, seqnum.bigEndian, devid.bigEndian, direction.bigEndian, ep.bigEndian,
-                     word5.bigEndian, word6.bigEndian, word7.bigEndian, word8.bigEndian, word9.bigEndian,
-                     tail.littleEndian)
+        let block = (
+            command.bigEndian, seqnum.bigEndian, devid.bigEndian, direction.bigEndian, ep.bigEndian,
+            word5.bigEndian, word6.bigEndian, word7.bigEndian, word8.bigEndian, word9.bigEndian,
+            tail.littleEndian
+        )
         Swift.withUnsafeBytes(of: block) { raw in
             precondition(raw.count == WireSize.urbHeader, "URB header block is not 48 bytes")
             buffer.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self))

@@ -160,7 +160,8 @@ public enum USBIPMessage: Equatable, Sendable {
         // it is here, then wait for the whole 48-byte header.
         guard bytes.count >= 4 else { return nil }
         let s = bytes.startIndex
-        let command = UInt32(bytes[s]) << 24 | UInt32(bytes[s + 1]) << 16 | UInt32(bytes[s + 2]) << 8 | UInt32(bytes[s + 3])
+        let command =
+            UInt32(bytes[s]) << 24 | UInt32(bytes[s + 1]) << 16 | UInt32(bytes[s + 2]) << 8 | UInt32(bytes[s + 3])
         let kind: MessageKind
         switch command {
         case Command.submit: kind = .submit
@@ -178,7 +179,8 @@ public enum USBIPMessage: Equatable, Sendable {
         case .submit:
             return try SubmitCommand.decode(header: header, bytes: bytes, limits: limits)
         case .submitReply:
-            return try SubmitReply.decode(header: header, bytes: bytes, limits: limits, requestDirection: requestDirection)
+            return try SubmitReply.decode(
+                header: header, bytes: bytes, limits: limits, requestDirection: requestDirection)
         case .unlink:
             return DecodedMessage(message: .unlink(UnlinkCommand(header: header)), consumed: WireSize.urbHeader)
         default:  // .unlinkReply

@@ -32,9 +32,10 @@ public struct USBIPStreamDecoder: Sendable {
     ) throws(USBIPError) -> USBIPMessage? {
         if let failure { throw failure }
         do {
-            guard let decoded = try USBIPMessage.decode(
-                from: buffer[readIndex...], receiver: receiver, limits: limits,
-                requestDirection: requestDirection)
+            guard
+                let decoded = try USBIPMessage.decode(
+                    from: buffer[readIndex...], receiver: receiver, limits: limits,
+                    requestDirection: requestDirection)
             else { return nil }
             readIndex += decoded.consumed
             return decoded.message

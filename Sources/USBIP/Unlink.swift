@@ -29,8 +29,10 @@ public struct UnlinkCommand: Equatable, Sendable {
     }
 
     func encode(into buffer: inout [UInt8]) {
-        URBHeader(command: Command.unlink, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
-                  word5: unlinkSeqnum).store(into: &buffer)
+        URBHeader(
+            command: Command.unlink, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
+            word5: unlinkSeqnum
+        ).store(into: &buffer)
     }
 
     init(header h: URBHeader) {
@@ -58,11 +60,14 @@ public struct UnlinkReply: Equatable, Sendable {
     }
 
     func encode(into buffer: inout [UInt8]) {
-        URBHeader(command: Command.unlinkReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
-                  word5: UInt32(bitPattern: status)).store(into: &buffer)
+        URBHeader(
+            command: Command.unlinkReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
+            word5: UInt32(bitPattern: status)
+        ).store(into: &buffer)
     }
 
     init(header h: URBHeader) {
-        self.init(seqnum: h.seqnum, devid: h.devid, direction: h.direction, ep: h.ep, status: Int32(bitPattern: h.word5))
+        self.init(
+            seqnum: h.seqnum, devid: h.devid, direction: h.direction, ep: h.ep, status: Int32(bitPattern: h.word5))
     }
 }

@@ -36,7 +36,8 @@ import Testing
     }
 
     @Test func missingNamedFileIsAnError() throws {
-        let result = try Executable.client.run(["config", "check", "--config", "/nonexistent.toml"], home: scratchDirectory())
+        let result = try Executable.client.run(
+            ["config", "check", "--config", "/nonexistent.toml"], home: scratchDirectory())
         #expect(result.status == 1)
         #expect(result.stderr.contains("/nonexistent.toml: cannot read it"))
     }

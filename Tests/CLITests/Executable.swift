@@ -21,8 +21,12 @@ struct Executable {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent(name)
         process.arguments = arguments
-        process.environment = ["HOME": home, "XDG_CONFIG_HOME": home + "/config", "XDG_STATE_HOME": home + "/state", "PATH": "/usr/bin:/bin"]
-        let out = Pipe(), err = Pipe()
+        process.environment = [
+            "HOME": home, "XDG_CONFIG_HOME": home + "/config", "XDG_STATE_HOME": home + "/state",
+            "PATH": "/usr/bin:/bin",
+        ]
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
@@ -30,8 +34,9 @@ struct Executable {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     static let server = Executable(name: "usbp2pd")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Config
 
 @Suite struct ConfigFileTests {
@@ -24,7 +25,8 @@ import Testing
     }
 
     @Test func setKeysOverrideDefaults() throws {
-        let config = try parse("""
+        let config = try parse(
+            """
             log_level = "debug"
             [usbip]
             port = 4000
@@ -41,7 +43,10 @@ import Testing
     }
 
     @Test func unknownKeyNamesFileLineAndKeyWithASuggestion() {
-        #expect(throws: ConfigError(file: "test.toml", line: 3, key: "usbip.prot", reason: "unknown key (did you mean 'usbip.port'?)")) {
+        #expect(
+            throws: ConfigError(
+                file: "test.toml", line: 3, key: "usbip.prot", reason: "unknown key (did you mean 'usbip.port'?)")
+        ) {
             try parse("log_level = \"info\"\n[usbip]\nprot = 1\n")
         }
     }
@@ -53,16 +58,24 @@ import Testing
     }
 
     @Test func wrongTypeSaysWhatWasExpected() {
-        #expect(throws: ConfigError(file: "test.toml", line: 2, key: "usbip.port", reason: "expected an integer, found a string")) {
+        #expect(
+            throws: ConfigError(
+                file: "test.toml", line: 2, key: "usbip.port", reason: "expected an integer, found a string")
+        ) {
             try parse("[usbip]\nport = \"3240\"\n")
         }
     }
 
     @Test func badValueGivesTheKeysOwnReason() {
-        #expect(throws: ConfigError(file: "test.toml", line: 2, key: "usbip.port", reason: "expected a port 1...65535")) {
+        #expect(throws: ConfigError(file: "test.toml", line: 2, key: "usbip.port", reason: "expected a port 1...65535"))
+        {
             try parse("[usbip]\nport = 70000\n")
         }
-        #expect(throws: ConfigError(file: "test.toml", line: 1, key: "state_directory", reason: "expected an absolute path (got \"relative\")")) {
+        #expect(
+            throws: ConfigError(
+                file: "test.toml", line: 1, key: "state_directory",
+                reason: "expected an absolute path (got \"relative\")")
+        ) {
             try parse("state_directory = \"relative\"\n")
         }
     }

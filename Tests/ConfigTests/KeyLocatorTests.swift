@@ -1,17 +1,19 @@
 import Testing
+
 @testable import Config
 
 @Suite struct KeyLocatorTests {
     @Test func findsKeysInTablesAndDottedForms() {
-        let locator = KeyLocator(text: """
-            # comment = not a key
-            a = 1
-            [t]
-              b = 2
-            "c" . d = 3
-            [ "u" ]
-            e="x"
-            """)
+        let locator = KeyLocator(
+            text: """
+                # comment = not a key
+                a = 1
+                [t]
+                  b = 2
+                "c" . d = 3
+                [ "u" ]
+                e="x"
+                """)
         #expect(locator.line(of: "a") == 2)
         #expect(locator.line(of: "t") == 3)
         #expect(locator.line(of: "t.b") == 4)

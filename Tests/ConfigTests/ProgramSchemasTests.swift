@@ -1,11 +1,13 @@
 import Foundation
 import Testing
+
 @testable import Config
 
 /// The shipped schemas and docs/configuration.md describe the same keys.
 @Suite struct ProgramSchemasTests {
     static let docs: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return (try? String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)) ?? ""
     }()
 

@@ -1,6 +1,7 @@
-import Testing
-@testable import Identity
 import Sodium
+import Testing
+
+@testable import Identity
 
 @Suite struct EndpointIdTests {
     static let id = EndpointIdentity(seed: [UInt8](repeating: 7, count: 32)).endpointId
@@ -44,13 +45,16 @@ import Sodium
     }
 
     @Test func wrongLengthSaysHowLong() {
-        #expect(throws: EndpointIdError.wrongLength(55)) { try EndpointId(parsing: String(Self.id.description.dropLast())) }
+        #expect(throws: EndpointIdError.wrongLength(55)) {
+            try EndpointId(parsing: String(Self.id.description.dropLast()))
+        }
         #expect(throws: EndpointIdError.wrongLength(0)) { try EndpointId(parsing: "") }
     }
 
     @Test func charactersOutsideTheAlphabetAreNamedWithTheirPosition() {
         var text = Self.id.description
-        text.replaceSubrange(text.index(text.startIndex, offsetBy: 4)...text.index(text.startIndex, offsetBy: 4), with: "1")
+        text.replaceSubrange(
+            text.index(text.startIndex, offsetBy: 4)...text.index(text.startIndex, offsetBy: 4), with: "1")
         #expect(throws: EndpointIdError.invalidCharacter("1", position: 5)) { try EndpointId(parsing: text) }
         #expect(throws: EndpointIdError.invalidCharacter("é", position: 1)) { try EndpointId(parsing: "é") }
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Identity
 
 @Suite struct EndpointIdentityTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Identity
 
 @Suite struct KeyFileTests {
@@ -41,29 +42,40 @@ import Testing
         ("usbp2p-ed25519-seed-v1 abcd\n", "the key is not 64 hexadecimal digits"),
         ("usbp2p-ed25519-seed-v1 " + String(repeating: "zz", count: 32) + "\n", "the key is not 64 hexadecimal digits"),
         ("ssh-ed25519 AAAA\n", "expected 'usbp2p-ed25519-seed-v1 <64 hex digits>'"),
-        ("usbp2p-ed25519-seed-v1 " + String(repeating: "ab", count: 32) + "\nusbp2p-ed25519-seed-v1 " + String(repeating: "ab", count: 32) + "\n", "a second key"),
+        (
+            "usbp2p-ed25519-seed-v1 " + String(repeating: "ab", count: 32) + "\nusbp2p-ed25519-seed-v1 "
+                + String(repeating: "ab", count: 32) + "\n", "a second key"
+        ),
     ])
     func corruptFilesAreRefusedWithTheReason(content: String, reason: String) throws {
         let path = scratch() + "/identity.key"
-        FileManager.default.createFile(atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600])
         do {
             _ = try KeyFile.load(from: path)
             Issue.record("loaded a corrupt key file")
         } catch {
-            guard case .malformed(_, _, let actual) = error else { Issue.record("\(error)"); return }
+            guard case .malformed(_, _, let actual) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(actual == reason)
         }
     }
 
     @Test func binaryGarbageIsRefused() throws {
         let path = scratch() + "/identity.key"
-        FileManager.default.createFile(atPath: path, contents: Data([0xff, 0xfe, 0x00]), attributes: [.posixPermissions: 0o600])
-        #expect(throws: KeyFileError.malformed(path: path, line: nil, reason: "it is not text")) { try KeyFile.load(from: path) }
+        FileManager.default.createFile(
+            atPath: path, contents: Data([0xff, 0xfe, 0x00]), attributes: [.posixPermissions: 0o600])
+        #expect(throws: KeyFileError.malformed(path: path, line: nil, reason: "it is not text")) {
+            try KeyFile.load(from: path)
+        }
     }
 
     @Test func oversizedFileIsNotRead() throws {
         let path = scratch() + "/identity.key"
-        FileManager.default.createFile(atPath: path, contents: Data(count: 1 << 20), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: path, contents: Data(count: 1 << 20), attributes: [.posixPermissions: 0o600])
         #expect(throws: KeyFileError.self) { try KeyFile.load(from: path) }
     }
 

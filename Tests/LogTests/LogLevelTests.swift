@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Log
 
 @Suite struct LogLevelTests {

@@ -1,10 +1,11 @@
-import Testing
 import Sodium
+import Testing
 
 @Suite struct BLAKE2bTests {
     /// RFC 7693, Appendix A: BLAKE2b-512("abc").
     @Test func digestOfAbcMatchesRFC7693() {
-        let expected = bytes("""
+        let expected = bytes(
+            """
             ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1\
             7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923
             """)

@@ -1,12 +1,13 @@
-import Testing
 import Sodium
+import Testing
 
 /// Ed25519 through libsodium, checked against RFC 8032's test vectors.
 @Suite struct Ed25519Tests {
     /// RFC 8032, section 7.1, TEST 1 (empty message).
     static let seed = bytes("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
     static let publicKey = bytes("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-    static let signature = bytes("""
+    static let signature = bytes(
+        """
         e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b
         """)
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import USBIP
 
 /// OP_REQ_DEVLIST and OP_REP_DEVLIST against byte layouts written from the tables of
@@ -22,7 +23,8 @@ import Testing
         golden += Array("/sys/devices/platform/dummy_hcd.0/usb1/1-1".utf8)
         golden += [UInt8](repeating: 0, count: 256 - 42)
         golden += Array("1-1".utf8) + [UInt8](repeating: 0, count: 29)
-        golden += hexBytes("""
+        golden += hexBytes(
+            """
             00000001 00000002 00000003  1a0a badd 0610  00 00 00  01 02 01
             ff 00 00 00
             """)
@@ -43,7 +45,8 @@ import Testing
 
     @Test func failedReplyCarriesNoList() throws {
         let golden = hexBytes("0111 0005 00000005")
-        #expect(try USBIPMessage.decodeWhole(golden, receiver: .client) == .replyDeviceList(status: .error, devices: []))
+        #expect(
+            try USBIPMessage.decodeWhole(golden, receiver: .client) == .replyDeviceList(status: .error, devices: []))
     }
 
     @Test func countBeyondTheLimitIsRefusedBeforeWaitingForDevices() {
@@ -107,9 +110,11 @@ import Testing
 
     @Test func namesThatDoNotFitTheirFieldsAreRejectedAtConstruction() {
         let long = String(repeating: "x", count: 32)
-        #expect(ExportedDevice(path: "/p", busid: long, busnum: 1, devnum: 1, speed: .high, idVendor: 0,
-                               idProduct: 0, bcdDevice: 0, bDeviceClass: 0, bDeviceSubClass: 0,
-                               bDeviceProtocol: 0, bConfigurationValue: 1, bNumConfigurations: 1,
-                               bNumInterfaces: 0) == nil)
+        #expect(
+            ExportedDevice(
+                path: "/p", busid: long, busnum: 1, devnum: 1, speed: .high, idVendor: 0,
+                idProduct: 0, bcdDevice: 0, bDeviceClass: 0, bDeviceSubClass: 0,
+                bDeviceProtocol: 0, bConfigurationValue: 1, bNumConfigurations: 1,
+                bNumInterfaces: 0) == nil)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import USBIP
 
 @Suite struct ISOPacketDescriptorsTests {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import USBIP
 
 /// OP_REQ_IMPORT and OP_REP_IMPORT against the protocol document's tables.
@@ -24,7 +25,8 @@ import Testing
     @Test func failedReplyEndsWithTheStatus() throws {
         let golden = hexBytes("0111 0003 00000002")
         #expect(USBIPMessage.replyImport(status: .deviceBusy, device: nil).encoded == golden)
-        #expect(try USBIPMessage.decodeWhole(golden, receiver: .client) == .replyImport(status: .deviceBusy, device: nil))
+        #expect(
+            try USBIPMessage.decodeWhole(golden, receiver: .client) == .replyImport(status: .deviceBusy, device: nil))
     }
 
     @Test func statusesReadAsTheirMeaning() {

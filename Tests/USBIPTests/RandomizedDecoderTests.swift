@@ -1,4 +1,5 @@
 import Testing
+
 @testable import USBIP
 
 /// Mutations of valid messages and plain noise through the decoder: it may decode,
@@ -44,8 +45,9 @@ import Testing
             }
         }
         // The mutations must reach all three outcomes, or they test too little.
-        #expect(outcomes.decoded > 1000 && outcomes.needMore > 1000 && outcomes.refused > 1000,
-                "outcomes \(outcomes)")
+        #expect(
+            outcomes.decoded > 1000 && outcomes.needMore > 1000 && outcomes.refused > 1000,
+            "outcomes \(outcomes)")
     }
 
     func mutate(_ bytes: inout [UInt8], using rng: inout SplitMix64) {
@@ -62,11 +64,17 @@ import Testing
             if bytes.count >= 8 {
                 let at = Int.random(in: 0..<(bytes.count / 4), using: &rng) * 4
                 let value = [UInt32.max, 0x7fff_ffff, 0x8000_0000, 0, 1, 1024, 1025].randomElement(using: &rng)!
-                for i in 0..<4 where at + i < bytes.count { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (24 - 8 * i)) }
+                for i in 0..<4 where at + i < bytes.count {
+                    bytes[at + i] = UInt8(truncatingIfNeeded: value >> (24 - 8 * i))
+                }
             }
         default:  // pure noise, sometimes with a valid first word
             bytes = (0..<Int.random(in: 0..<128, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            if bytes.count >= 4, Bool.random(using: &rng) { bytes[0] = 0; bytes[1] = 0; bytes[2] = 0 }
+            if bytes.count >= 4, Bool.random(using: &rng) {
+                bytes[0] = 0
+                bytes[1] = 0
+                bytes[2] = 0
+            }
         }
     }
 }

@@ -59,28 +59,55 @@ enum Samples {
             (.server, .requestImport(busid: "1-1"), nil),
             (.client, .replyImport(status: .ok, device: importReplyDevice), nil),
             (.client, .replyImport(status: .deviceBusy, device: nil), nil),
-            (.server, .submit(SubmitCommand(
-                seqnum: 1, devid: 0x0001_0002, direction: .in, ep: 0, transferBufferLength: 18,
-                setup: SetupPacket(bmRequestType: 0x80, bRequest: 6, wValue: 0x0100, wIndex: 0, wLength: 18))), nil),
-            (.server, .submit(SubmitCommand(
-                seqnum: 2, devid: 0x0001_0002, direction: .out, ep: 2, transferFlags: 0,
-                transferBufferLength: UInt32(outData.count), transferBuffer: outData[...])), nil),
-            (.server, .submit(SubmitCommand(
-                seqnum: 3, devid: 0x0001_0002, direction: .in, ep: 3, transferBufferLength: 384,
-                startFrame: 7, numberOfPackets: 2, interval: 1, isoPacketDescriptors: isoDescriptors)), nil),
-            (.server, .submit(SubmitCommand(
-                seqnum: 4, devid: 0x0001_0002, direction: .out, ep: 3, transferBufferLength: 384,
-                numberOfPackets: 2, interval: 1,
-                transferBuffer: ArraySlice(repeating: 0x5a, count: 384), isoPacketDescriptors: isoDescriptors)), nil),
+            (
+                .server,
+                .submit(
+                    SubmitCommand(
+                        seqnum: 1, devid: 0x0001_0002, direction: .in, ep: 0, transferBufferLength: 18,
+                        setup: SetupPacket(bmRequestType: 0x80, bRequest: 6, wValue: 0x0100, wIndex: 0, wLength: 18))),
+                nil
+            ),
+            (
+                .server,
+                .submit(
+                    SubmitCommand(
+                        seqnum: 2, devid: 0x0001_0002, direction: .out, ep: 2, transferFlags: 0,
+                        transferBufferLength: UInt32(outData.count), transferBuffer: outData[...])), nil
+            ),
+            (
+                .server,
+                .submit(
+                    SubmitCommand(
+                        seqnum: 3, devid: 0x0001_0002, direction: .in, ep: 3, transferBufferLength: 384,
+                        startFrame: 7, numberOfPackets: 2, interval: 1, isoPacketDescriptors: isoDescriptors)), nil
+            ),
+            (
+                .server,
+                .submit(
+                    SubmitCommand(
+                        seqnum: 4, devid: 0x0001_0002, direction: .out, ep: 3, transferBufferLength: 384,
+                        numberOfPackets: 2, interval: 1,
+                        transferBuffer: ArraySlice(repeating: 0x5a, count: 384), isoPacketDescriptors: isoDescriptors)),
+                nil
+            ),
             (.server, .unlink(UnlinkCommand(seqnum: 5, devid: 0x0001_0002, unlinkSeqnum: 2)), nil),
-            (.client, .submitReply(SubmitReply(seqnum: 1, status: 0, actualLength: 18,
-                                               transferBuffer: ArraySlice(repeating: 0x12, count: 18))), .in),
+            (
+                .client,
+                .submitReply(
+                    SubmitReply(
+                        seqnum: 1, status: 0, actualLength: 18,
+                        transferBuffer: ArraySlice(repeating: 0x12, count: 18))), .in
+            ),
             (.client, .submitReply(SubmitReply(seqnum: 2, status: 0, actualLength: 512)), .out),
             (.client, .submitReply(SubmitReply(seqnum: 9, status: -32, actualLength: 0)), .in),
-            (.client, .submitReply(SubmitReply(
-                seqnum: 3, status: 0, actualLength: 192, startFrame: 7, numberOfPackets: 2, errorCount: 1,
-                transferBuffer: ArraySlice(repeating: 0xa5, count: 192),
-                isoPacketDescriptors: isoReplyDescriptors)), .in),
+            (
+                .client,
+                .submitReply(
+                    SubmitReply(
+                        seqnum: 3, status: 0, actualLength: 192, startFrame: 7, numberOfPackets: 2, errorCount: 1,
+                        transferBuffer: ArraySlice(repeating: 0xa5, count: 192),
+                        isoPacketDescriptors: isoReplyDescriptors)), .in
+            ),
             (.client, .unlinkReply(UnlinkReply(seqnum: 5, status: UnlinkReply.statusUnlinked)), nil),
         ]
     }
@@ -88,10 +115,13 @@ enum Samples {
 
 extension USBIPMessage {
     /// Decodes `bytes` completely as one message, for tests.
-    static func decodeWhole(_ bytes: [UInt8], receiver: USBIPSide, direction: USBIPDirection? = nil,
-                            limits: USBIPLimits = .default) throws(USBIPError) -> USBIPMessage? {
-        guard let decoded = try decode(
-            from: bytes[...], receiver: receiver, limits: limits, requestDirection: { _ in direction })
+    static func decodeWhole(
+        _ bytes: [UInt8], receiver: USBIPSide, direction: USBIPDirection? = nil,
+        limits: USBIPLimits = .default
+    ) throws(USBIPError) -> USBIPMessage? {
+        guard
+            let decoded = try decode(
+                from: bytes[...], receiver: receiver, limits: limits, requestDirection: { _ in direction })
         else { return nil }
         precondition(decoded.consumed == bytes.count, "decoded \(decoded.consumed) of \(bytes.count) bytes")
         return decoded.message

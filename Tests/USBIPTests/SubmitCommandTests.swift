@@ -1,22 +1,28 @@
 import Testing
+
 @testable import USBIP
 
 /// USBIP_CMD_SUBMIT. The golden frames are the HID captures of the EXAMPLE section of
 /// Documentation/usb/usbip_protocol.rst.
 @Suite struct SubmitCommandTests {
     /// CmdIntrIN of the protocol document's example.
-    static let capturedInterruptIn = hexBytes("""
+    static let capturedInterruptIn = hexBytes(
+        """
         00000001 00000d05 0001000f 00000001 00000001 00000200 00000040 ffffffff 00000000 00000004 00000000 00000000
         """)
     /// CmdIntrOUT of the protocol document's example, with its 64 bytes of data.
-    static let capturedInterruptOut = hexBytes("""
+    static let capturedInterruptOut = hexBytes(
+        """
         00000001 00000d06 0001000f 00000000 00000001 00000000 00000040 ffffffff 00000000 00000004 00000000 00000000
         ffffffff860008a784ce5ae212376300000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000
         """)
 
     @Test func capturedInterruptInDecodesFieldByField() throws {
         let message = try USBIPMessage.decodeWhole(Self.capturedInterruptIn, receiver: .server)
-        guard case .submit(let submit)? = message else { Issue.record("not a submit: \(String(describing: message))"); return }
+        guard case .submit(let submit)? = message else {
+            Issue.record("not a submit: \(String(describing: message))")
+            return
+        }
         #expect(submit.seqnum == 0xd05)
         #expect(submit.devid == 0x0001_000f)
         #expect(submit.direction == .in)
@@ -34,7 +40,10 @@ import Testing
 
     @Test func capturedInterruptOutCarriesItsData() throws {
         guard case .submit(let submit)? = try USBIPMessage.decodeWhole(Self.capturedInterruptOut, receiver: .server)
-        else { Issue.record("not a submit"); return }
+        else {
+            Issue.record("not a submit")
+            return
+        }
         #expect(submit.direction == .out)
         #expect(submit.transferBuffer.count == 64)
         #expect(Array(submit.transferBuffer.prefix(4)) == [0xff, 0xff, 0xff, 0xff])
@@ -43,12 +52,16 @@ import Testing
 
     @Test func setupPacketFieldsAreLittleEndianInsideTheBigEndianHeader() throws {
         // GET_DESCRIPTOR(device, 64 bytes), as vhci sends first (shared/notes).
-        let bytes = hexBytes("""
+        let bytes = hexBytes(
+            """
             00000001 00000001 00000000 00000001 00000000 00000000 00000040 00000000 00000000 00000000
             8006000100004000
             """)
         guard case .submit(let submit)? = try USBIPMessage.decodeWhole(bytes, receiver: .server)
-        else { Issue.record("not a submit"); return }
+        else {
+            Issue.record("not a submit")
+            return
+        }
         #expect(submit.setup == SetupPacket(bmRequestType: 0x80, bRequest: 6, wValue: 0x0100, wIndex: 0, wLength: 64))
         #expect(USBIPMessage.submit(submit).encoded == bytes)
     }
@@ -71,7 +84,11 @@ import Testing
     @Test func negativeOrHugeLengthsAreRefusedWithoutWaitingForThem() {
         for length: UInt32 in [0x7fff_ffff, 0xffff_ffff, (8 << 20) + 1] {
             var bytes = Self.capturedInterruptOut
-            bytes.replaceSubrange(24..<28, with: [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)])
+            bytes.replaceSubrange(
+                24..<28,
+                with: [
+                    UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff),
+                ])
             #expect(throws: USBIPError.transferTooLarge(length: length, limit: 8 << 20)) {
                 try USBIPMessage.decode(from: bytes[...], receiver: .server)
             }
@@ -103,8 +120,9 @@ import Testing
     }
 
     @Test func isoPacketOutsideTheBufferIsRefused() {
-        var submit = SubmitCommand(seqnum: 1, devid: 1, direction: .in, ep: 1, transferBufferLength: 100,
-                                   numberOfPackets: 1)
+        var submit = SubmitCommand(
+            seqnum: 1, devid: 1, direction: .in, ep: 1, transferBufferLength: 100,
+            numberOfPackets: 1)
         submit.isoPacketDescriptors = ISOPacketDescriptors([ISOPacketDescriptor(offset: 50, length: 51)])
         #expect(throws: USBIPError.isoPacketOutOfBounds(index: 0, offset: 50, length: 51, bufferLength: 100)) {
             try USBIPMessage.decodeWhole(USBIPMessage.submit(submit).encoded, receiver: .server)

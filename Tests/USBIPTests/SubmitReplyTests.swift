@@ -1,21 +1,27 @@
 import Testing
+
 @testable import USBIP
 
 /// USBIP_RET_SUBMIT, with the captured replies of the protocol document's EXAMPLE.
 @Suite struct SubmitReplyTests {
     /// RetIntrOut of the protocol document's example: no data follows an OUT reply.
-    static let capturedOutReply = hexBytes("""
+    static let capturedOutReply = hexBytes(
+        """
         00000003 00000d06 00000000 00000000 00000000 00000000 00000040 ffffffff 00000000 00000000 00000000 00000000
         """)
     /// RetIntrIn of the protocol document's example, with the 64 bytes read.
-    static let capturedInReply = hexBytes("""
+    static let capturedInReply = hexBytes(
+        """
         00000003 00000d05 00000000 00000000 00000000 00000000 00000040 ffffffff 00000000 00000000 00000000 00000000
         ffffffff860011a784ce5ae2123763612891b1020100000400000000000000000000000000000000000000000000000000000000000000000000000000000000
         """)
 
     @Test func outReplyCarriesOnlyTheLengthWritten() throws {
         let message = try USBIPMessage.decodeWhole(Self.capturedOutReply, receiver: .client, direction: .out)
-        guard case .submitReply(let reply)? = message else { Issue.record("not a reply"); return }
+        guard case .submitReply(let reply)? = message else {
+            Issue.record("not a reply")
+            return
+        }
         #expect(reply.seqnum == 0xd06)
         #expect(reply.status == 0)
         #expect(reply.actualLength == 64)
@@ -25,7 +31,10 @@ import Testing
 
     @Test func inReplyCarriesActualLengthBytes() throws {
         let message = try USBIPMessage.decodeWhole(Self.capturedInReply, receiver: .client, direction: .in)
-        guard case .submitReply(let reply)? = message else { Issue.record("not a reply"); return }
+        guard case .submitReply(let reply)? = message else {
+            Issue.record("not a reply")
+            return
+        }
         #expect(reply.transferBuffer.count == 64)
         #expect(Array(reply.transferBuffer.prefix(6)) == hexBytes("ffffffff8600"))
         #expect(message?.encoded == Self.capturedInReply)
@@ -33,7 +42,8 @@ import Testing
 
     @Test func theSameBytesFrameDifferentlyByTheRequestsDirection() throws {
         // Read as the reply to an OUT request, the 48-byte header is the whole message.
-        let asOut = try USBIPMessage.decode(from: Self.capturedInReply[...], receiver: .client, requestDirection: { _ in .out })
+        let asOut = try USBIPMessage.decode(
+            from: Self.capturedInReply[...], receiver: .client, requestDirection: { _ in .out })
         #expect(asOut?.consumed == 48)
     }
 
@@ -44,8 +54,9 @@ import Testing
     }
 
     @Test func isoActualLengthsMustAddUpToTheReplysActualLength() {
-        var reply = SubmitReply(seqnum: 1, status: 0, actualLength: 10, numberOfPackets: 1,
-                                transferBuffer: ArraySlice(repeating: 1, count: 10))
+        var reply = SubmitReply(
+            seqnum: 1, status: 0, actualLength: 10, numberOfPackets: 1,
+            transferBuffer: ArraySlice(repeating: 1, count: 10))
         reply.isoPacketDescriptors = ISOPacketDescriptors([ISOPacketDescriptor(offset: 0, length: 64, actualLength: 9)])
         #expect(throws: USBIPError.isoLengthMismatch(sum: 9, actualLength: 10)) {
             try USBIPMessage.decodeWhole(USBIPMessage.submitReply(reply).encoded, receiver: .client, direction: .in)
@@ -53,8 +64,9 @@ import Testing
     }
 
     @Test func overfilledIsoPacketIsRefused() {
-        var reply = SubmitReply(seqnum: 1, status: 0, actualLength: 10, numberOfPackets: 1,
-                                transferBuffer: ArraySlice(repeating: 1, count: 10))
+        var reply = SubmitReply(
+            seqnum: 1, status: 0, actualLength: 10, numberOfPackets: 1,
+            transferBuffer: ArraySlice(repeating: 1, count: 10))
         reply.isoPacketDescriptors = ISOPacketDescriptors([ISOPacketDescriptor(offset: 0, length: 8, actualLength: 10)])
         #expect(throws: USBIPError.isoPacketOverfilled(index: 0, actualLength: 10, length: 8)) {
             try USBIPMessage.decodeWhole(USBIPMessage.submitReply(reply).encoded, receiver: .client, direction: .in)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import USBIP
 
 /// Properties every message has: it round-trips, and any prefix of it is "need more bytes".
@@ -35,7 +36,8 @@ import Testing
     @Test func payloadsShareTheInputsStorage() throws {
         let bytes = SubmitCommandTests.capturedInterruptOut
         guard case .submit(let submit)? = try USBIPMessage.decodeWhole(bytes, receiver: .server) else {
-            Issue.record("not a submit"); return
+            Issue.record("not a submit")
+            return
         }
         #expect(submit.transferBuffer.startIndex == 48)  // a slice of the input, not a copy
     }

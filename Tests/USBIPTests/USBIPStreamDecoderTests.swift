@@ -1,4 +1,5 @@
 import Testing
+
 @testable import USBIP
 
 /// The stream decoder against the ways bytes arrive from a socket.
