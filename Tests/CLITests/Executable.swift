@@ -53,5 +53,5 @@ func scratchDirectory() -> String {
 
 /// Writes `text` to `path`.
 func write(_ text: String, to path: String) {
-    FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write \(path)")
 }

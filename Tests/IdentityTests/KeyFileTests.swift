@@ -49,8 +49,9 @@ import Testing
     ])
     func corruptFilesAreRefusedWithTheReason(content: String, reason: String) throws {
         let path = scratch() + "/identity.key"
-        FileManager.default.createFile(
-            atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600])
+        try #require(
+            FileManager.default.createFile(
+                atPath: path, contents: Data(content.utf8), attributes: [.posixPermissions: 0o600]))
         do {
             _ = try KeyFile.load(from: path)
             Issue.record("loaded a corrupt key file")
@@ -65,8 +66,9 @@ import Testing
 
     @Test func binaryGarbageIsRefused() throws {
         let path = scratch() + "/identity.key"
-        FileManager.default.createFile(
-            atPath: path, contents: Data([0xff, 0xfe, 0x00]), attributes: [.posixPermissions: 0o600])
+        try #require(
+            FileManager.default.createFile(
+                atPath: path, contents: Data([0xff, 0xfe, 0x00]), attributes: [.posixPermissions: 0o600]))
         #expect(throws: KeyFileError.malformed(path: path, line: nil, reason: "it is not text")) {
             try KeyFile.load(from: path)
         }
@@ -74,8 +76,9 @@ import Testing
 
     @Test func oversizedFileIsNotRead() throws {
         let path = scratch() + "/identity.key"
-        FileManager.default.createFile(
-            atPath: path, contents: Data(count: 1 << 20), attributes: [.posixPermissions: 0o600])
+        try #require(
+            FileManager.default.createFile(
+                atPath: path, contents: Data(count: 1 << 20), attributes: [.posixPermissions: 0o600]))
         #expect(throws: KeyFileError.self) { try KeyFile.load(from: path) }
     }
 
