@@ -18,7 +18,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C libraries from Debian, each wrapped once by the Swift module named beside it.
@@ -43,8 +42,8 @@ let package = Package(
         .target(name: "Secure", dependencies: ["COpenSSL"], swiftSettings: strict),
         // Leveled logging to stderr.
         .target(name: "Log", swiftSettings: strict),
-        // TOML configuration files of the three programs, with located errors.
-        .target(name: "Config", dependencies: ["TOMLKit", "FileSystem"], swiftSettings: strict),
+        // TOML configuration files of the three programs (own strict parser), with located errors.
+        .target(name: "Config", dependencies: ["FileSystem"], swiftSettings: strict),
         // What the three executables share: version text, common options, identity verbs.
         .target(
             name: "CLISupport",
