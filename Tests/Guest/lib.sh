@@ -1,0 +1,74 @@
+# Helpers for jobs that run in the test guest (scripts/guest). Sourced.
+set -euo pipefail
+project=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin="$project/.build/debug"
+
+log() { printf '== %s\n' "$*"; }
+# Fails the job, with what the kernel said and the vhci ports' state to explain it.
+fail() {
+  printf 'FAIL: %s\n' "$*"
+  echo "-- dmesg (last 30 lines)"; dmesg | tail -n 30
+  echo "-- vhci ports in use"
+  cat /sys/devices/platform/vhci_hcd.*/status* 2>/dev/null | awk '$1 != "hub" && $3 != "004"' || true
+  exit 1
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s until it succeeds.
+wait_for() {
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${seconds}s waiting for $what"
+    sleep 0.2
+  done
+}
+
+# busid_of VID PID [NTH]: the bus id (e.g. 1-1) of the NTH device (1 = first) with those
+# ids, from sysfs; empty if none. Bus numbers depend on module load order: look them up.
+busid_of() {
+  local vid=$1 pid=$2 nth=${3:-1} d n=0
+  for d in /sys/bus/usb/devices/*; do
+    [ -f "$d/idVendor" ] || continue
+    if [ "$(cat "$d/idVendor")" = "$vid" ] && [ "$(cat "$d/idProduct")" = "$pid" ]; then
+      n=$((n + 1)); [ $n -eq "$nth" ] && { basename "$d"; return 0; }
+    fi
+  done
+  return 1
+}
+
+# at_least N VID PID: whether N or more devices with those ids are present (for wait_for,
+# which re-runs its command; a $(count_devices) argument would be expanded only once).
+at_least() { [ "$(count_devices "$2" "$3")" -ge "$1" ]; }
+
+count_devices() {  # count_devices VID PID
+  local vid=$1 pid=$2 d n=0
+  for d in /sys/bus/usb/devices/*; do
+    [ -f "$d/idVendor" ] && [ "$(cat "$d/idVendor")" = "$vid" ] && [ "$(cat "$d/idProduct")" = "$pid" ] && n=$((n + 1))
+  done
+  echo $n
+}
+
+# A SourceSink gadget (usb_f_ss_lb) on dummy_hcd: a real high-speed device with bulk,
+# interrupt and iso endpoints, ids 1a0a:badd (the USB-IF test ids the usbtest driver binds).
+sourcesink_gadget() {
+  modprobe dummy_hcd
+  modprobe libcomposite
+  modprobe usb_f_ss_lb
+  local g=/sys/kernel/config/usb_gadget/sourcesink
+  mkdir -p $g
+  echo 0x1a0a > $g/idVendor
+  echo 0xbadd > $g/idProduct
+  mkdir -p $g/strings/0x409
+  echo usbp2p > $g/strings/0x409/manufacturer
+  echo "SourceSink test device" > $g/strings/0x409/product
+  echo 0001 > $g/strings/0x409/serialnumber
+  mkdir -p $g/configs/c.1 $g/functions/SourceSink.0
+  ln -s $g/functions/SourceSink.0 $g/configs/c.1/
+  ls /sys/class/udc | head -n1 > $g/UDC
+  wait_for 10 "the SourceSink gadget to enumerate" busid_of 1a0a badd
+}
+
+remove_gadget() {
+  local g=/sys/kernel/config/usb_gadget/sourcesink
+  echo "" > $g/UDC || true
+}
