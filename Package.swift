@@ -26,6 +26,9 @@ let package = Package(
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
+        // Thread affinity and ids (glibc's _GNU_SOURCE functions).
+        .target(name: "CPlatform"),
+
         // Pure Swift: the USB/IP wire format. No I/O, no C.
         .target(name: "USBIP", swiftSettings: strict),
         // libsodium behind Swift types: random bytes, Ed25519, BLAKE2b.
@@ -34,8 +37,9 @@ let package = Package(
         .target(name: "Identity", dependencies: ["Sodium", "FileSystem"], swiftSettings: strict),
         // Atomic, permission-checked file writes shared by everything that keeps state.
         .target(name: "FileSystem", swiftSettings: strict),
-        // libusb behind Swift types (grows into the USB host layer).
-        .target(name: "USBHost", dependencies: ["CLibUSB"], swiftSettings: strict),
+        // libusb behind Swift types: enumeration, device handles, async transfers, and the
+        // event thread pinned to one CPU.
+        .target(name: "USBHost", dependencies: ["CLibUSB", "CPlatform", "Log"], swiftSettings: strict),
         // libgpiod v2 behind Swift types (grows into the LED and button).
         .target(name: "GPIO", dependencies: ["CGPIOD"], swiftSettings: strict),
         // OpenSSL behind Swift types (grows into mutual TLS 1.3).

@@ -1,0 +1,18 @@
+// Thread affinity and ids: glibc declares these only under _GNU_SOURCE, which Swift's
+// Glibc module does not set, so they are reached through this file.
+#ifndef USBP2P_PLATFORM_H
+#define USBP2P_PLATFORM_H
+
+/// Pins the calling thread to one CPU. Returns 0, or an errno value.
+int usbp2p_pin_current_thread(int cpu);
+
+/// The calling thread's affinity as a bit mask of CPUs 0...63 (0 on error).
+unsigned long long usbp2p_current_thread_affinity(void);
+
+/// The calling thread's kernel thread id (as in /proc/<pid>/task/<tid>).
+int usbp2p_current_thread_id(void);
+
+/// Names the calling thread (at most 15 bytes are kept), as seen in /proc and top.
+void usbp2p_name_current_thread(const char *name);
+
+#endif

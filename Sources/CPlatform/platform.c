@@ -1,0 +1,29 @@
+#define _GNU_SOURCE
+#include "platform.h"
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+int usbp2p_pin_current_thread(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return 22; /* EINVAL */
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+unsigned long long usbp2p_current_thread_affinity(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) != 0) return 0;
+    unsigned long long mask = 0;
+    for (int cpu = 0; cpu < 64; cpu++) {
+        if (CPU_ISSET(cpu, &set)) mask |= 1ULL << cpu;
+    }
+    return mask;
+}
+
+int usbp2p_current_thread_id(void) { return (int)syscall(SYS_gettid); }
+
+void usbp2p_name_current_thread(const char *name) { pthread_setname_np(pthread_self(), name); }

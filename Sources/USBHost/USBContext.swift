@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibUSB
+import CPlatform
+import Log
+import Synchronization
+
+/// One libusb context and the thread that runs its events.
+///
+/// All transfer completions run on that one thread, which can be pinned to a CPU
+/// (design brief: the USB thread on its own core, away from network and crypto work).
+/// Completion handlers must therefore be short and never block: they hand results on.
+public final class USBContext: @unchecked Sendable {
+    let context: OpaquePointer
+    private let state = EventLoopState()
+    private var thread: OSThread?
+
+    /// Where the event thread runs, for logs and tests.
+    public struct EventThreadInfo: Sendable, Equatable {
+        /// Kernel thread id (/proc/<pid>/task/<tid>).
+        public let threadID: Int32
+        /// CPUs the thread may run on, as a bit mask (bit n = CPU n).
+        public let affinity: UInt64
+    }
+
+    /// What the event thread shares with the rest of the process.
+    private final class EventLoopState: Sendable {
+        let running = Atomic<Bool>(true)
+        let info = Mutex<EventThreadInfo?>(nil)
+        let pinError = Mutex<Int32>(0)
+    }
+
+    /// The libusb context pointer, handed to the event thread. libusb contexts are
+    /// thread-safe; the pointer itself is only read.
+    private struct ContextPointer: @unchecked Sendable { let raw: OpaquePointer }
+
+    /// Opens libusb and starts the event thread, pinned to `cpu` if given.
+    public init(eventThreadCPU cpu: Int?, logger: Logger) throws(USBError) {
+        var raw: OpaquePointer?
+        try check(libusb_init(&raw), "libusb_init")
+        context = raw!
+        let pointer = ContextPointer(raw: raw!)
+        let state = self.state
+        thread = OSThread.start {
+            usbp2p_name_current_thread("usbp2p-usb")
+            if let cpu { state.pinError.withLock { $0 = usbp2p_pin_current_thread(Int32(cpu)) } }
+            state.info.withLock {
+                $0 = EventThreadInfo(threadID: usbp2p_current_thread_id(), affinity: usbp2p_current_thread_affinity())
+            }
+            var timeout = timeval(tv_sec: 0, tv_usec: 250_000)
+            while state.running.load(ordering: .acquiring) {
+                timeout = timeval(tv_sec: 0, tv_usec: 250_000)
+                _ = libusb_handle_events_timeout_completed(pointer.raw, &timeout, nil)
+            }
+        }
+        while state.info.withLock({ $0 }) == nil { usleep(1000) }
+        if let cpu {
+            let err = state.pinError.withLock { $0 }
+            if err != 0 {
+                logger.warning("could not pin the USB thread to CPU \(cpu) (error \(err)); it runs unpinned")
+            } else {
+                logger.info("USB thread pinned to CPU \(cpu)")
+            }
+        }
+    }
+
+    /// The event thread's id and affinity.
+    public var eventThread: EventThreadInfo? { state.info.withLock { $0 } }
+
+    /// Stops the event thread and closes libusb. Handles and transfers must be gone.
+    public func shutdown() {
+        guard state.running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        libusb_interrupt_event_handler(context)
+        thread?.join()
+        thread = nil
+        libusb_exit(context)
+    }
+
+    deinit { shutdown() }
+}

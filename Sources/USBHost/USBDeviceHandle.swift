@@ -1,0 +1,103 @@
+import CLibUSB
+import Synchronization
+
+/// An opened device, all of whose interfaces this process has claimed (kernel drivers
+/// detached while it holds them, re-attached when it lets go).
+public final class USBDeviceHandle: @unchecked Sendable {
+    let handle: OpaquePointer
+    public let info: USBDeviceInfo
+    let context: USBContext
+    /// Interface numbers currently claimed. libusb calls on one handle are thread-safe;
+    /// the lock keeps this set consistent with them.
+    private let claimed = Mutex<Set<Int32>>([])
+    private let closed = Atomic<Bool>(false)
+
+    /// Opens the device at `busid` and claims its interfaces.
+    public init(context: USBContext, busid: String) throws(USBError) {
+        var list: UnsafeMutablePointer<OpaquePointer?>?
+        let count = try check(
+            Int32(truncatingIfNeeded: libusb_get_device_list(context.context, &list)), "libusb_get_device_list")
+        defer { libusb_free_device_list(list, 1) }
+        var found: (OpaquePointer, USBDeviceInfo)?
+        for i in 0..<Int(count) {
+            if let device = list?[i], let info = USBDeviceInfo(device), info.busid == busid {
+                found = (device, info)
+            }
+        }
+        guard let (device, info) = found else { throw USBError("open \(busid)", code: Int32(LIBUSB_ERROR_NO_DEVICE.rawValue)) }
+        var raw: OpaquePointer?
+        try check(libusb_open(device, &raw), "open \(busid)")
+        handle = raw!
+        self.info = info
+        self.context = context
+        _ = libusb_set_auto_detach_kernel_driver(handle, 1)
+        do throws(USBError) {
+            try claimActiveInterfaces()
+        } catch {
+            libusb_close(handle)
+            throw error
+        }
+    }
+
+    /// Claims every interface of the active configuration (none if unconfigured).
+    private func claimActiveInterfaces() throws(USBError) {
+        for number in try activeInterfaceNumbers() {
+            try check(libusb_claim_interface(handle, number), "claim interface \(number) of \(info.busid)")
+            claimed.withLock { _ = $0.insert(number) }
+        }
+    }
+
+    private func activeInterfaceNumbers() throws(USBError) -> [Int32] {
+        var value: Int32 = 0
+        try check(libusb_get_configuration(handle, &value), "get configuration of \(info.busid)")
+        guard value != 0 else { return [] }
+        var config: UnsafeMutablePointer<libusb_config_descriptor>?
+        try check(libusb_get_active_config_descriptor(libusb_get_device(handle), &config), "read configuration")
+        defer { libusb_free_config_descriptor(config) }
+        return (0..<Int(config!.pointee.bNumInterfaces)).compactMap { i in
+            let interface = config!.pointee.interface[i]
+            return interface.num_altsetting > 0 ? Int32(interface.altsetting[0].bInterfaceNumber) : nil
+        }
+    }
+
+    private func releaseAll() {
+        for number in claimed.withLock({ set in defer { set.removeAll() }; return set }) {
+            _ = libusb_release_interface(handle, number)
+        }
+    }
+
+    /// SET_CONFIGURATION done the way the kernel's usbip-host does: through the host
+    /// stack (interfaces released and claimed again), not as a raw request.
+    public func setConfiguration(_ value: Int32) throws(USBError) {
+        releaseAll()
+        try check(libusb_set_configuration(handle, value), "set configuration \(value) of \(info.busid)")
+        try claimActiveInterfaces()
+    }
+
+    /// SET_INTERFACE through the host stack.
+    public func setInterface(_ interface: Int32, alternateSetting: Int32) throws(USBError) {
+        try check(
+            libusb_set_interface_alt_setting(handle, interface, alternateSetting),
+            "set interface \(interface) alt \(alternateSetting) of \(info.busid)")
+    }
+
+    /// CLEAR_FEATURE(ENDPOINT_HALT) through the host stack (resets the data toggle too).
+    public func clearHalt(endpoint: UInt8) throws(USBError) {
+        try check(libusb_clear_halt(handle, endpoint), "clear halt of endpoint 0x\(String(endpoint, radix: 16))")
+    }
+
+    /// A port reset of the device, as the importer's hub driver asked for.
+    public func reset() throws(USBError) {
+        try check(libusb_reset_device(handle), "reset \(info.busid)")
+    }
+
+    /// Releases the interfaces (kernel drivers come back) and closes the device.
+    /// Transfers still in flight must have completed first.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        releaseAll()
+        libusb_close(handle)
+    }
+
+    deinit { close() }
+}

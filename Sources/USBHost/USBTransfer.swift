@@ -1,0 +1,144 @@
+import CLibUSB
+import Synchronization
+
+/// What a transfer moves: the endpoint type of the URB.
+public enum USBTransferType: Sendable, Equatable {
+    case control, bulk, interrupt, isochronous
+}
+
+/// How a transfer ended, as libusb reports it.
+public enum USBTransferStatus: Sendable, Equatable {
+    case completed, error, timedOut, cancelled, stall, noDevice, overflow
+}
+
+/// The result of one isochronous packet.
+public struct USBISOPacketResult: Sendable, Equatable {
+    public let actualLength: Int
+    public let status: USBTransferStatus
+}
+
+/// A finished transfer. For IN transfers `data` holds what was read: for control, the
+/// data stage (after the setup packet); for isochronous, the whole buffer, each packet
+/// at its offset (packets laid out back to back by their lengths).
+public struct USBTransferResult: Sendable {
+    public let status: USBTransferStatus
+    public let actualLength: Int
+    public let data: [UInt8]
+    public let isoPackets: [USBISOPacketResult]
+}
+
+/// One asynchronous libusb transfer. It lives until libusb has completed it (libusb's
+/// user_data holds a reference) and until its submitter lets go of it, so cancelling a
+/// transfer that already completed is harmless.
+public final class USBTransfer: @unchecked Sendable {
+    private let transfer: UnsafeMutablePointer<libusb_transfer>
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let type: USBTransferType
+    private let isIn: Bool
+    private let completion: @Sendable (USBTransferResult) -> Void
+
+    /// Submits a transfer on `handle`.
+    /// - `endpoint`: the endpoint address (bit 7 set for IN); 0 for control.
+    /// - `outData`: for OUT transfers, the bytes to send; for control transfers, the
+    ///   8-byte setup packet followed by the OUT data stage, if any.
+    /// - `length`: the buffer size (for control: the data stage's wLength).
+    /// - `isoPacketLengths`: the length of each isochronous packet.
+    /// The completion runs on the USB event thread: it must not block.
+    public init(
+        handle: USBDeviceHandle, type: USBTransferType, endpoint: UInt8, outData: ArraySlice<UInt8>, length: Int,
+        isoPacketLengths: [Int] = [], completion: @escaping @Sendable (USBTransferResult) -> Void
+    ) throws(USBError) {
+        self.type = type
+        self.isIn = endpoint & 0x80 != 0
+        self.completion = completion
+        let total = type == .control ? 8 + length : length
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        if !outData.isEmpty {
+            precondition(outData.count <= total, "more OUT data than the buffer holds")
+            UnsafeMutableRawBufferPointer(rebasing: buffer[0..<outData.count]).copyBytes(from: outData)
+        }
+        guard let allocated = libusb_alloc_transfer(Int32(isoPacketLengths.count)) else {
+            buffer.deallocate()
+            throw USBError("libusb_alloc_transfer", code: Int32(LIBUSB_ERROR_NO_MEM.rawValue))
+        }
+        transfer = allocated
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let userData = Unmanaged.passRetained(self).toOpaque()
+        switch type {
+        case .control:
+            libusb_fill_control_transfer(transfer, handle.handle, bytes, transferCallback, userData, 0)
+        case .bulk:
+            libusb_fill_bulk_transfer(transfer, handle.handle, endpoint, bytes, Int32(total), transferCallback, userData, 0)
+        case .interrupt:
+            libusb_fill_interrupt_transfer(
+                transfer, handle.handle, endpoint, bytes, Int32(total), transferCallback, userData, 0)
+        case .isochronous:
+            libusb_fill_iso_transfer(
+                transfer, handle.handle, endpoint, bytes, Int32(total), Int32(isoPacketLengths.count),
+                transferCallback, userData, 0)
+            for (i, length) in isoPacketLengths.enumerated() {
+                usbp2p_iso_packet(transfer, Int32(i)).pointee.length = UInt32(length)
+            }
+        }
+        let rc = libusb_submit_transfer(transfer)
+        if rc < 0 {
+            Unmanaged<USBTransfer>.fromOpaque(userData).release()
+            throw USBError("submit transfer to endpoint 0x\(String(endpoint, radix: 16))", code: rc)
+        }
+    }
+
+    /// Asks libusb to cancel; the completion then reports `.cancelled` (or the result,
+    /// if the transfer finished first).
+    public func cancel() { _ = libusb_cancel_transfer(transfer) }
+
+    /// Runs on the event thread when libusb completes the transfer.
+    fileprivate func complete() {
+        let t = transfer.pointee
+        let status = USBTransferStatus(t.status)
+        var packets: [USBISOPacketResult] = []
+        var data: [UInt8] = []
+        var actual = Int(t.actual_length)
+        if type == .isochronous {
+            actual = 0
+            for i in 0..<t.num_iso_packets {
+                let packet = usbp2p_iso_packet(transfer, i).pointee
+                packets.append(USBISOPacketResult(actualLength: Int(packet.actual_length), status: USBTransferStatus(packet.status)))
+                actual += Int(packet.actual_length)
+            }
+            if isIn { data = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(t.length)])) }
+        } else if type == .control {
+            if buffer[0] & 0x80 != 0 { data = Array(UnsafeRawBufferPointer(rebasing: buffer[8..<(8 + actual)])) }
+        } else if isIn {
+            data = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<actual]))
+        }
+        completion(USBTransferResult(status: status, actualLength: actual, data: data, isoPackets: packets))
+    }
+
+    deinit {
+        libusb_free_transfer(transfer)
+        buffer.deallocate()
+    }
+}
+
+/// libusb's completion callback for every transfer: hands over to the Swift object and
+/// drops the reference libusb held.
+private func transferCallback(_ raw: UnsafeMutablePointer<libusb_transfer>?) {
+    guard let raw, let userData = raw.pointee.user_data else { return }
+    let transfer = Unmanaged<USBTransfer>.fromOpaque(userData).takeRetainedValue()
+    transfer.complete()
+}
+
+extension USBTransferStatus {
+    init(_ status: libusb_transfer_status) {
+        switch status {
+        case LIBUSB_TRANSFER_COMPLETED: self = .completed
+        case LIBUSB_TRANSFER_TIMED_OUT: self = .timedOut
+        case LIBUSB_TRANSFER_CANCELLED: self = .cancelled
+        case LIBUSB_TRANSFER_STALL: self = .stall
+        case LIBUSB_TRANSFER_NO_DEVICE: self = .noDevice
+        case LIBUSB_TRANSFER_OVERFLOW: self = .overflow
+        default: self = .error
+        }
+    }
+}
