@@ -28,6 +28,8 @@ let package = Package(
 
         // Thread affinity and ids (glibc's _GNU_SOURCE functions).
         .target(name: "CPlatform"),
+        // Plain POSIX threads for loops that own a thread (USB events, blocking sockets).
+        .target(name: "OSThreads", swiftSettings: strict),
 
         // Pure Swift: the USB/IP wire format. No I/O, no C.
         .target(name: "USBIP", swiftSettings: strict),
@@ -39,11 +41,17 @@ let package = Package(
         .target(name: "FileSystem", swiftSettings: strict),
         // libusb behind Swift types: enumeration, device handles, async transfers, and the
         // event thread pinned to one CPU.
-        .target(name: "USBHost", dependencies: ["CLibUSB", "CPlatform", "Log"], swiftSettings: strict),
+        .target(name: "USBHost", dependencies: ["CLibUSB", "CPlatform", "OSThreads", "Log"], swiftSettings: strict),
         // libgpiod v2 behind Swift types (grows into the LED and button).
         .target(name: "GPIO", dependencies: ["CGPIOD"], swiftSettings: strict),
         // OpenSSL behind Swift types (grows into mutual TLS 1.3).
         .target(name: "Secure", dependencies: ["COpenSSL"], swiftSettings: strict),
+        // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
+        .target(name: "Sockets", dependencies: ["FileSystem"], swiftSettings: strict),
+        // The server side of USB/IP on libusb: device list, import, URBs, unlink.
+        .target(name: "Exporter", dependencies: ["USBIP", "USBHost", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
+        // The client side: vhci_hcd ports, attach and detach.
+        .target(name: "VHCI", dependencies: ["USBIP", "Sockets", "FileSystem"], swiftSettings: strict),
         // Leveled logging to stderr.
         .target(name: "Log", swiftSettings: strict),
         // TOML configuration files of the three programs (own strict parser), with located errors.
@@ -57,8 +65,20 @@ let package = Package(
             ],
             swiftSettings: strict),
 
-        .executableTarget(name: "usbp2pd", dependencies: ["CLISupport"], swiftSettings: strict),
-        .executableTarget(name: "usbp2p-client", dependencies: ["CLISupport"], swiftSettings: strict),
+        .executableTarget(
+            name: "usbp2pd",
+            dependencies: [
+                "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "usbp2p-client",
+            dependencies: [
+                "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
         .executableTarget(name: "usbp2p-relay", dependencies: ["CLISupport"], swiftSettings: strict),
 
         .testTarget(name: "USBIPTests", dependencies: ["USBIP"], swiftSettings: strict),

@@ -76,6 +76,31 @@ public enum ConfigChecks {
     }
 }
 
+extension ConfigChecks {
+    public static let cpu: @Sendable (ConfigValue) -> String? = { value in
+        guard case .integer(let cpu) = value, cpu >= -1, cpu < 1024 else {
+            return "expected a CPU number (0, 1, ...) or -1 for the last CPU (got \(value))"
+        }
+        return nil
+    }
+
+    /// "host:port" with a numeric IPv4 or IPv6 address and a port 1...65535.
+    public static let listenAddress: @Sendable (ConfigValue) -> String? = { value in
+        guard case .string(let text) = value, let colon = text.lastIndex(of: ":"),
+            let port = UInt16(text[text.index(after: colon)...]), port > 0
+        else { return "expected an address and port like \"127.0.0.1:3240\" or \"[::1]:3240\" (got \(value))" }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let ipv4 = host.split(separator: ".", omittingEmptySubsequences: false)
+        let isIPv4 = ipv4.count == 4 && ipv4.allSatisfy { UInt8($0) != nil }
+        let isIPv6 = host.contains(":") && host.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+        guard isIPv4 || isIPv6 else {
+            return "expected a numeric IPv4 or IPv6 address (got \"\(host)\"); names are not resolved"
+        }
+        return nil
+    }
+}
+
 enum LogLevelName {
     static let all = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }

@@ -17,6 +17,18 @@ public enum ServerSchema {
             "Directory of the service's state: its identity key (identity.key) and, later, its allowlist. "
                 + "On the appliance it is on the writable state partition.",
             check: ConfigChecks.absolutePath),
+        ConfigKey(
+            "usb_thread_cpu", .integer, default: .integer(-1),
+            "CPU the USB event thread is pinned to; -1 pins it to the last CPU of the machine.",
+            check: ConfigChecks.cpu),
+        ConfigKey(
+            "usbip.enabled", .boolean, default: .boolean(false),
+            "Serve plain USB/IP over TCP (no encryption, no authentication) so the kernel's `usbip attach` "
+                + "can import: for a trusted LAN, and for tests."),
+        ConfigKey(
+            "usbip.listen", .string, default: .string("127.0.0.1:3240"),
+            "Address and port of the plain USB/IP listener (\"host:port\", \"[v6]:port\").",
+            check: ConfigChecks.listenAddress),
     ])
 }
 

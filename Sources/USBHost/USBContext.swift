@@ -1,10 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLibUSB
 import CPlatform
 import Log
+import OSThreads
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One libusb context and the thread that runs its events.
 ///

@@ -11,6 +11,10 @@ public final class USBDeviceHandle: @unchecked Sendable {
     /// the lock keeps this set consistent with them.
     private let claimed = Mutex<Set<Int32>>([])
     private let closed = Atomic<Bool>(false)
+    /// Alternate setting chosen per interface (0 unless SET_INTERFACE said otherwise).
+    private let alternateSettings = Mutex<[Int32: Int32]>([:])
+    /// Endpoint address to type, for the current configuration and alternate settings.
+    private let endpointTypes = Mutex<[UInt8: USBTransferType]?>(nil)
 
     /// Opens the device at `busid` and claims its interfaces.
     public init(context: USBContext, busid: String) throws(USBError) {
@@ -24,7 +28,9 @@ public final class USBDeviceHandle: @unchecked Sendable {
                 found = (device, info)
             }
         }
-        guard let (device, info) = found else { throw USBError("open \(busid)", code: Int32(LIBUSB_ERROR_NO_DEVICE.rawValue)) }
+        guard let (device, info) = found else {
+            throw USBError("open \(busid)", code: Int32(LIBUSB_ERROR_NO_DEVICE.rawValue))
+        }
         var raw: OpaquePointer?
         try check(libusb_open(device, &raw), "open \(busid)")
         handle = raw!
@@ -61,7 +67,10 @@ public final class USBDeviceHandle: @unchecked Sendable {
     }
 
     private func releaseAll() {
-        for number in claimed.withLock({ set in defer { set.removeAll() }; return set }) {
+        for number in claimed.withLock({ set in
+            defer { set.removeAll() }
+            return set
+        }) {
             _ = libusb_release_interface(handle, number)
         }
     }
@@ -70,6 +79,8 @@ public final class USBDeviceHandle: @unchecked Sendable {
     /// stack (interfaces released and claimed again), not as a raw request.
     public func setConfiguration(_ value: Int32) throws(USBError) {
         releaseAll()
+        alternateSettings.withLock { $0.removeAll() }
+        endpointTypes.withLock { $0 = nil }
         try check(libusb_set_configuration(handle, value), "set configuration \(value) of \(info.busid)")
         try claimActiveInterfaces()
     }
@@ -79,6 +90,40 @@ public final class USBDeviceHandle: @unchecked Sendable {
         try check(
             libusb_set_interface_alt_setting(handle, interface, alternateSetting),
             "set interface \(interface) alt \(alternateSetting) of \(info.busid)")
+        alternateSettings.withLock { $0[interface] = alternateSetting }
+        endpointTypes.withLock { $0 = nil }
+    }
+
+    /// The type of the endpoint with address `endpoint` (bit 7 set for IN) in the current
+    /// configuration and alternate settings; nil if the device has no such endpoint.
+    public func transferType(endpoint: UInt8) -> USBTransferType? {
+        if endpoint & 0x7F == 0 { return .control }
+        if let cached = endpointTypes.withLock({ $0 }) { return cached[endpoint] }
+        var types: [UInt8: USBTransferType] = [:]
+        var config: UnsafeMutablePointer<libusb_config_descriptor>?
+        guard libusb_get_active_config_descriptor(libusb_get_device(handle), &config) == 0, let config else {
+            return nil
+        }
+        defer { libusb_free_config_descriptor(config) }
+        let chosen = alternateSettings.withLock { $0 }
+        for i in 0..<Int(config.pointee.bNumInterfaces) {
+            let interface = config.pointee.interface[i]
+            for a in 0..<Int(interface.num_altsetting) {
+                let alt = interface.altsetting[a]
+                guard Int32(alt.bAlternateSetting) == chosen[Int32(alt.bInterfaceNumber), default: 0] else { continue }
+                for e in 0..<Int(alt.bNumEndpoints) {
+                    let ep = alt.endpoint[e]
+                    switch ep.bmAttributes & 0x3 {
+                    case 1: types[ep.bEndpointAddress] = .isochronous
+                    case 2: types[ep.bEndpointAddress] = .bulk
+                    case 3: types[ep.bEndpointAddress] = .interrupt
+                    default: types[ep.bEndpointAddress] = .control
+                    }
+                }
+            }
+        }
+        endpointTypes.withLock { $0 = types }
+        return types[endpoint]
     }
 
     /// CLEAR_FEATURE(ENDPOINT_HALT) through the host stack (resets the data toggle too).

@@ -41,7 +41,8 @@ extension USBContext {
     /// Every device on the machine except root hubs.
     public func devices() throws(USBError) -> [USBDeviceInfo] {
         var list: UnsafeMutablePointer<OpaquePointer?>?
-        let count = try check(Int32(truncatingIfNeeded: libusb_get_device_list(context, &list)), "libusb_get_device_list")
+        let count = try check(
+            Int32(truncatingIfNeeded: libusb_get_device_list(context, &list)), "libusb_get_device_list")
         defer { libusb_free_device_list(list, 1) }
         var result: [USBDeviceInfo] = []
         for i in 0..<Int(count) {

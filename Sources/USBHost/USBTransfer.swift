@@ -11,10 +11,26 @@ public enum USBTransferStatus: Sendable, Equatable {
     case completed, error, timedOut, cancelled, stall, noDevice, overflow
 }
 
+/// URB flags that change what libusb does with a transfer.
+public struct USBTransferFlags: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// A short IN transfer is an error (the kernel's URB_SHORT_NOT_OK).
+    public static let shortNotOK = USBTransferFlags(rawValue: UInt8(LIBUSB_TRANSFER_SHORT_NOT_OK.rawValue))
+    /// End an OUT transfer that is a multiple of the packet size with a zero-length packet
+    /// (URB_ZERO_PACKET).
+    public static let zeroPacket = USBTransferFlags(rawValue: UInt8(LIBUSB_TRANSFER_ADD_ZERO_PACKET.rawValue))
+}
+
 /// The result of one isochronous packet.
 public struct USBISOPacketResult: Sendable, Equatable {
     public let actualLength: Int
     public let status: USBTransferStatus
+
+    public init(actualLength: Int, status: USBTransferStatus) {
+        self.actualLength = actualLength
+        self.status = status
+    }
 }
 
 /// A finished transfer. For IN transfers `data` holds what was read: for control, the
@@ -46,7 +62,8 @@ public final class USBTransfer: @unchecked Sendable {
     /// The completion runs on the USB event thread: it must not block.
     public init(
         handle: USBDeviceHandle, type: USBTransferType, endpoint: UInt8, outData: ArraySlice<UInt8>, length: Int,
-        isoPacketLengths: [Int] = [], completion: @escaping @Sendable (USBTransferResult) -> Void
+        isoPacketLengths: [Int] = [], flags: USBTransferFlags = [],
+        completion: @escaping @Sendable (USBTransferResult) -> Void
     ) throws(USBError) {
         self.type = type
         self.isIn = endpoint & 0x80 != 0
@@ -69,7 +86,8 @@ public final class USBTransfer: @unchecked Sendable {
         case .control:
             libusb_fill_control_transfer(transfer, handle.handle, bytes, transferCallback, userData, 0)
         case .bulk:
-            libusb_fill_bulk_transfer(transfer, handle.handle, endpoint, bytes, Int32(total), transferCallback, userData, 0)
+            libusb_fill_bulk_transfer(
+                transfer, handle.handle, endpoint, bytes, Int32(total), transferCallback, userData, 0)
         case .interrupt:
             libusb_fill_interrupt_transfer(
                 transfer, handle.handle, endpoint, bytes, Int32(total), transferCallback, userData, 0)
@@ -81,6 +99,7 @@ public final class USBTransfer: @unchecked Sendable {
                 usbp2p_iso_packet(transfer, Int32(i)).pointee.length = UInt32(length)
             }
         }
+        transfer.pointee.flags = flags.rawValue
         let rc = libusb_submit_transfer(transfer)
         if rc < 0 {
             Unmanaged<USBTransfer>.fromOpaque(userData).release()
@@ -103,7 +122,9 @@ public final class USBTransfer: @unchecked Sendable {
             actual = 0
             for i in 0..<t.num_iso_packets {
                 let packet = usbp2p_iso_packet(transfer, i).pointee
-                packets.append(USBISOPacketResult(actualLength: Int(packet.actual_length), status: USBTransferStatus(packet.status)))
+                packets.append(
+                    USBISOPacketResult(
+                        actualLength: Int(packet.actual_length), status: USBTransferStatus(packet.status)))
                 actual += Int(packet.actual_length)
             }
             if isIn { data = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(t.length)])) }

@@ -18,7 +18,10 @@ struct Usbp2pClient: ParsableCommand {
             Configuration: $XDG_CONFIG_HOME/usbp2p/client.toml (see 'usbp2p-client config check').
             """,
         version: versionText("usbp2p-client"),
-        subcommands: [IdentityCommand<Client>.self, ConfigCommand<Client>.self])
+        subcommands: [
+            AttachCommand.self, DetachCommand.self, PortsCommand.self, IdentityCommand<Client>.self,
+            ConfigCommand<Client>.self,
+        ])
 }
 
 Usbp2pClient.main()

@@ -72,3 +72,19 @@ remove_gadget() {
   local g=/sys/kernel/config/usb_gadget/sourcesink
   echo "" > $g/UDC || true
 }
+
+# Starts `usbp2pd serve` on loopback in the background; sets server_pid.
+start_usbp2pd() {
+  "$bin/usbp2pd" serve --usbip-listen 127.0.0.1:3240 --log-level debug "$@" > /tmp/usbp2pd.log 2>&1 &
+  server_pid=$!
+  wait_for 15 "usbp2pd to listen" bash -c 'exec 3<>/dev/tcp/127.0.0.1/3240'
+}
+
+# CPUs the thread named NAME of process PID may run on (Cpus_allowed_list).
+thread_cpus() {
+  local pid=$1 name=$2 t
+  for t in /proc/"$pid"/task/*; do
+    if [ "$(cat "$t/comm")" = "$name" ]; then awk '/Cpus_allowed_list/ {print $2}' "$t/status"; return 0; fi
+  done
+  return 1
+}

@@ -1,0 +1,113 @@
+import Log
+import Synchronization
+import USBHost
+import USBIP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The server side of USB/IP on libusb: which devices can be exported, and at most one
+/// import of each at a time.
+///
+/// Flow of one import: OP_REQ_IMPORT → `beginImport` opens the device and claims its
+/// interfaces (kernel drivers detach) → an `ImportSession` turns CMD_SUBMIT/CMD_UNLINK
+/// into libusb transfers and sends RET_SUBMIT/RET_UNLINK in completion order → when the
+/// connection ends the session cancels what is in flight and the device is released.
+public final class USBIPExporter: Sendable {
+    let usb: USBContext
+    let logger: Logger
+    private let imported = Mutex<Set<String>>([])
+
+    public init(usb: USBContext, logger: Logger) {
+        self.usb = usb
+        self.logger = logger
+    }
+
+    /// The devices this server offers: every device but hubs.
+    public func exportableDevices() throws(USBError) -> [USBDeviceInfo] {
+        try usb.devices().filter { !$0.isHub }
+    }
+
+    /// The device list as OP_REP_DEVLIST carries it.
+    public func deviceList() throws(USBError) -> [ExportedDevice] {
+        try exportableDevices().compactMap { Self.describe($0, withInterfaces: true) }
+    }
+
+    /// Why an import was refused, as OP_REP_IMPORT says it.
+    public enum ImportRefusal: Error, Equatable {
+        case noSuchDevice
+        case busy
+        case failed(USBError)
+
+        public var status: OpStatus {
+            switch self {
+            case .noSuchDevice: .noDevice
+            case .busy: .deviceBusy
+            case .failed: .deviceError
+            }
+        }
+    }
+
+    /// Opens `busid` for one importer. The caller must call `endImport` with the handle.
+    func beginImport(busid: String) throws(ImportRefusal) -> (USBDeviceHandle, ExportedDevice) {
+        let devices: [USBDeviceInfo]
+        do throws(USBError) { devices = try exportableDevices() } catch { throw .failed(error) }
+        guard devices.contains(where: { $0.busid == busid }) else { throw .noSuchDevice }
+        guard imported.withLock({ $0.insert(busid).inserted }) else { throw .busy }
+        do throws(USBError) {
+            let handle = try USBDeviceHandle(context: usb, busid: busid)
+            // Described after opening: the configuration is what the importer starts from.
+            guard let device = Self.describe(handle.info, withInterfaces: false) else {
+                handle.close()
+                throw USBError("describe \(busid)", code: -1)
+            }
+            return (handle, device)
+        } catch {
+            imported.withLock { _ = $0.remove(busid) }
+            throw error.isNoDevice ? .noSuchDevice : error.isBusy ? .busy : .failed(error)
+        }
+    }
+
+    func endImport(_ handle: USBDeviceHandle) {
+        handle.close()
+        imported.withLock { _ = $0.remove(handle.info.busid) }
+    }
+
+    /// A device as USB/IP describes it; nil if its bus id or path does not fit the fields.
+    static func describe(_ info: USBDeviceInfo, withInterfaces: Bool) -> ExportedDevice? {
+        let interfaces = info.interfaces.map {
+            InterfaceSummary(
+                bInterfaceClass: $0.interfaceClass, bInterfaceSubClass: $0.interfaceSubClass,
+                bInterfaceProtocol: $0.interfaceProtocol)
+        }
+        return ExportedDevice(
+            path: sysfsPath(busid: info.busid), busid: info.busid, busnum: UInt32(info.busNumber),
+            devnum: UInt32(info.address), speed: USBSpeed(info.speed), idVendor: info.idVendor,
+            idProduct: info.idProduct, bcdDevice: info.bcdDevice, bDeviceClass: info.deviceClass,
+            bDeviceSubClass: info.deviceSubClass, bDeviceProtocol: info.deviceProtocol,
+            bConfigurationValue: info.configurationValue, bNumConfigurations: info.numConfigurations,
+            bNumInterfaces: UInt8(info.interfaces.count), interfaces: withInterfaces ? interfaces : [])
+    }
+
+    /// The device's sysfs path, as the kernel's usbipd reports it (the USB/IP `path` field).
+    static func sysfsPath(busid: String) -> String {
+        let link = "/sys/bus/usb/devices/\(busid)"
+        guard let resolved = realpath(link, nil) else { return link }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
+extension USBSpeed {
+    init(_ speed: USBDeviceSpeed) {
+        switch speed {
+        case .unknown: self = .unknown
+        case .low: self = .low
+        case .full: self = .full
+        case .high: self = .high
+        case .super: self = .super
+        case .superPlus: self = .superPlus
+        }
+    }
+}

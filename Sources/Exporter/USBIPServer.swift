@@ -1,0 +1,174 @@
+import Dispatch
+import FileSystem
+import Log
+import OSThreads
+import Sockets
+import Synchronization
+import USBHost
+import USBIP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Plain USB/IP over TCP, as the kernel's usbipd speaks it: the stock `usbip list` and
+/// `usbip attach` work against it. Bound to loopback unless configured otherwise (it has
+/// no authentication of its own: the LAN/legacy mode and the test oracle).
+///
+/// One thread accepts; each connection gets a thread that reads (blocking) and a serial
+/// queue that writes, so replies produced on the USB thread never wait for the network.
+public final class USBIPServer: Sendable {
+    public let listener: TCP.Listener
+    private let exporter: USBIPExporter
+    private let logger: Logger
+    private let connections = Atomic<Int>(0)
+    private let stopped = Atomic<Bool>(false)
+
+    /// Connections served at once; more are closed at accept.
+    public static let maxConnections = 32
+    /// How long a client may take to send its op request (slow clients hold a thread).
+    public static let opPhaseTimeoutSeconds = 10
+
+    public init(exporter: USBIPExporter, endpoint: Endpoint, logger: Logger) throws(SystemError) {
+        self.exporter = exporter
+        self.logger = logger
+        listener = try TCP.Listener(endpoint: endpoint)
+    }
+
+    /// Accepts connections on a thread of its own until `stop()`.
+    public func start() {
+        logger.notice("serving USB/IP on \(listener.endpoint)")
+        _ = OSThread.start { [self] in
+            while !stopped.load(ordering: .acquiring) {
+                let socket: Socket
+                do throws(SystemError) {
+                    socket = try listener.accept()
+                } catch {
+                    if stopped.load(ordering: .acquiring) { return }
+                    logger.warning("accept: \(error)")
+                    usleep(100_000)
+                    continue
+                }
+                guard connections.add(1, ordering: .acquiringAndReleasing).newValue <= Self.maxConnections else {
+                    connections.subtract(1, ordering: .acquiringAndReleasing)
+                    logger.warning("\(socket.peer): refused, \(Self.maxConnections) connections already")
+                    socket.close()
+                    continue
+                }
+                _ = OSThread.start { [self] in
+                    serve(socket)
+                    connections.subtract(1, ordering: .acquiringAndReleasing)
+                }
+            }
+        }
+    }
+
+    public func stop() {
+        stopped.store(true, ordering: .releasing)
+        listener.socket.shutdown()
+    }
+
+    private func serve(_ socket: Socket) {
+        defer { socket.close() }
+        socket.setReceiveTimeout(seconds: Self.opPhaseTimeoutSeconds)
+        var decoder = USBIPStreamDecoder(receiver: .server)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let request: USBIPMessage
+        do {
+            guard let first = try readMessage(socket, &decoder, &buffer) else { return }
+            request = first
+        } catch {
+            logger.info("\(socket.peer): closed: \(error)")
+            return
+        }
+        switch request {
+        case .requestDeviceList:
+            do {
+                let devices = try exporter.deviceList()
+                try socket.writeAll(USBIPMessage.replyDeviceList(status: .ok, devices: devices).encoded)
+                logger.info("\(socket.peer): listed \(devices.count) devices")
+            } catch {
+                logger.warning("\(socket.peer): device list: \(error)")
+                try? socket.writeAll(USBIPMessage.replyDeviceList(status: .error, devices: []).encoded)
+            }
+        case .requestImport(let busid):
+            serveImport(busid: busid, socket: socket, decoder: &decoder, buffer: &buffer)
+        default:
+            logger.info("\(socket.peer): closed: \(request.kind) before an import")
+        }
+    }
+
+    private func serveImport(busid: String, socket: Socket, decoder: inout USBIPStreamDecoder, buffer: inout [UInt8]) {
+        let handle: USBDeviceHandleBox
+        do throws(USBIPExporter.ImportRefusal) {
+            let (opened, device) = try exporter.beginImport(busid: busid)
+            handle = USBDeviceHandleBox(handle: opened, devid: device.devid)
+            do throws(SystemError) {
+                try socket.writeAll(USBIPMessage.replyImport(status: .ok, device: device).encoded)
+            } catch {
+                exporter.endImport(opened)
+                return
+            }
+        } catch {
+            logger.notice("\(socket.peer): import of \(busid) refused: \(error)")
+            try? socket.writeAll(USBIPMessage.replyImport(status: error.status, device: nil).encoded)
+            return
+        }
+        logger.notice("\(socket.peer): imported \(busid)")
+        socket.setReceiveTimeout(seconds: 0)
+
+        let writer = DispatchQueue(label: "usbip-writer")
+        let session = ImportSession(
+            handle: handle.handle, devid: handle.devid, logger: logger,
+            send: { message in
+                let bytes = message.encoded
+                writer.async {
+                    do throws(SystemError) { try socket.writeAll(bytes) } catch { socket.shutdown() }
+                }
+            },
+            deviceGone: { [logger] in
+                logger.notice("\(busid) is gone; ending the import")
+                socket.shutdown()
+            })
+        var reason = "client closed the connection"
+        do {
+            while let message = try readMessage(socket, &decoder, &buffer) {
+                try session.handle(message)
+            }
+        } catch {
+            reason = "\(error)"
+        }
+        session.end()
+        writer.sync {}
+        exporter.endImport(handle.handle)
+        logger.notice("\(socket.peer): released \(busid) (\(reason))")
+    }
+
+    /// The next message, reading as needed; nil at end of stream.
+    private func readMessage(_ socket: Socket, _ decoder: inout USBIPStreamDecoder, _ buffer: inout [UInt8]) throws
+        -> USBIPMessage?
+    {
+        while true {
+            if let message = try decoder.next() { return message }
+            let n = try socket.read(into: &buffer)
+            if n == 0 {
+                if decoder.bufferedByteCount > 0 { throw TruncatedMessage(bytes: decoder.bufferedByteCount) }
+                return nil
+            }
+            decoder.append(buffer[0..<n])
+        }
+    }
+
+    struct TruncatedMessage: Error, CustomStringConvertible {
+        let bytes: Int
+        var description: String { "the connection ended inside a message (\(bytes) bytes of it received)" }
+    }
+}
+
+/// A handle and its devid, crossing from the import to the session.
+private struct USBDeviceHandleBox: @unchecked Sendable {
+    let handle: USBHost.USBDeviceHandle
+    let devid: UInt32
+}
+
+func usleepMilliseconds(_ ms: UInt32) { usleep(ms * 1000) }

@@ -1,0 +1,109 @@
+import FileSystem
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A connected stream socket (TCP or Unix), owned: closed when the last reference goes.
+/// Reads and writes block; each is retried on EINTR and throws `SystemError` otherwise.
+public final class Socket: @unchecked Sendable {
+    /// The descriptor; valid until `close()`.
+    public let descriptor: Int32
+    private let closed = Atomic<Bool>(false)
+    /// Shown in logs: the peer's address.
+    public let peer: String
+
+    public init(descriptor: Int32, peer: String) {
+        self.descriptor = descriptor
+        self.peer = peer
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 means the peer closed.
+    public func read(into buffer: inout [UInt8]) throws(SystemError) -> Int {
+        try systemCall("read", path: peer) {
+            buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Writes all of `bytes`.
+    public func writeAll(_ bytes: some Collection<UInt8>) throws(SystemError) {
+        let array = Array(bytes)
+        var offset = 0
+        while offset < array.count {
+            let n = try systemCall("write", path: peer) {
+                array.withUnsafeBytes {
+                    send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+                }
+            }
+            offset += n
+        }
+    }
+
+    /// Reads block at most `seconds` (0: forever); a read that times out throws EAGAIN.
+    public func setReceiveTimeout(seconds: Int) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Ends both directions, waking a thread blocked in `read`.
+    public func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Glibc.close(descriptor)
+    }
+
+    /// Gives up ownership: the descriptor will not be closed by this object (it was
+    /// handed to the kernel, e.g. to vhci_hcd).
+    public func release() -> Int32 {
+        _ = closed.exchange(true, ordering: .acquiringAndReleasing)
+        return descriptor
+    }
+
+    deinit { close() }
+
+    /// A connected pair of Unix stream sockets.
+    public static func pair() throws(SystemError) -> (Socket, Socket) {
+        var fds: [Int32] = [0, 0]
+        try systemCall("socketpair") {
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
+        }
+        return (Socket(descriptor: fds[0], peer: "socketpair"), Socket(descriptor: fds[1], peer: "socketpair"))
+    }
+}
+
+/// A host and port, written "host:port" or "[v6]:port".
+public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
+    public let host: String
+    public let port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses "host", "host:port", "[v6]" or "[v6]:port"; nil if malformed.
+    public init?(parsing text: String, defaultPort: UInt16) {
+        var host = Substring(text)
+        var port = defaultPort
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let p = UInt16(rest.dropFirst()), p > 0 else { return nil }
+                port = p
+            }
+        } else if let colon = host.lastIndex(of: ":"), host.firstIndex(of: ":") == colon {
+            guard let p = UInt16(host[host.index(after: colon)...]), p > 0 else { return nil }
+            port = p
+            host = host[..<colon]
+        }
+        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

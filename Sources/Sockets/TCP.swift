@@ -1,0 +1,131 @@
+import FileSystem
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// TCP connections and listeners for numeric addresses (IPv4 or IPv6). Names are not
+/// resolved here: a USB/IP server is given by address.
+public enum TCP {
+    /// Connects to `endpoint`; fails after `timeoutSeconds` without an answer.
+    public static func connect(to endpoint: Endpoint, timeoutSeconds: Int = 10) throws(SystemError) -> Socket {
+        var address = try socketAddress(endpoint)
+        let fd = try systemCall("socket", path: "\(endpoint)") {
+            Glibc.socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        let connected = Socket(descriptor: fd, peer: "\(endpoint)")
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let length = socklen_t(
+            address.ss_family == sa_family_t(AF_INET6)
+                ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+        try systemCall("connect", path: "\(endpoint)") {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+            }
+        }
+        tv = timeval(tv_sec: 0, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return connected
+    }
+
+    /// A listening socket bound to `endpoint`.
+    public final class Listener: @unchecked Sendable {
+        public let socket: Socket
+        public let endpoint: Endpoint
+
+        public init(endpoint: Endpoint, backlog: Int32 = 16) throws(SystemError) {
+            var address = try socketAddress(endpoint)
+            let fd = try systemCall("socket", path: "\(endpoint)") {
+                Glibc.socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            }
+            socket = Socket(descriptor: fd, peer: "\(endpoint)")
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            let length = socklen_t(
+                address.ss_family == sa_family_t(AF_INET6)
+                    ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+            try systemCall("bind", path: "\(endpoint)") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+                }
+            }
+            try systemCall("listen", path: "\(endpoint)") { listen(fd, backlog) }
+            var bound = sockaddr_storage()
+            var boundLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            _ = withUnsafeMutablePointer(to: &bound) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &boundLength) }
+            }
+            self.endpoint = Endpoint(host: endpoint.host, port: TCP.port(of: bound))
+        }
+
+        /// Waits for the next connection.
+        public func accept() throws(SystemError) -> Socket {
+            var peer = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = try systemCall("accept", path: "\(endpoint)") {
+                withUnsafeMutablePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.accept(socket.descriptor, $0, &length)
+                    }
+                }
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            return Socket(descriptor: fd, peer: TCP.describe(peer))
+        }
+    }
+
+    static func socketAddress(_ endpoint: Endpoint) throws(SystemError) -> sockaddr_storage {
+        var storage = sockaddr_storage()
+        if endpoint.host.contains(":") {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            a.sin6_port = endpoint.port.bigEndian
+            guard inet_pton(AF_INET6, endpoint.host, &a.sin6_addr) == 1 else {
+                throw SystemError(call: "parse address", path: endpoint.host, errno: EINVAL)
+            }
+            withUnsafeMutableBytes(of: &storage) { s in withUnsafeBytes(of: a) { s.copyMemory(from: $0) } }
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = endpoint.port.bigEndian
+            guard inet_pton(AF_INET, endpoint.host, &a.sin_addr) == 1 else {
+                throw SystemError(call: "parse address", path: endpoint.host, errno: EINVAL)
+            }
+            withUnsafeMutableBytes(of: &storage) { s in withUnsafeBytes(of: a) { s.copyMemory(from: $0) } }
+        }
+        return storage
+    }
+
+    static func port(of storage: sockaddr_storage) -> UInt16 {
+        withUnsafeBytes(of: storage) { raw in
+            // sin_port and sin6_port both sit right after the 2-byte family.
+            UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        }
+    }
+
+    static func describe(_ storage: sockaddr_storage) -> String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        var copy = storage
+        if storage.ss_family == sa_family_t(AF_INET6) {
+            withUnsafePointer(to: &copy) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
+                    var addr = a.pointee.sin6_addr
+                    _ = inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
+                }
+            }
+            return "[\(String(cString: text))]:\(port(of: storage))"
+        }
+        withUnsafePointer(to: &copy) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { a in
+                var addr = a.pointee.sin_addr
+                _ = inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
+            }
+        }
+        return "\(String(cString: text)):\(port(of: storage))"
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import CLISupport
+import Exporter
+import Log
+import USBHost
+
+/// `usbp2pd devices`: what this machine can share.
+struct DevicesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devices",
+        abstract: "List the USB devices this machine can share (hubs excluded).")
+
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        let config = try options.loadConfig(for: Server.self)
+        let log = options.logger(for: Server.self, config: config)
+        do {
+            let usb = try USBContext(eventThreadCPU: nil, logger: log)
+            defer { usb.shutdown() }
+            let devices = try usb.devices().filter { !$0.isHub }
+            if devices.isEmpty { print("no USB devices") }
+            for d in devices {
+                let id = hex4(d.idVendor) + ":" + hex4(d.idProduct)
+                let classes = d.interfaces.map {
+                    "\($0.interfaceClass)/\($0.interfaceSubClass)/\($0.interfaceProtocol)"
+                }
+                print(
+                    "\(d.busid + String(repeating: " ", count: max(1, 9 - d.busid.count)))\(id)  \(d.speed)  interfaces \(classes.joined(separator: ", "))"
+                )
+            }
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    private func hex4(_ v: UInt16) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 4 - s.count) + s
+    }
+}

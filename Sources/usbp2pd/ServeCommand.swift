@@ -1,0 +1,87 @@
+import ArgumentParser
+import CLISupport
+import Config
+import Dispatch
+import Exporter
+import Sockets
+import USBHost
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `usbp2pd serve`: share this machine's USB devices.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Share this machine's USB devices (runs until stopped with SIGTERM or Ctrl-C).",
+        discussion: """
+            In this release the devices are served as plain USB/IP over TCP, which the kernel's \
+            own `usbip attach` and `usbp2p-client attach --usbip` import. It has no encryption \
+            and no authentication, so it is off unless usbip.enabled is set or --usbip-listen \
+            is given, and it listens on loopback unless told otherwise.
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve plain USB/IP on this address (overrides usbip.enabled and usbip.listen).", valueName: "host:port"))
+    var usbipListen: String?
+
+    func run() throws {
+        let config = try options.loadConfig(for: Server.self)
+        let log = options.logger(for: Server.self, config: config)
+        var listen = config.boolean("usbip.enabled") ? config.string("usbip.listen") : nil
+        if let usbipListen {
+            if let problem = ConfigChecks.listenAddress(.string(usbipListen)) {
+                throw ValidationError("--usbip-listen: \(problem)")
+            }
+            listen = usbipListen
+        }
+        guard let listen, let endpoint = Endpoint(parsing: listen, defaultPort: 3240) else {
+            throw CLIError(
+                "nothing to serve: set usbip.enabled = true in \(config.path) or pass --usbip-listen 127.0.0.1:3240")
+        }
+        let configured = config.integer("usb_thread_cpu")
+        let cpu = configured >= 0 ? configured : max(0, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1)
+
+        let usb: USBContext
+        let server: USBIPServer
+        do {
+            usb = try USBContext(eventThreadCPU: cpu, logger: log)
+            server = try USBIPServer(exporter: USBIPExporter(usb: usb, logger: log), endpoint: endpoint, logger: log)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        if let thread = usb.eventThread {
+            log.debug("USB thread \(thread.threadID), CPU mask 0x\(String(thread.affinity, radix: 16))")
+        }
+        server.start()
+
+        // Stop on SIGTERM (systemd) and SIGINT (Ctrl-C): the kernel releases the devices
+        // (usbfs) as the process exits; importers see their connection close.
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+            source.setEventHandler {
+                log.notice("stopping (signal \(signalNumber))")
+                server.stop()
+                Foundationless.exit(0)
+            }
+            source.resume()
+            Signals.keep(source)
+        }
+        dispatchMain()
+    }
+}
+
+/// Keeps the signal sources alive for the life of the process.
+enum Signals {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
+}
+
+enum Foundationless {
+    static func exit(_ code: Int32) -> Never { Glibc.exit(code) }
+}
