@@ -95,8 +95,9 @@ final class ImportSession: @unchecked Sendable {
                 setupBytes(command.setup)
                     + (command.setup.bmRequestType & 0x80 == 0 ? Array(command.transferBuffer.prefix(length)) : []))
         }
+        // URB_SHORT_NOT_OK is applied in `complete` (libusb would report a short read as a
+        // generic error; the kernel reports -EREMOTEIO, which drivers check for).
         var flags: USBTransferFlags = []
-        if command.transferFlags & 0x0001 != 0 { flags.insert(.shortNotOK) }  // URB_SHORT_NOT_OK
         if command.transferFlags & 0x0040 != 0 { flags.insert(.zeroPacket) }  // URB_ZERO_PACKET
 
         let registered = inFlight.withLock { table -> ProtocolError? in
@@ -185,6 +186,10 @@ final class ImportSession: @unchecked Sendable {
         } else if command.direction == .in {
             reply.transferBuffer = result.data[...]
             reply.actualLength = UInt32(result.data.count)
+            let requested = command.ep == 0 ? Int(command.setup.wLength) : Int(command.transferBufferLength)
+            if command.transferFlags & 0x0001 != 0, result.status == .completed, result.data.count < requested {
+                reply.status = URBStatus.remoteIO  // URB_SHORT_NOT_OK
+            }
         }
         send(.submitReply(reply))
         if result.status == .noDevice { deviceGone() }
@@ -202,7 +207,9 @@ final class ImportSession: @unchecked Sendable {
     private func specialRequest(_ setup: SetupPacket) -> Int32? {
         let result: Result<Void, USBError>
         switch (setup.bmRequestType, setup.bRequest) {
-        case (0x02, 0x01) where setup.wValue == 0:  // CLEAR_FEATURE(ENDPOINT_HALT)
+        case (0x02, 0x01) where setup.wValue == 0 && setup.wIndex & 0x0F != 0:
+            // CLEAR_FEATURE(ENDPOINT_HALT) of a data endpoint (resets its toggle on this side
+            // too); for endpoint 0 the request simply goes to the device.
             result = Result { () throws(USBError) in
                 try handle.clearHalt(endpoint: UInt8(truncatingIfNeeded: setup.wIndex))
             }

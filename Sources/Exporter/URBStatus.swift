@@ -12,6 +12,7 @@ enum URBStatus {
     static let connectionReset: Int32 = -104  // ECONNRESET: unlinked
     static let shutdown: Int32 = -108  // ESHUTDOWN: device gone
     static let timedOut: Int32 = -110  // ETIMEDOUT
+    static let remoteIO: Int32 = -121  // EREMOTEIO: short IN read with URB_SHORT_NOT_OK
 
     static func of(_ status: USBTransferStatus) -> Int32 {
         switch status {

@@ -48,16 +48,22 @@ count_devices() {  # count_devices VID PID
   echo $n
 }
 
+# The SourceSink gadget's ids: those of the kernel's "Gadget Zero" (0525:a4a0), which the
+# usbtest driver binds (drivers/usb/misc/usbtest.c, gz_info; in Linux 6.1 it has no entry
+# for the USB-IF test ids 1a0a:badd).
+ss_vid=0525
+ss_pid=a4a0
+
 # A SourceSink gadget (usb_f_ss_lb) on dummy_hcd: a real high-speed device with bulk,
-# interrupt and iso endpoints, ids 1a0a:badd (the USB-IF test ids the usbtest driver binds).
+# interrupt and iso endpoints.
 sourcesink_gadget() {
   modprobe dummy_hcd
   modprobe libcomposite
   modprobe usb_f_ss_lb
   local g=/sys/kernel/config/usb_gadget/sourcesink
   mkdir -p $g
-  echo 0x1a0a > $g/idVendor
-  echo 0xbadd > $g/idProduct
+  echo 0x$ss_vid > $g/idVendor
+  echo 0x$ss_pid > $g/idProduct
   mkdir -p $g/strings/0x409
   echo usbp2p > $g/strings/0x409/manufacturer
   echo "SourceSink test device" > $g/strings/0x409/product
@@ -65,7 +71,7 @@ sourcesink_gadget() {
   mkdir -p $g/configs/c.1 $g/functions/SourceSink.0
   ln -s $g/functions/SourceSink.0 $g/configs/c.1/
   ls /sys/class/udc | head -n1 > $g/UDC
-  wait_for 10 "the SourceSink gadget to enumerate" busid_of 1a0a badd
+  wait_for 10 "the SourceSink gadget to enumerate" busid_of $ss_vid $ss_pid
 }
 
 remove_gadget() {
@@ -88,3 +94,19 @@ thread_cpus() {
   done
   return 1
 }
+
+# The /dev/bus/usb node of the device at sysfs bus id BUSID.
+usb_node() {
+  printf '/dev/bus/usb/%03d/%03d\n' "$(cat /sys/bus/usb/devices/$1/busnum)" "$(cat /sys/bus/usb/devices/$1/devnum)"
+}
+
+# run_testusb NODE TEST COUNT SIZE [VARY]: one testusb case; fails the job if it fails.
+run_testusb() {
+  local node=$1 t=$2 count=$3 size=$4 vary=${5:-}
+  local out
+  out=$("$testusb" -D "$node" -t "$t" -c "$count" -s "$size" ${vary:+-v "$vary"} 2>&1) || true
+  echo "$out"
+  echo "$out" | grep -q -- "-->" && fail "testusb case $t failed through $node"
+  echo "$out" | grep -qE "test $t,\s+[0-9.]+ secs" || fail "testusb case $t did not report a result"
+}
+testusb="$project/.build/guest/testusb"

@@ -5,7 +5,7 @@
 # the configured CPU.
 . "$(dirname "$0")/lib.sh"
 sourcesink_gadget
-busid=$(busid_of 1a0a badd)
+busid=$(busid_of $ss_vid $ss_pid)
 modprobe vhci-hcd
 "$bin/usbp2pd" devices
 start_usbp2pd
@@ -17,10 +17,10 @@ cpus=$(thread_cpus "$server_pid" usbp2p-usb) || fail "no thread named usbp2p-usb
 echo "USB thread pinned to CPU $cpus"
 
 usbip list -r 127.0.0.1 | tee /tmp/list
-grep -q "$busid: .*(1a0a:badd)" /tmp/list || fail "usbip list does not show $busid"
+grep -q "$busid: .*($ss_vid:$ss_pid)" /tmp/list || fail "usbip list does not show $busid"
 usbip attach -r 127.0.0.1 -b "$busid"
-wait_for 30 "the imported copy to enumerate" at_least 2 1a0a badd
-imported=$(busid_of 1a0a badd 2)
+wait_for 30 "the imported copy to enumerate" at_least 2 $ss_vid $ss_pid
+imported=$(busid_of $ss_vid $ss_pid 2)
 log "imported as $imported"
 cat /sys/bus/usb/devices/$imported/product
 [ "$(cat /sys/bus/usb/devices/$imported/product)" = "SourceSink test device" ] || fail "product string not read through usbp2pd"
