@@ -77,11 +77,21 @@ public final class USBDeviceHandle: @unchecked Sendable {
 
     /// SET_CONFIGURATION done the way the kernel's usbip-host does: through the host
     /// stack (interfaces released and claimed again), not as a raw request.
+    ///
+    /// The configuration already active is left as it is: setting it again would reset
+    /// the device's endpoints, and every importer sends it during enumeration. A change
+    /// releases the interfaces without giving them back to host drivers (which would
+    /// bind at once and make the change fail with "busy").
     public func setConfiguration(_ value: Int32) throws(USBError) {
+        var current: Int32 = 0
+        if libusb_get_configuration(handle, &current) == 0, current == value { return }
+        _ = libusb_set_auto_detach_kernel_driver(handle, 0)
+        defer { _ = libusb_set_auto_detach_kernel_driver(handle, 1) }
         releaseAll()
         alternateSettings.withLock { $0.removeAll() }
         endpointTypes.withLock { $0 = nil }
         try check(libusb_set_configuration(handle, value), "set configuration \(value) of \(info.busid)")
+        _ = libusb_set_auto_detach_kernel_driver(handle, 1)
         try claimActiveInterfaces()
     }
 
