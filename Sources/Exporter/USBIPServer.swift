@@ -117,6 +117,10 @@ public final class USBIPServer: Sendable {
         logger.notice("\(socket.peer): imported \(busid)")
         socket.setReceiveTimeout(seconds: 0)
 
+        let gone: @Sendable () -> Void = { [logger] in
+            logger.notice("\(busid) is gone; ending the import")
+            socket.shutdown()
+        }
         let writer = DispatchQueue(label: "usbip-writer")
         let session = ImportSession(
             handle: handle.handle, devid: handle.devid, logger: logger,
@@ -126,10 +130,9 @@ public final class USBIPServer: Sendable {
                     do throws(SystemError) { try socket.writeAll(bytes) } catch { socket.shutdown() }
                 }
             },
-            deviceGone: { [logger] in
-                logger.notice("\(busid) is gone; ending the import")
-                socket.shutdown()
-            })
+            deviceGone: { gone() })
+        let watch = DeviceWatch(busid: busid, devnum: handle.handle.info.address, gone: gone)
+        defer { watch.stop() }
         var reason = "client closed the connection"
         do {
             while let message = try readMessage(socket, &decoder, &buffer) {
