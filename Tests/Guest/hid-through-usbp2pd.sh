@@ -1,0 +1,45 @@
+#!/bin/bash
+# A HID keyboard (configfs usb_f_hid gadget on dummy_hcd) exported by usbp2pd and
+# imported with usbp2p-client: a key report written on the device side arrives on the
+# importing side's hidraw node, through the interrupt IN endpoint.
+. "$(dirname "$0")/lib.sh"
+modprobe dummy_hcd
+modprobe libcomposite
+modprobe usb_f_hid
+modprobe usbhid
+g=/sys/kernel/config/usb_gadget/keyboard
+mkdir -p $g/strings/0x409 $g/configs/c.1 $g/functions/hid.usb0
+echo 0x1d6b > $g/idVendor   # Linux Foundation
+echo 0x0104 > $g/idProduct  # Multifunction Composite Gadget
+echo usbp2p > $g/strings/0x409/manufacturer
+echo "HID keyboard" > $g/strings/0x409/product
+echo 1 > $g/functions/hid.usb0/protocol      # keyboard
+echo 1 > $g/functions/hid.usb0/subclass      # boot interface
+echo 8 > $g/functions/hid.usb0/report_length
+# The boot keyboard report descriptor (HID 1.11, appendix B.1).
+printf '\x05\x01\x09\x06\xa1\x01\x05\x07\x19\xe0\x29\xe7\x15\x00\x25\x01\x75\x01\x95\x08\x81\x02\x95\x01\x75\x08\x81\x03\x95\x05\x75\x01\x05\x08\x19\x01\x29\x05\x91\x02\x95\x01\x75\x03\x91\x03\x95\x06\x75\x08\x15\x00\x25\x65\x05\x07\x19\x00\x29\x65\x81\x00\xc0' > $g/functions/hid.usb0/report_desc
+ln -s $g/functions/hid.usb0 $g/configs/c.1/
+ls /sys/class/udc | head -n1 > $g/UDC
+wait_for 20 "the keyboard gadget" busid_of 1d6b 0104
+busid=$(busid_of 1d6b 0104)
+modprobe vhci-hcd
+start_usbp2pd
+trap 'echo "-- usbp2pd log (tail)"; tail -n 20 /tmp/usbp2pd.log' EXIT
+"$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid"
+wait_for 30 "the imported keyboard" at_least 2 1d6b 0104
+imported=$(busid_of 1d6b 0104 2)
+hidraw_of() { ls /sys/bus/usb/devices/$imported:1.0/*/hidraw/ 2>/dev/null | head -n1; }
+wait_for 20 "a hidraw node on the imported keyboard" hidraw_of
+node=/dev/$(hidraw_of)
+wait_for 10 "$node" test -c "$node"
+log "keyboard imported; its reports arrive on $node"
+timeout 20 head -c 16 "$node" > /tmp/received &
+reader=$!
+sleep 1
+# Press and release 'a' (usage 0x04) on the device side.
+printf '\x00\x00\x04\x00\x00\x00\x00\x00' > /dev/hidg0
+printf '\x00\x00\x00\x00\x00\x00\x00\x00' > /dev/hidg0
+wait "$reader" || fail "the key reports did not arrive on $node"
+od -An -tx1 /tmp/received
+[ "$(od -An -tx1 /tmp/received | tr -d ' \n')" = "00000400000000000000000000000000" ] || fail "the reports arrived changed"
+echo "PASS: a key press on a HID keyboard reaches the importing side through usbp2pd"
