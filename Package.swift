@@ -17,7 +17,7 @@ let package = Package(
         .library(name: "Identity", targets: ["Identity"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // C libraries from Debian, each wrapped once by the Swift module named beside it.
@@ -49,7 +49,8 @@ let package = Package(
         // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
         .target(name: "Sockets", dependencies: ["FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
-        .target(name: "Exporter", dependencies: ["USBIP", "USBHost", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
+        .target(
+            name: "Exporter", dependencies: ["USBIP", "USBHost", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
         // The client side: vhci_hcd ports, attach and detach.
         .target(name: "VHCI", dependencies: ["USBIP", "Sockets", "FileSystem"], swiftSettings: strict),
         // Leveled logging to stderr.
@@ -87,6 +88,9 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         // Runs the built executables as a user would (build them first: swift build --build-tests).
         .testTarget(name: "CLITests", swiftSettings: strict),
+        .testTarget(name: "SocketsTests", dependencies: ["Sockets"], swiftSettings: strict),
+        .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
+        .testTarget(name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"], swiftSettings: strict),
     ],

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import OSThreads
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Notices that an imported device went away (unplugged, its port reset to a new
 /// address, its driver unbound) even when no transfer is in flight to report it: it
