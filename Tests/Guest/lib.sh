@@ -1,7 +1,9 @@
 # Helpers for jobs that run in the test guest (scripts/guest). Sourced.
 set -euo pipefail
 project=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The binaries under test: .build/debug, or the folder given as "--bin DIR" to the job.
 bin="$project/.build/debug"
+if [ "${1:-}" = --bin ] && [ -n "${2:-}" ]; then bin=$2; fi
 
 log() { printf '== %s\n' "$*"; }
 # Fails the job, with what the kernel said and the vhci ports' state to explain it.
