@@ -65,3 +65,9 @@ public struct CLIError: Error, CustomStringConvertible {
     public let description: String
     public init(_ message: String) { description = message }
 }
+
+/// A 16-bit id as four hex digits, as lsusb writes vendor and product ids.
+public func hex4(_ value: UInt16) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 4 - digits.count) + digits
+}

@@ -55,8 +55,3 @@ struct AttachCommand: ParsableCommand {
         }
     }
 }
-
-func hex4(_ v: UInt16) -> String {
-    let s = String(v, radix: 16)
-    return String(repeating: "0", count: 4 - s.count) + s
-}

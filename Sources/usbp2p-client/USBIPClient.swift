@@ -40,9 +40,10 @@ enum USBIPClient {
         return devices
     }
 
-    /// Reads exactly one reply, byte-exact: no byte of the URB phase that may follow is
-    /// consumed (the socket goes to the kernel next), so it reads the 8-byte header first
-    /// and then only as much as the decoder still needs.
+    /// Reads one reply. After an import reply the socket goes to the kernel, so not one
+    /// byte past the reply may be read: the 8-byte header first, then exactly the rest
+    /// of the 320-byte OK reply. A device list is the last message on its connection and
+    /// is read in chunks.
     private static func readReply(_ socket: Socket, timeoutSeconds: Int) throws -> USBIPMessage {
         socket.setReceiveTimeout(seconds: timeoutSeconds)
         defer { socket.setReceiveTimeout(seconds: 0) }
@@ -60,17 +61,16 @@ enum USBIPClient {
             } catch {
                 throw Failure.protocolError(error)
             }
-            // Op replies are a fixed record after the header: ask for the rest of it.
-            want = max(1, min(64 * 1024, expectedLength(received) - received.count))
+            want = nextReadSize(received)
         }
     }
 
-    /// The length the reply will have, as far as its received part tells.
-    private static func expectedLength(_ bytes: [UInt8]) -> Int {
-        guard bytes.count >= 8 else { return 8 }
+    /// How much more to read: up to the end of an import reply, or a chunk.
+    static func nextReadSize(_ bytes: [UInt8]) -> Int {
+        guard bytes.count >= 8 else { return 8 - bytes.count }
         let code = UInt16(bytes[2]) << 8 | UInt16(bytes[3])
-        let ok = bytes[4] == 0 && bytes[5] == 0 && bytes[6] == 0 && bytes[7] == 0
-        if code == 0x0003 { return ok ? 8 + 312 : 8 }  // OP_REP_IMPORT
-        return bytes.count + 1  // the device list is read to the end of the connection anyway
+        guard code == 0x0003 else { return 16 * 1024 }  // not OP_REP_IMPORT
+        let ok = bytes[4...7].allSatisfy { $0 == 0 }
+        return max(1, (ok ? 8 + 312 : 8) - bytes.count)
     }
 }

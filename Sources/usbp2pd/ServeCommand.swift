@@ -57,6 +57,11 @@ struct ServeCommand: ParsableCommand {
         if let thread = usb.eventThread {
             log.debug("USB thread \(thread.threadID), CPU mask 0x\(String(thread.affinity, radix: 16))")
         }
+        if !["127.", "::1", "[::1]"].contains(where: { endpoint.host.hasPrefix($0) }) {
+            log.warning(
+                "plain USB/IP on \(endpoint) has no encryption and no authentication: "
+                    + "anyone who can reach it can use every exported device")
+        }
         server.start()
 
         // Stop on SIGTERM (systemd) and SIGINT (Ctrl-C): the kernel releases the devices
@@ -67,7 +72,7 @@ struct ServeCommand: ParsableCommand {
             source.setEventHandler {
                 log.notice("stopping (signal \(signalNumber))")
                 server.stop()
-                Foundationless.exit(0)
+                Glibc.exit(0)  // (plain `exit` is ParsableCommand.exit here)
             }
             source.resume()
             Signals.keep(source)
@@ -80,8 +85,4 @@ struct ServeCommand: ParsableCommand {
 enum Signals {
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
     static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
-}
-
-enum Foundationless {
-    static func exit(_ code: Int32) -> Never { Glibc.exit(code) }
 }

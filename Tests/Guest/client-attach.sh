@@ -42,6 +42,8 @@ log "from usbp2pd"
 # and usbp2pd detaches it on import.
 start_usbp2pd
 trap 'echo "-- usbp2pd log (tail)"; tail -n 20 /tmp/usbp2pd.log' EXIT
+"$bin/usbp2p-client" list --usbip 127.0.0.1 | tee /tmp/list
+grep -q "^$busid  $ss_vid:$ss_pid  high" /tmp/list || fail "list does not show $busid"
 check_import "usbp2pd" 127.0.0.1:3240
 log "a second import after detach"
 check_import "usbp2pd again" 127.0.0.1:3240
