@@ -82,17 +82,19 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(name: "usbp2p-relay", dependencies: ["CLISupport"], swiftSettings: strict),
 
-        .testTarget(name: "USBIPTests", dependencies: ["USBIP"], swiftSettings: strict),
-        .testTarget(name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem"], swiftSettings: strict),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
+        // Helpers shared by the test targets (seeded randomness, scratch directories).
+        .target(name: "TestSupport", path: "Sources/TestSupport", swiftSettings: strict),
+        .testTarget(name: "USBIPTests", dependencies: ["USBIP", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         // Runs the built executables as a user would (build them first: swift build --build-tests).
-        .testTarget(name: "CLITests", swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
-        .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"], swiftSettings: strict),
+        .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

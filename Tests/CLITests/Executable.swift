@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// One of the package's executables, run as a child process.
 struct Executable {
@@ -42,13 +43,6 @@ struct Executable {
     static let server = Executable(name: "usbp2pd")
     static let client = Executable(name: "usbp2p-client")
     static let relay = Executable(name: "usbp2p-relay")
-}
-
-/// A fresh directory for one test.
-func scratchDirectory() -> String {
-    let path = NSTemporaryDirectory() + "usbp2p-cli-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
 }
 
 /// Writes `text` to `path`.

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import Config
@@ -6,16 +7,6 @@ import Testing
 /// a ConfigError, never a crash (a crash ends the test process, failing the run). This is
 /// how the toml++ assertion on headers like "[" was found (TableHeaderGuard).
 @Suite struct RandomizedConfigTests {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static let seeds = [
         "log_level = \"info\"\nstate_directory = \"/var/lib/usbp2p\"\n",
@@ -27,7 +18,7 @@ import Testing
     static let alphabet = Array("[]{}=\"'#.,\n \t\\abc019-_:Z+".utf8)
 
     @Test func mutatedFilesGiveAValueOrAnError() {
-        var rng = SplitMix64(state: 0xC0FF1E)
+        var rng = SplitMix64(seed: 0xC0FF1E)
         var outcomes = (parsed: 0, refused: 0)
         for _ in 0..<5000 {
             var bytes = Array(Self.seeds.randomElement(using: &rng)!.utf8)

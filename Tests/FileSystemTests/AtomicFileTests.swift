@@ -1,14 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import FileSystem
 
 @Suite struct AtomicFileTests {
-    func scratch() -> String {
-        let path = NSTemporaryDirectory() + "usbp2p-atomic-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    func scratch() -> String { scratchDirectory("atomic") }
 
     @Test func writtenBytesReadBack() throws {
         let path = scratch() + "/f"

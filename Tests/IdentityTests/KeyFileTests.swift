@@ -1,15 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Identity
 
 @Suite struct KeyFileTests {
-    /// A fresh directory for one test.
-    func scratch() -> String {
-        let path = NSTemporaryDirectory() + "usbp2p-keyfile-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    func scratch() -> String { scratchDirectory("keyfile") }
 
     @Test func createdKeyLoadsAsTheSameIdentity() throws {
         let path = scratch() + "/state/identity.key"

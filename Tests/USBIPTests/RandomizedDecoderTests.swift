@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import USBIP
@@ -7,22 +8,11 @@ import Testing
 /// The coverage-guided run of a million inputs is Fuzz/ (scripts/fuzz); this seeded
 /// run keeps a fast, repeatable slice of it in the unit tests.
 @Suite struct RandomizedDecoderTests {
-    /// A small deterministic generator, so a failure reproduces from its seed.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static let iterations = 50_000
 
     @Test func mutatedMessagesNeverTrapOrOverrun() throws {
-        var rng = SplitMix64(state: 0x5eed)
+        var rng = SplitMix64(seed: 0x5eed)
         let seeds = Samples.all.map { ($0.0, $0.1.encoded) }
         var outcomes = (decoded: 0, needMore: 0, refused: 0)
         for _ in 0..<Self.iterations {
