@@ -384,15 +384,7 @@ struct TOMLParser {
         var out: [UInt8] = []
         while true {
             guard let c = peek else { throw error("a string in triple quotes must be closed with \"\"\"") }
-            if starts("\"\"\"") {
-                index += 3
-                // Up to two more quotes belong to the string: """a""""" is a"".
-                for _ in 0..<2 where peek == ascii("\"") {
-                    out.append(ascii("\""))
-                    advance()
-                }
-                return String(decoding: out, as: UTF8.self)
-            }
+            if let text = closeMultiLine(quote: ascii("\""), content: &out) { return text }
             advance()
             if c == ascii("\\") {
                 // A backslash at the end of a line joins it with the next non-blank text.
@@ -423,14 +415,7 @@ struct TOMLParser {
         var out: [UInt8] = []
         while true {
             guard let c = peek else { throw error("a string in triple single quotes must be closed with '''") }
-            if starts("'''") {
-                index += 3
-                for _ in 0..<2 where peek == ascii("'") {
-                    out.append(ascii("'"))
-                    advance()
-                }
-                return String(decoding: out, as: UTF8.self)
-            }
+            if let text = closeMultiLine(quote: ascii("'"), content: &out) { return text }
             if c == ascii("\n") {
                 newLine()
             } else {
@@ -439,6 +424,19 @@ struct TOMLParser {
             }
             out.append(c)
         }
+    }
+
+    /// At three `quote`s: consumes the closing delimiter and returns the string; up to two
+    /// more quotes belong to the string (three quotes, a, five quotes is a and two quotes).
+    /// nil anywhere else.
+    private mutating func closeMultiLine(quote: UInt8, content out: inout [UInt8]) -> String? {
+        guard index + 3 <= bytes.count, bytes[index..<index + 3].allSatisfy({ $0 == quote }) else { return nil }
+        index += 3
+        for _ in 0..<2 where peek == quote {
+            out.append(quote)
+            advance()
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     private mutating func escape(into out: inout [UInt8]) throws(Error) {
