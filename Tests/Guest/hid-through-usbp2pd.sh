@@ -1,7 +1,7 @@
 #!/bin/bash
-# A HID keyboard (configfs usb_f_hid gadget on dummy_hcd) exported by usbp2pd and
-# imported with usbp2p-client: a key report written on the device side arrives on the
-# importing side's hidraw node, through the interrupt IN endpoint.
+# A HID keyboard (configfs usb_f_hid gadget on dummy_hcd) imported with usbp2p-client,
+# from usbp2pd and then from the kernel's usbipd: a key report written on the device side
+# arrives on the importing side's hidraw node, through the interrupt IN endpoint.
 . "$(dirname "$0")/lib.sh"
 modprobe dummy_hcd
 modprobe libcomposite
@@ -23,23 +23,37 @@ ls /sys/class/udc | head -n1 > $g/UDC
 wait_for 20 "the keyboard gadget" busid_of 1d6b 0104
 busid=$(busid_of 1d6b 0104)
 modprobe vhci-hcd
+modprobe usbip-host
+
+key_press() {  # key_press SERVER-NAME: attach, press and release 'a', check, detach
+  local line port imported node reader
+  line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid") || fail "attach from $1 failed"
+  echo "$line"
+  port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p')
+  wait_for 30 "the imported keyboard" at_least 2 1d6b 0104
+  imported=$(busid_of 1d6b 0104 2)
+  hidraw_of() { ls /sys/bus/usb/devices/$imported:1.0/*/hidraw/ 2>/dev/null | head -n1; }
+  wait_for 20 "a hidraw node on the imported keyboard" hidraw_of
+  node=/dev/$(hidraw_of)
+  wait_for 10 "$node" test -c "$node"
+  log "keyboard imported from $1; its reports arrive on $node"
+  timeout 20 head -c 16 "$node" > /tmp/received &
+  reader=$!
+  sleep 1
+  # Press and release 'a' (usage 0x04) on the device side.
+  printf '\x00\x00\x04\x00\x00\x00\x00\x00' > /dev/hidg0
+  printf '\x00\x00\x00\x00\x00\x00\x00\x00' > /dev/hidg0
+  wait "$reader" || fail "the key reports from $1 did not arrive on $node"
+  od -An -tx1 /tmp/received
+  [ "$(od -An -tx1 /tmp/received | tr -d ' \n')" = "00000400000000000000000000000000" ] || fail "the reports arrived changed"
+  "$bin/usbp2p-client" detach "$port"
+  wait_for 20 "the imported keyboard to go" test "$(count_devices 1d6b 0104)" -eq 1
+}
+
 start_usbp2pd
-trap 'echo "-- usbp2pd log (tail)"; tail -n 20 /tmp/usbp2pd.log' EXIT
-"$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid"
-wait_for 30 "the imported keyboard" at_least 2 1d6b 0104
-imported=$(busid_of 1d6b 0104 2)
-hidraw_of() { ls /sys/bus/usb/devices/$imported:1.0/*/hidraw/ 2>/dev/null | head -n1; }
-wait_for 20 "a hidraw node on the imported keyboard" hidraw_of
-node=/dev/$(hidraw_of)
-wait_for 10 "$node" test -c "$node"
-log "keyboard imported; its reports arrive on $node"
-timeout 20 head -c 16 "$node" > /tmp/received &
-reader=$!
-sleep 1
-# Press and release 'a' (usage 0x04) on the device side.
-printf '\x00\x00\x04\x00\x00\x00\x00\x00' > /dev/hidg0
-printf '\x00\x00\x00\x00\x00\x00\x00\x00' > /dev/hidg0
-wait "$reader" || fail "the key reports did not arrive on $node"
-od -An -tx1 /tmp/received
-[ "$(od -An -tx1 /tmp/received | tr -d ' \n')" = "00000400000000000000000000000000" ] || fail "the reports arrived changed"
-echo "PASS: a key press on a HID keyboard reaches the importing side through usbp2pd"
+key_press usbp2pd
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+usbipd -D
+usbip bind -b "$busid"
+key_press usbipd
+echo "PASS: a key press on a HID keyboard reaches the importing side through usbp2pd and through usbipd"

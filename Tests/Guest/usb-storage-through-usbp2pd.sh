@@ -1,38 +1,50 @@
 #!/bin/bash
 # qemu: -device qemu-xhci,id=xhci -drive if=none,id=stick,format=raw,file=@DISK@ -device usb-storage,bus=xhci.0,drive=stick,serial=usbp2p-stick
-# A USB stick (qemu's usb-storage) exported by usbp2pd and imported with usbp2p-client:
-# a filesystem is made on it, an 8 MiB file written, the disk unmounted and the page
-# cache dropped, and the file read back with the same SHA-256.
+# A USB stick (qemu's usb-storage) imported with usbp2p-client, first from usbp2pd, then
+# from the kernel's usbipd: each time a filesystem is made on it, an 8 MiB file written,
+# the disk unmounted and the page cache dropped, and the file read back with the same
+# SHA-256.
 . "$(dirname "$0")/lib.sh"
 vid=46f4; pid=0001   # qemu's usb-storage
 wait_for 30 "the USB stick to enumerate" busid_of $vid $pid
 busid=$(busid_of $vid $pid)
 modprobe vhci-hcd
+modprobe usbip-host
+
+round_trip() {  # round_trip SERVER-NAME
+  local line imported disk port written read_back
+  line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid") || fail "attach from $1 failed"
+  echo "$line"
+  wait_for 30 "the imported stick" at_least 2 $vid $pid
+  imported=$(busid_of $vid $pid 2)
+  disk_of() { ls /sys/bus/usb/devices/$imported:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
+  wait_for 30 "a disk on the imported stick" disk_of
+  disk=/dev/$(disk_of)
+  wait_for 10 "$disk" test -b "$disk"
+  log "the stick imported from $1 is $disk"
+  mkfs.ext4 -q -F "$disk"
+  mkdir -p /mnt/stick
+  mount "$disk" /mnt/stick
+  dd if=/dev/urandom of=/tmp/data bs=1M count=8 status=none
+  written=$(sha256sum < /tmp/data)
+  cp /tmp/data /mnt/stick/data
+  umount /mnt/stick
+  echo 3 > /proc/sys/vm/drop_caches
+  mount "$disk" /mnt/stick
+  read_back=$(sha256sum < /mnt/stick/data)
+  umount /mnt/stick
+  echo "written   $written"
+  echo "read back $read_back"
+  [ "$written" = "$read_back" ] || fail "the file read back through $1 differs from the one written"
+  port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p')
+  "$bin/usbp2p-client" detach "$port"
+  wait_for 20 "the imported stick to go" test "$(count_devices $vid $pid)" -eq 1
+}
+
 start_usbp2pd
-trap 'echo "-- usbp2pd log (tail)"; tail -n 20 /tmp/usbp2pd.log' EXIT
-line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid") || fail "attach failed"
-echo "$line"
-wait_for 30 "the imported stick" at_least 2 $vid $pid
-imported=$(busid_of $vid $pid 2)
-disk_of() { ls /sys/bus/usb/devices/$imported:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
-wait_for 30 "a disk on the imported stick" disk_of
-disk=/dev/$(disk_of)
-log "the imported stick is $disk"
-wait_for 10 "$disk" test -b "$disk"
-mkfs.ext4 -q -F "$disk"
-mkdir -p /mnt/stick
-mount "$disk" /mnt/stick
-dd if=/dev/urandom of=/tmp/data bs=1M count=8 status=none
-written=$(sha256sum < /tmp/data)
-cp /tmp/data /mnt/stick/data
-umount /mnt/stick
-echo 3 > /proc/sys/vm/drop_caches
-mount "$disk" /mnt/stick
-read_back=$(sha256sum < /mnt/stick/data)
-umount /mnt/stick
-echo "written   $written"
-echo "read back $read_back"
-[ "$written" = "$read_back" ] || fail "the file read back differs from the one written"
-port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p')
-"$bin/usbp2p-client" detach "$port"
-echo "PASS: an 8 MiB file survives a round trip through usbp2pd to a USB stick"
+round_trip usbp2pd
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+usbipd -D
+usbip bind -b "$busid"
+round_trip usbipd
+echo "PASS: an 8 MiB file survives a round trip to a USB stick through usbp2pd and through usbipd"
