@@ -101,6 +101,11 @@ public enum TCP {
         return storage
     }
 
+    /// A zero-terminated C string in a buffer.
+    static func cText(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     static func port(of storage: sockaddr_storage) -> UInt16 {
         withUnsafeBytes(of: storage) { raw in
             // sin_port and sin6_port both sit right after the 2-byte family.
@@ -118,7 +123,7 @@ public enum TCP {
                     _ = inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
                 }
             }
-            return "[\(String(cString: text))]:\(port(of: storage))"
+            return "[\(cText(text))]:\(port(of: storage))"
         }
         withUnsafePointer(to: &copy) {
             $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { a in
@@ -126,6 +131,6 @@ public enum TCP {
                 _ = inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
             }
         }
-        return "\(String(cString: text)):\(port(of: storage))"
+        return "\(cText(text)):\(port(of: storage))"
     }
 }
