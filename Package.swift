@@ -85,7 +85,9 @@ let package = Package(
         // Helpers shared by the test targets (seeded randomness, scratch directories).
         .target(name: "TestSupport", path: "Sources/TestSupport", swiftSettings: strict),
         .testTarget(name: "USBIPTests", dependencies: ["USBIP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         // Runs the built executables as a user would (build them first: swift build --build-tests).

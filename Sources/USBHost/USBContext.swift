@@ -29,6 +29,8 @@ public final class USBContext: @unchecked Sendable {
     /// What the event thread shares with the rest of the process.
     private final class EventLoopState: Sendable {
         let running = Atomic<Bool>(true)
+        /// Objects libusb holds unretained pointers to (hotplug handlers).
+        let retained = Mutex<[any Sendable & AnyObject]>([])
         let info = Mutex<EventThreadInfo?>(nil)
         let pinError = Mutex<Int32>(0)
     }
@@ -66,6 +68,8 @@ public final class USBContext: @unchecked Sendable {
             }
         }
     }
+
+    func keepAlive(_ object: any Sendable & AnyObject) { state.retained.withLock { $0.append(object) } }
 
     /// The event thread's id and affinity.
     public var eventThread: EventThreadInfo? { state.info.withLock { $0 } }

@@ -29,6 +29,11 @@ public struct USBDeviceInfo: Sendable, Hashable {
     /// bConfigurationValue of the active configuration; 0 when unconfigured.
     public let configurationValue: UInt8
     public let interfaces: [USBInterfaceClass]
+    /// iManufacturer, iProduct and iSerialNumber, when asked for and readable (the device
+    /// must be opened to read them).
+    public var manufacturer: String?
+    public var product: String?
+    public var serialNumber: String?
 
     /// The kernel's name for the device's position, e.g. "1-1.2" (bus 1, port 1, port 2).
     public var busid: String { "\(busNumber)-" + portPath.map(String.init).joined(separator: ".") }
@@ -38,22 +43,44 @@ public struct USBDeviceInfo: Sendable, Hashable {
 }
 
 extension USBContext {
-    /// Every device on the machine except root hubs.
-    public func devices() throws(USBError) -> [USBDeviceInfo] {
+    /// Every device on the machine except root hubs; with `strings`, also their
+    /// manufacturer, product and serial strings (devices that cannot be opened keep nil).
+    public func devices(strings: Bool = false) throws(USBError) -> [USBDeviceInfo] {
         var list: UnsafeMutablePointer<OpaquePointer?>?
         let count = try check(
             Int32(truncatingIfNeeded: libusb_get_device_list(context, &list)), "libusb_get_device_list")
         defer { libusb_free_device_list(list, 1) }
         var result: [USBDeviceInfo] = []
         for i in 0..<Int(count) {
-            guard let device = list?[i], let info = USBDeviceInfo(device) else { continue }
-            if !info.portPath.isEmpty { result.append(info) }
+            guard let device = list?[i], var info = USBDeviceInfo(device), !info.portPath.isEmpty else { continue }
+            if strings { info.readStrings(device) }
+            result.append(info)
         }
         return result
     }
 }
 
 extension USBDeviceInfo {
+    /// Opens the device briefly (no interface is claimed) to read its string descriptors.
+    mutating func readStrings(_ device: OpaquePointer) {
+        var descriptor = libusb_device_descriptor()
+        var handle: OpaquePointer?
+        guard libusb_get_device_descriptor(device, &descriptor) == 0, libusb_open(device, &handle) == 0, let handle
+        else { return }
+        defer { libusb_close(handle) }
+        func text(_ index: UInt8) -> String? {
+            guard index != 0 else { return nil }
+            var buffer = [UInt8](repeating: 0, count: 256)
+            let n = buffer.withUnsafeMutableBufferPointer {
+                libusb_get_string_descriptor_ascii(handle, index, $0.baseAddress, Int32($0.count))
+            }
+            return n > 0 ? String(decoding: buffer[0..<Int(n)], as: UTF8.self) : nil
+        }
+        manufacturer = text(descriptor.iManufacturer)
+        product = text(descriptor.iProduct)
+        serialNumber = text(descriptor.iSerialNumber)
+    }
+
     /// Reads a libusb_device's descriptors; nil if it vanished meanwhile.
     init?(_ device: OpaquePointer) {
         var descriptor = libusb_device_descriptor()
@@ -103,5 +130,8 @@ extension USBDeviceInfo {
         }
         configurationValue = value
         self.interfaces = interfaces
+        manufacturer = nil
+        product = nil
+        serialNumber = nil
     }
 }

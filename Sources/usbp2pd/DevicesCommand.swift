@@ -18,15 +18,17 @@ struct DevicesCommand: ParsableCommand {
         do {
             let usb = try USBContext(eventThreadCPU: nil, logger: log)
             defer { usb.shutdown() }
-            let devices = try usb.devices().filter { !$0.isHub }
+            let devices = try usb.devices(strings: true).filter { !$0.isHub }
             if devices.isEmpty { print("no USB devices") }
             for d in devices {
                 let id = hex4(d.idVendor) + ":" + hex4(d.idProduct)
                 let classes = d.interfaces.map {
                     "\($0.interfaceClass)/\($0.interfaceSubClass)/\($0.interfaceProtocol)"
                 }
+                let name = [d.manufacturer, d.product].compactMap { $0 }.joined(separator: " ")
+                let column = d.busid + String(repeating: " ", count: max(1, 9 - d.busid.count))
                 print(
-                    "\(d.busid + String(repeating: " ", count: max(1, 9 - d.busid.count)))\(id)  \(d.speed)  interfaces \(classes.joined(separator: ", "))"
+                    "\(column)\(id)  \(name.isEmpty ? "(no name)" : name)  \(d.speed)  interfaces \(classes.joined(separator: ", "))"
                 )
             }
         } catch {

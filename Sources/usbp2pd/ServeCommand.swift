@@ -54,6 +54,19 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
+        do {
+            // Devices coming and going, in the log (and, later, to connected clients).
+            let hotplug = try usb.onHotplug { event in
+                switch event {
+                case .arrived(let d):
+                    log.info("USB device arrived: \(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct)))")
+                case .left(let d): log.info("USB device left: \(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct)))")
+                }
+            }
+            if !hotplug { log.notice("libusb has no hotplug support here: devices are found when listed") }
+        } catch {
+            log.warning("no hotplug events: \(error)")
+        }
         if let thread = usb.eventThread {
             log.debug("USB thread \(thread.threadID), CPU mask 0x\(String(thread.affinity, radix: 16))")
         }

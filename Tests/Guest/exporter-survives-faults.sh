@@ -102,12 +102,14 @@ sleep 2
 remove_gadget
 wait "$reader" || true
 wait_for 30 "usbp2pd to notice the device is gone" grep -q "$busid is gone" /tmp/usbp2pd.log
+wait_for 30 "the hotplug event for the unplugged device" grep -q "USB device left: $busid ($ss_vid:$ss_pid)" /tmp/usbp2pd.log
 wait_for 30 "the vhci port to be freed" bash -c '! "$0" ports | grep -q "^port"' "$bin/usbp2p-client"
 kill -0 "$server_pid" || fail "usbp2pd died on unplug"
 log "plug it in again: a fresh import works"
 ls /sys/class/udc | head -n1 > /sys/kernel/config/usb_gadget/sourcesink/UDC
 wait_for 20 "the gadget to come back" busid_of $ss_vid $ss_pid
 busid=$(busid_of $ss_vid $ss_pid)
+wait_for 30 "the hotplug event for the returning device" grep -q "USB device arrived: $busid ($ss_vid:$ss_pid)" /tmp/usbp2pd.log
 attach
 run_testusb "$node" 2 50 4096
 echo "PASS: usbp2pd survives hostile input, timeouts, busy, detach, a dying importer and unplugging"

@@ -7,7 +7,8 @@
 sourcesink_gadget
 busid=$(busid_of $ss_vid $ss_pid)
 modprobe vhci-hcd
-"$bin/usbp2pd" devices
+"$bin/usbp2pd" devices | tee /tmp/devices
+grep -q "^$busid .*$ss_vid:$ss_pid  usbp2p SourceSink test device  high" /tmp/devices || fail "devices does not name the gadget"
 start_usbp2pd
 trap 'echo "-- usbp2pd log"; cat /tmp/usbp2pd.log' EXIT
 
