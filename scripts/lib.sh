@@ -43,3 +43,6 @@ find_swift() {
   elif [ -x /opt/swift/usr/bin/swift ]; then echo /opt/swift/usr/bin/swift
   else die "no Swift toolchain found (expected swift on PATH or /opt/swift)"; fi
 }
+
+# The Swift files that swift-format checks (scripts/format, scripts/test).
+swift_format_paths=(Sources Tests Fuzz Benchmarks/USBIPCodec Package.swift Benchmarks/Package.swift)
