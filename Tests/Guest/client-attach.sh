@@ -5,9 +5,24 @@
 . "$(dirname "$0")/lib.sh"
 sourcesink_gadget
 busid=$(busid_of $ss_vid $ss_pid)
+
+log "without vhci_hcd, the client says how to load it"
+out=$("$bin/usbp2p-client" ports 2>&1) && fail "ports succeeded without vhci_hcd"
+echo "$out"; echo "$out" | grep -q "modprobe vhci-hcd" || fail "no hint to load vhci-hcd"
+
 modprobe vhci-hcd
 modprobe usbip-host
 modprobe usbtest
+
+log "without root, attach says it needs root, and the server gets the device back"
+usbipd -D
+usbip bind -b "$busid"
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/tmp "$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid" 2>&1) \
+  && fail "attach as nobody succeeded"
+echo "$out"; echo "$out" | grep -q "needs root" || fail "no 'needs root' for an unprivileged attach"
+usbip unbind -b "$busid"
+pkill usbipd || true
+wait_for 10 "usbipd to stop" bash -c '! pgrep -x usbipd'
 
 check_import() {  # check_import SERVER-NAME PORT-OF-SERVER
   local name=$1 server=$2 line port imported

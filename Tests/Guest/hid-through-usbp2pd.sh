@@ -26,12 +26,8 @@ modprobe vhci-hcd
 modprobe usbip-host
 
 key_press() {  # key_press SERVER-NAME: attach, press and release 'a', check, detach
-  local line port imported node reader
-  line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid") || fail "attach from $1 failed"
-  echo "$line"
-  port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p')
-  wait_for 30 "the imported keyboard" at_least 2 1d6b 0104
-  imported=$(busid_of 1d6b 0104 2)
+  local node reader
+  attach_copy "$1" "$busid" 1d6b 0104
   hidraw_of() { ls /sys/bus/usb/devices/$imported:1.0/*/hidraw/ 2>/dev/null | head -n1; }
   wait_for 20 "a hidraw node on the imported keyboard" hidraw_of
   node=/dev/$(hidraw_of)
@@ -46,8 +42,7 @@ key_press() {  # key_press SERVER-NAME: attach, press and release 'a', check, de
   wait "$reader" || fail "the key reports from $1 did not arrive on $node"
   od -An -tx1 /tmp/received
   [ "$(od -An -tx1 /tmp/received | tr -d ' \n')" = "00000400000000000000000000000000" ] || fail "the reports arrived changed"
-  "$bin/usbp2p-client" detach "$port"
-  wait_for 20 "the imported keyboard to go" test "$(count_devices 1d6b 0104)" -eq 1
+  detach_copy 1d6b 0104
 }
 
 start_usbp2pd

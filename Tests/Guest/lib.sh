@@ -112,3 +112,21 @@ run_testusb() {
   echo "$out" | grep -qE "test $t,\s+[0-9.]+ secs" || fail "testusb case $t did not report a result"
 }
 testusb="$project/.build/guest/testusb"
+
+# attach_copy SERVER-NAME BUSID VID PID: imports BUSID from 127.0.0.1 with usbp2p-client
+# and waits for the copy to enumerate; sets port (vhci) and imported (the copy's bus id).
+attach_copy() {
+  local name=$1 id=$2 vid=$3 pid=$4 line
+  line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$id") || fail "attach from $name failed"
+  echo "$line"
+  port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p')
+  [ -n "$port" ] || fail "attach from $name did not say the port"
+  wait_for 30 "the copy imported from $name" at_least 2 "$vid" "$pid"
+  imported=$(busid_of "$vid" "$pid" 2)
+}
+
+# detach_copy VID PID: detaches $port and waits until only the original device is left.
+detach_copy() {
+  "$bin/usbp2p-client" detach "$port"
+  wait_for 20 "the imported copy to go" test "$(count_devices "$1" "$2")" -eq 1
+}

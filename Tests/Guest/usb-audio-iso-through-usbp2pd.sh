@@ -14,12 +14,8 @@ head -c 192000 /dev/urandom > /tmp/pcm
 wav="$USBP2P_RESULTS/speaker.wav"
 
 play() {  # play SERVER-NAME: attach, play /tmp/pcm, detach; the recording must match
-  local line port imported card
-  line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid") || fail "attach from $1 failed"
-  echo "$line"
-  port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p')
-  wait_for 30 "the imported speaker" at_least 2 $vid $pid
-  imported=$(busid_of $vid $pid 2)
+  local card
+  attach_copy "$1" "$busid" $vid $pid
   card_of() { ls /sys/bus/usb/devices/$imported:1.*/sound/ 2>/dev/null | sed -n 's/^card//p' | head -n1; }
   wait_for 30 "a sound card on the imported speaker" card_of
   card=$(card_of)
@@ -43,8 +39,7 @@ worst = max(abs(r[i] - p[i] * gain) for i in range(len(p)))
 print(f"{name}: {len(p)} samples played, all recorded in order; gain {gain:.3f}, largest deviation {worst:.1f}")
 assert 0.5 < gain < 1.5 and worst <= 3, f"gain {gain}, deviation {worst}"
 PY
-  "$bin/usbp2p-client" detach "$port"
-  wait_for 20 "the imported speaker to go" test "$(count_devices $vid $pid)" -eq 1
+  detach_copy $vid $pid
 }
 
 start_usbp2pd

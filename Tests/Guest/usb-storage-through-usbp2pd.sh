@@ -12,11 +12,8 @@ modprobe vhci-hcd
 modprobe usbip-host
 
 round_trip() {  # round_trip SERVER-NAME
-  local line imported disk port written read_back
-  line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid") || fail "attach from $1 failed"
-  echo "$line"
-  wait_for 30 "the imported stick" at_least 2 $vid $pid
-  imported=$(busid_of $vid $pid 2)
+  local disk written read_back
+  attach_copy "$1" "$busid" $vid $pid
   disk_of() { ls /sys/bus/usb/devices/$imported:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
   wait_for 30 "a disk on the imported stick" disk_of
   disk=/dev/$(disk_of)
@@ -36,9 +33,7 @@ round_trip() {  # round_trip SERVER-NAME
   echo "written   $written"
   echo "read back $read_back"
   [ "$written" = "$read_back" ] || fail "the file read back through $1 differs from the one written"
-  port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p')
-  "$bin/usbp2p-client" detach "$port"
-  wait_for 20 "the imported stick to go" test "$(count_devices $vid $pid)" -eq 1
+  detach_copy $vid $pid
 }
 
 start_usbp2pd
