@@ -92,7 +92,7 @@ final class ImportSession: @unchecked Sendable {
             }
             length = Int(command.setup.wLength)
             outData = ArraySlice(
-                setupBytes(command.setup)
+                command.setup.bytes
                     + (command.setup.bmRequestType & 0x80 == 0 ? Array(command.transferBuffer.prefix(length)) : []))
         }
         // URB_SHORT_NOT_OK is applied in `complete` (libusb would report a short read as a
@@ -233,14 +233,6 @@ final class ImportSession: @unchecked Sendable {
             if error.isNoDevice { deviceGone() }
             return URBStatus.of(error)
         }
-    }
-
-    private func setupBytes(_ setup: SetupPacket) -> [UInt8] {
-        [
-            setup.bmRequestType, setup.bRequest, UInt8(setup.wValue & 0xFF), UInt8(setup.wValue >> 8),
-            UInt8(setup.wIndex & 0xFF), UInt8(setup.wIndex >> 8), UInt8(setup.wLength & 0xFF),
-            UInt8(setup.wLength >> 8),
-        ]
     }
 
     /// Cancels everything in flight and waits (bounded) for the completions, so the

@@ -16,9 +16,7 @@ public enum TCP {
         let connected = Socket(descriptor: fd, peer: "\(endpoint)")
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let length = socklen_t(
-            address.ss_family == sa_family_t(AF_INET6)
-                ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+        let length = addressLength(address)
         try systemCall("connect", path: "\(endpoint)") {
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
@@ -44,9 +42,7 @@ public enum TCP {
             socket = Socket(descriptor: fd, peer: "\(endpoint)")
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-            let length = socklen_t(
-                address.ss_family == sa_family_t(AF_INET6)
-                    ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+            let length = addressLength(address)
             try systemCall("bind", path: "\(endpoint)") {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
@@ -77,6 +73,13 @@ public enum TCP {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             return Socket(descriptor: fd, peer: TCP.describe(peer))
         }
+    }
+
+    /// The size of the sockaddr that `storage` holds, by its family.
+    static func addressLength(_ storage: sockaddr_storage) -> socklen_t {
+        socklen_t(
+            storage.ss_family == sa_family_t(AF_INET6)
+                ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
     }
 
     static func socketAddress(_ endpoint: Endpoint) throws(SystemError) -> sockaddr_storage {

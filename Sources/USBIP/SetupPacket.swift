@@ -27,6 +27,10 @@ public struct SetupPacket: Equatable, Hashable, Sendable {
         wLength = UInt16(truncatingIfNeeded: wire >> 48)
     }
 
+    /// The 8 bytes as they travel on the wire and on the bus (what libusb expects in front
+    /// of a control transfer's data stage).
+    public var bytes: [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: wire >> (8 * UInt64($0))) } }
+
     /// The 8 wire bytes as a little-endian integer.
     var wire: UInt64 {
         UInt64(bmRequestType) | UInt64(bRequest) << 8 | UInt64(wValue) << 16 | UInt64(wIndex) << 32 | UInt64(wLength)

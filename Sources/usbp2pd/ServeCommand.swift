@@ -70,7 +70,7 @@ struct ServeCommand: ParsableCommand {
         if let thread = usb.eventThread {
             log.debug("USB thread \(thread.threadID), CPU mask 0x\(String(thread.affinity, radix: 16))")
         }
-        if !["127.", "::1", "[::1]"].contains(where: { endpoint.host.hasPrefix($0) }) {
+        if !["127.", "::1"].contains(where: { endpoint.host.hasPrefix($0) }) {
             log.warning(
                 "plain USB/IP on \(endpoint) has no encryption and no authentication: "
                     + "anyone who can reach it can use every exported device")

@@ -63,6 +63,7 @@ import Testing
             return
         }
         #expect(submit.setup == SetupPacket(bmRequestType: 0x80, bRequest: 6, wValue: 0x0100, wIndex: 0, wLength: 64))
+        #expect(submit.setup.bytes == hexBytes("8006000100004000"))
         #expect(USBIPMessage.submit(submit).encoded == bytes)
     }
 
