@@ -44,8 +44,9 @@ let package = Package(
         .target(name: "USBHost", dependencies: ["CLibUSB", "CPlatform", "OSThreads", "Log"], swiftSettings: strict),
         // libgpiod v2 behind Swift types (grows into the LED and button).
         .target(name: "GPIO", dependencies: ["CGPIOD"], swiftSettings: strict),
-        // OpenSSL behind Swift types (grows into mutual TLS 1.3).
-        .target(name: "Secure", dependencies: ["COpenSSL"], swiftSettings: strict),
+        // Mutual TLS 1.3 on EndpointIds through OpenSSL, sans-IO, with a socket driver.
+        .target(
+            name: "Secure", dependencies: ["COpenSSL", "Identity", "Sockets", "OSThreads"], swiftSettings: strict),
         // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
         .target(name: "Sockets", dependencies: ["FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
@@ -95,6 +96,7 @@ let package = Package(
         .testTarget(name: "SocketsTests", dependencies: ["Sockets"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP"], swiftSettings: strict),
+        .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),
     ],

@@ -19,6 +19,10 @@ public struct EndpointIdentity: Sendable {
         EndpointIdentity(seed: Sodium.randomBytes(Ed25519.seedLength))
     }
 
+    /// The private seed, for handing the key to the TLS handshake (OpenSSL signs the
+    /// handshake with it). Nothing else should read it.
+    public var privateSeed: [UInt8] { seed }
+
     public func sign(_ message: [UInt8]) -> [UInt8] {
         Ed25519.sign(message, secretKey: secretKey)
     }

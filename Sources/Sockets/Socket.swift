@@ -107,3 +107,19 @@ public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
+
+/// A reliable, ordered byte stream: a socket, or TLS over one. Sessions run over it
+/// without knowing which.
+public protocol ByteStream: AnyObject, Sendable {
+    /// Reads up to `buffer.count` bytes; 0 means the peer closed.
+    func read(into buffer: inout [UInt8]) throws -> Int
+    /// Writes all of `bytes`.
+    func writeAll(_ bytes: some Collection<UInt8>) throws
+    /// Ends both directions, waking a blocked reader.
+    func shutdown()
+    func close()
+    /// Shown in logs: where the other end is.
+    var peer: String { get }
+}
+
+extension Socket: ByteStream {}

@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A mutex with a condition variable, for state shared by a few plain threads that wait
+/// for each other (a queue between a producer and a writer thread). Swift's `Mutex` has
+/// no way to wait.
+public final class Monitor: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+
+    public init() {
+        pthread_mutex_init(&mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        // Timed waits measure a monotonic clock, so a clock step cannot stretch them.
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+
+    /// Waits for a signal; call with the lock held (inside `withLock`). Returns after at
+    /// most `seconds` when given; callers re-check their condition either way.
+    public func wait(seconds: Double? = nil) {
+        guard let seconds else {
+            pthread_cond_wait(&condition, &mutex)
+            return
+        }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let total = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + max(0, seconds)
+        var deadline = timespec(tv_sec: Int(total), tv_nsec: Int((total - total.rounded(.down)) * 1e9))
+        pthread_cond_timedwait(&condition, &mutex, &deadline)
+    }
+
+    /// Wakes every waiting thread.
+    public func broadcast() { pthread_cond_broadcast(&condition) }
+}
+
+/// Seconds on a monotonic clock, for timeouts and round-trip times.
+public func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}

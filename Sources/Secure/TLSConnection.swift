@@ -1,0 +1,148 @@
+import COpenSSL
+import Identity
+
+/// One TLS connection without I/O of its own (sans-IO, over two memory BIOs): bytes from
+/// the network go in with `receive`, bytes for the network come out of `takeOutbound`,
+/// so two of them can shake hands in memory and a socket driver stays small.
+///
+/// Not thread-safe: one owner at a time (`TLSStream` serialises access).
+public final class TLSConnection: @unchecked Sendable {
+    let context: TLSContext
+    private let ssl: OpaquePointer
+    /// Network → OpenSSL, OpenSSL → network.
+    private let inbound: OpaquePointer
+    private let outbound: OpaquePointer
+    /// Set by the verify callback: the peer's EndpointId once its certificate is accepted.
+    public internal(set) var peer: EndpointId?
+    /// Set by a callback that refused the peer: why.
+    var refusal: String?
+    public private(set) var isHandshakeComplete = false
+
+    /// Index of our back-pointer in OpenSSL's per-SSL extra data.
+    private static let exDataIndex: Int32 = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, nil, nil, nil, nil)
+
+    public init(context: TLSContext) throws(TLSError) {
+        self.context = context
+        guard let ssl = SSL_new(context.context), let inbound = BIO_new(BIO_s_mem()),
+            let outbound = BIO_new(BIO_s_mem())
+        else { throw .setupFailed(OpenSSLErrors.drain()) }
+        usbp2p_bio_mem_eof_is_retry(inbound)
+        usbp2p_bio_mem_eof_is_retry(outbound)
+        SSL_set_bio(ssl, inbound, outbound)  // the SSL owns both BIOs now
+        self.ssl = ssl
+        self.inbound = inbound
+        self.outbound = outbound
+        SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
+        switch context.role {
+        case .client:
+            SSL_set_connect_state(ssl)
+            let list = context.protocolList
+            guard SSL_set_alpn_protos(ssl, list, UInt32(list.count)) == 0 else {
+                throw .setupFailed(OpenSSLErrors.drain())
+            }
+        case .server:
+            SSL_set_accept_state(ssl)
+        }
+    }
+
+    deinit { SSL_free(ssl) }
+
+    static func from(_ ssl: OpaquePointer) -> TLSConnection? {
+        guard let raw = SSL_get_ex_data(ssl, exDataIndex) else { return nil }
+        return Unmanaged<TLSConnection>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Bytes that arrived from the network.
+    public func receive(_ bytes: ArraySlice<UInt8>) {
+        guard !bytes.isEmpty else { return }
+        _ = bytes.withUnsafeBytes { BIO_write(inbound, $0.baseAddress, Int32($0.count)) }
+    }
+
+    /// Bytes to send to the network, in order; empty when there are none.
+    public func takeOutbound() -> [UInt8] {
+        let pending = Int(BIO_ctrl_pending(outbound))
+        guard pending > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: pending)
+        let n = bytes.withUnsafeMutableBytes { BIO_read(outbound, $0.baseAddress, Int32(pending)) }
+        return Array(bytes.prefix(max(0, Int(n))))
+    }
+
+    /// Moves the handshake on with what has been received. True once it is complete;
+    /// false while it needs more bytes from the peer (send `takeOutbound()` first).
+    public func handshake() throws(TLSError) -> Bool {
+        if isHandshakeComplete { return true }
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 {
+            guard let peer else { throw .peerRefused("the peer sent no certificate") }
+            if context.role == .client {
+                // A server that ignores ALPN would otherwise pick nothing.
+                guard let selected = applicationProtocol, context.protocols.contains(selected) else {
+                    throw .noCommonProtocol(offered: context.protocols.joined(separator: ", "))
+                }
+            }
+            _ = peer
+            isHandshakeComplete = true
+            return true
+        }
+        let code = SSL_get_error(ssl, rc)
+        if code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE { return false }
+        let detail = OpenSSLErrors.drain()
+        if let refusal { throw .peerRefused(refusal) }
+        if detail.contains("no application protocol") {
+            throw .noCommonProtocol(offered: context.protocols.joined(separator: ", "))
+        }
+        throw .handshakeFailed(detail)
+    }
+
+    /// Encrypts `plaintext` into records (then `takeOutbound()`).
+    public func write(_ plaintext: UnsafeRawBufferPointer) throws(TLSError) {
+        precondition(isHandshakeComplete, "write before the handshake")
+        var offset = 0
+        while offset < plaintext.count {
+            ERR_clear_error()
+            var written = 0
+            let rc = SSL_write_ex(ssl, plaintext.baseAddress! + offset, plaintext.count - offset, &written)
+            guard rc == 1 else { throw .recordFailed(OpenSSLErrors.drain()) }
+            offset += written
+        }
+    }
+
+    /// Decrypts into `buffer`: the number of bytes, 0 when the peer closed cleanly, nil
+    /// when more network bytes are needed.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> Int? {
+        ERR_clear_error()
+        var count = 0
+        let rc = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count)
+        if rc == 1 { return count }
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return nil
+        case SSL_ERROR_ZERO_RETURN: return 0
+        default: throw .recordFailed(OpenSSLErrors.drain())
+        }
+    }
+
+    /// Queues a close_notify alert (then `takeOutbound()`).
+    public func close() {
+        if isHandshakeComplete { _ = SSL_shutdown(ssl) }
+    }
+
+    /// The protocol ALPN chose, once the handshake is complete.
+    public var applicationProtocol: String? {
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// Keying material both ends derive from this connection alone (RFC 8446 §7.5):
+    /// binds an application proof to this TLS session, so it cannot be replayed on another.
+    public func exportKeyingMaterial(label: String, context value: [UInt8], length: Int) throws(TLSError) -> [UInt8] {
+        precondition(isHandshakeComplete)
+        var out = [UInt8](repeating: 0, count: length)
+        let rc = SSL_export_keying_material(ssl, &out, length, label, label.utf8.count, value, value.count, 1)
+        guard rc == 1 else { throw .setupFailed(OpenSSLErrors.drain()) }
+        return out
+    }
+}

@@ -1,0 +1,66 @@
+import OSThreads
+import Sockets
+
+/// TLS over a connected socket, as a `ByteStream`: one thread may read while another
+/// writes. OpenSSL's state is guarded by one lock that is never held across a blocking
+/// socket call; writes to the socket are serialised by a second lock so records leave
+/// in the order they were made.
+public final class TLSStream: ByteStream, @unchecked Sendable {
+    public let connection: TLSConnection
+    public let socket: Socket
+    private let state = Monitor()
+    private let sending = Monitor()
+    /// Ciphertext taken from OpenSSL, not yet sent (guarded by `state`).
+    private var unsent: [UInt8] = []
+    private var network = [UInt8](repeating: 0, count: 64 * 1024)
+
+    public var peer: String { socket.peer }
+
+    /// Runs the handshake on `socket` (blocking; bounded by the socket's receive timeout).
+    public init(socket: Socket, context: TLSContext) throws {
+        self.socket = socket
+        connection = try TLSConnection(context: context)
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let done = try connection.handshake()
+            let out = connection.takeOutbound()
+            if !out.isEmpty { try socket.writeAll(out) }
+            if done { break }
+            let n = try socket.read(into: &buffer)
+            guard n > 0 else { throw TLSError.closedDuringHandshake }
+            connection.receive(buffer[0..<n])
+        }
+    }
+
+    public func read(into buffer: inout [UInt8]) throws -> Int {
+        while true {
+            let result: Int? = try state.withLock { () throws -> Int? in
+                let n = try buffer.withUnsafeMutableBytes { raw in try connection.read(into: raw) }
+                unsent += connection.takeOutbound()  // alerts, key update replies
+                return n
+            }
+            if let result { return result }
+            let n = try socket.read(into: &network)
+            if n == 0 { return 0 }
+            state.withLock { connection.receive(network[0..<n]) }
+        }
+    }
+
+    public func writeAll(_ bytes: some Collection<UInt8>) throws {
+        try sending.withLock {
+            let records = try state.withLock { () throws -> [UInt8] in
+                try Array(bytes).withUnsafeBytes { raw in try connection.write(raw) }
+                let out = unsent + connection.takeOutbound()
+                unsent = []
+                return out
+            }
+            try socket.writeAll(records)
+        }
+    }
+
+    /// Closes the socket's both directions (no close_notify: a writer may be blocked in
+    /// the socket, and the session above says goodbye itself).
+    public func shutdown() { socket.shutdown() }
+
+    public func close() { socket.close() }
+}
