@@ -47,6 +47,10 @@ let package = Package(
         // Mutual TLS 1.3 on EndpointIds through OpenSSL, sans-IO, with a socket driver.
         .target(
             name: "Secure", dependencies: ["COpenSSL", "Identity", "Sockets", "OSThreads"], swiftSettings: strict),
+        // One multiplexed, resumable session per peer pair over any byte stream.
+        .target(
+            name: "Session", dependencies: ["Sockets", "OSThreads", "Log", "FileSystem", "Sodium"],
+            swiftSettings: strict),
         // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
         .target(name: "Sockets", dependencies: ["FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
@@ -97,6 +101,8 @@ let package = Package(
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP"], swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity"], swiftSettings: strict),
+        .testTarget(
+            name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),
     ],

@@ -1,0 +1,212 @@
+import OSThreads
+import Sockets
+
+// The reader and writer threads of one connection (one generation of the session).
+extension Session {
+    func readLoop(_ stream: any ByteStream, generation g: Int) {
+        var decoder = SessionFrameDecoder()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n: Int
+            do { n = try stream.read(into: &buffer) } catch {
+                connectionLost(generation: g, "\(error)")
+                return
+            }
+            guard n > 0 else {
+                connectionLost(generation: g, "closed by the peer")
+                return
+            }
+            decoder.append(buffer[0..<n])
+            do {
+                while let frame = try decoder.next() {
+                    var notices: [ControlMessage] = []
+                    let stale = try monitor.withLock { () throws(SessionError) -> Bool in
+                        guard generation == g, endReason == nil else { return true }
+                        bytesReceived += UInt64(SessionFrame.headerLength + frame.payload.count)
+                        try receive(frame, notices: &notices)
+                        monitor.broadcast()
+                        return false
+                    }
+                    if stale { return }
+                    for notice in notices { handleNotice(notice) }
+                }
+            } catch {
+                finish("\(peerName): \(error)")
+                return
+            }
+        }
+    }
+
+    /// One frame from the peer (monitor held). Control messages that need the owner are
+    /// collected into `notices` and handled after the lock is released.
+    private func receive(_ frame: SessionFrame, notices: inout [ControlMessage]) throws(SessionError) {
+        lastReceived = monotonicSeconds()
+        switch frame.kind {
+        case .hello:
+            throw .protocolViolation("a second hello")
+        case .ack:
+            guard frame.number < nextNumber else {
+                throw .protocolViolation("ack of frame \(frame.number), only \(nextNumber - 1) sent")
+            }
+            acknowledge(through: frame.number)
+        case .ping:
+            if pongs.count < 8 { pongs.append(frame.number) }
+        case .pong:
+            let sent = Double(frame.number) / 1e9
+            let now = monotonicSeconds()
+            if sent <= now, now - sent < 600 { roundTripTime = now - sent }
+        case .credit:
+            guard let channel = channels[frame.channel] else { return }  // closed meanwhile
+            guard frame.number <= channel.sentBytes else {
+                throw .protocolViolation(
+                    "credit for \(frame.number) bytes on channel \(frame.channel), "
+                        + "only \(channel.sentBytes) sent")
+            }
+            channel.peerConsumed = max(channel.peerConsumed, frame.number)
+        case .data:
+            if frame.number <= receivedThrough { return }  // sent again after a resume
+            guard frame.number == receivedThrough + 1 else {
+                throw .protocolViolation("frame \(frame.number) after \(receivedThrough)")
+            }
+            receivedThrough = frame.number
+            if frame.channel == 0 {
+                let message: ControlMessage
+                do throws(SessionFrameError) { message = try ControlMessage(decoding: frame.payload) } catch {
+                    throw .protocolViolation("\(error)")
+                }
+                try handleControl(message, notices: &notices)
+            } else if let channel = channels[frame.channel], !channel.finReceived {
+                if frame.isFin {
+                    channel.finReceived = true
+                } else {
+                    guard channel.incomingBytes + frame.payload.count <= configuration.channelWindow else {
+                        throw .protocolViolation("channel \(frame.channel) overran its window")
+                    }
+                    channel.incoming.append(frame.payload)
+                    channel.incomingBytes += frame.payload.count
+                }
+            }
+        // Data for a channel that is gone (refused, or closed here first) is dropped.
+        }
+    }
+
+    private func handleControl(_ message: ControlMessage, notices: inout [ControlMessage]) throws(SessionError) {
+        switch message {
+        case .open(let id):
+            guard role == .server else { throw .protocolViolation("the server opened a channel") }
+            guard channels[id] == nil, id >= nextChannel else {
+                throw .protocolViolation("channel \(id) opened twice")
+            }
+            nextChannel = id &+ 1
+            guard channels.count < configuration.maxChannels else {
+                queueControl(.refused(channel: id, reason: "too many channels"))
+                return
+            }
+            guard let local = events.openChannel(id) else {
+                queueControl(.refused(channel: id, reason: "the server cannot serve it now"))
+                return
+            }
+            startChannel(id, bridging: local)
+        case .refused(let id, let reason):
+            guard role == .client else { throw .protocolViolation("the client refused a channel") }
+            logger.warning("\(peerName) refused channel \(id): \(reason)")
+            if let channel = channels[id] {
+                channel.finReceived = true
+                channel.local.shutdown()
+            }
+        case .devicesChanged, .goodbye:
+            notices.append(message)
+        }
+    }
+
+    private func handleNotice(_ message: ControlMessage) {
+        if case .goodbye(let reason) = message {
+            finish("\(peerName) ended it: \(reason)")
+        } else {
+            events.control(message)
+        }
+    }
+
+    func writeLoop(_ stream: any ByteStream, generation g: Int) {
+        while true {
+            let next: SessionFrame? = monitor.withLock {
+                while true {
+                    guard generation == g, endReason == nil else { return nil }
+                    let now = monotonicSeconds()
+                    if now - lastReceived > configuration.deadAfter { return nil }
+                    if let frame = nextFrame(now: now) { return frame }
+                    monitor.wait(seconds: min(nextPing - now, lastReceived + configuration.deadAfter - now) + 0.01)
+                }
+            }
+            guard let frame = next else {
+                let silent = monitor.withLock {
+                    generation == g && endReason == nil
+                        && monotonicSeconds() - lastReceived > configuration.deadAfter
+                }
+                if silent { connectionLost(generation: g, "nothing heard for \(Int(configuration.deadAfter)) s") }
+                return
+            }
+            do {
+                try stream.writeAll(frame.encoded)
+                monitor.withLock { bytesSent += UInt64(SessionFrame.headerLength + frame.payload.count) }
+            } catch {
+                connectionLost(generation: g, "\(error)")
+                return
+            }
+        }
+    }
+
+    /// What to send next, by priority: pongs, pings, due acks and credits (small, and
+    /// what keep the peer's sending going); frames to send again after a resume; then
+    /// new frames, control first, the channels in turn so no device starves another.
+    /// Nil when there is nothing to send now. Monitor held.
+    private func nextFrame(now: Double) -> SessionFrame? {
+        if !pongs.isEmpty { return SessionFrame(kind: .pong, number: pongs.removeFirst()) }
+        if now >= nextPing {
+            nextPing = now + configuration.pingInterval
+            return SessionFrame(kind: .ping, number: UInt64(now * 1e9))
+        }
+        if receivedThrough - lastAckSent >= configuration.ackEvery { return ack() }
+        let creditStep = UInt64(configuration.channelWindow / 4)
+        for channel in channels.values where channel.consumed - channel.creditSent >= creditStep {
+            channel.creditSent = channel.consumed
+            return SessionFrame(kind: .credit, channel: channel.id, number: channel.consumed)
+        }
+        if resendCursor < unacked.count {
+            resendCursor += 1
+            return unacked[resendCursor - 1]
+        }
+        if unackedBytes < configuration.maxUnackedBytes, var frame = takeNewFrame() {
+            frame.number = nextNumber
+            nextNumber += 1
+            unacked.append(frame)
+            unackedBytes += frame.payload.count
+            resendCursor = unacked.count
+            return frame
+        }
+        // Idle: acknowledge and credit whatever is left, so the peer can free its buffers.
+        if receivedThrough > lastAckSent { return ack() }
+        for channel in channels.values where channel.consumed > channel.creditSent {
+            channel.creditSent = channel.consumed
+            return SessionFrame(kind: .credit, channel: channel.id, number: channel.consumed)
+        }
+        return nil
+    }
+
+    private func ack() -> SessionFrame {
+        lastAckSent = receivedThrough
+        return SessionFrame(kind: .ack, number: receivedThrough)
+    }
+
+    private func takeNewFrame() -> SessionFrame? {
+        if !control.isEmpty { return control.removeFirst() }
+        let ready = channels.keys.filter { !channels[$0]!.outgoing.isEmpty }.sorted()
+        guard !ready.isEmpty else { return nil }
+        let id = ready.first { $0 > servedChannel } ?? ready[0]
+        servedChannel = id
+        let channel = channels[id]!
+        let frame = channel.outgoing.removeFirst()
+        removeIfClosed(channel)
+        return frame
+    }
+}

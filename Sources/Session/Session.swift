@@ -1,0 +1,278 @@
+import FileSystem
+import Log
+import OSThreads
+import Sockets
+
+/// One session between two endpoints: a control channel and channels of USB/IP bytes,
+/// multiplexed over one connection at a time, and resumable on the next one.
+///
+/// Each connection has a reader thread and a writer thread; each channel bridges a local
+/// Unix socket (the kernel's vhci side, or the USB/IP server) with a pump thread
+/// (socket → session) and an output thread (session → socket). All state is guarded by
+/// one monitor; no thread blocks on I/O while holding it. Ownership: whoever created the
+/// session ends it (`end`), or it ends itself when the grace period passes, a protocol
+/// error occurs, or the peer says goodbye.
+public final class Session: @unchecked Sendable {
+    public enum Role: Sendable { case client, server }
+
+    public let id: [UInt8]
+    public let role: Role
+    /// Who the peer is, for logs.
+    public let peerName: String
+    let configuration: SessionConfiguration
+    let logger: Logger
+    let events: SessionEvents
+
+    let monitor = Monitor()
+    // Everything below is guarded by `monitor`.
+    var generation = 0
+    var connection: (stream: any ByteStream, threads: [OSThread])?
+    var endReason: String?
+    var disconnectedAt: Double?
+    /// Data frames sent (or to send again on this connection) and not yet acknowledged,
+    /// oldest first; `resendCursor` of them have gone out on the current connection.
+    var unacked: [SessionFrame] = []
+    var unackedBytes = 0
+    var resendCursor = 0
+    var nextNumber: UInt64 = 1
+    var receivedThrough: UInt64 = 0
+    var lastAckSent: UInt64 = 0
+    var control: [SessionFrame] = []
+    var channels: [UInt16: SessionChannel] = [:]
+    var nextChannel: UInt16 = 1
+    var servedChannel: UInt16 = 0
+    var pongs: [UInt64] = []
+    var nextPing = 0.0
+    var lastReceived = 0.0
+    var roundTripTime: Double?
+    var bytesSent: UInt64 = 0
+    var bytesReceived: UInt64 = 0
+
+    public init(
+        id: [UInt8], role: Role, peerName: String, configuration: SessionConfiguration = .init(),
+        logger: Logger, events: SessionEvents
+    ) {
+        self.id = id
+        self.role = role
+        self.peerName = peerName
+        self.configuration = configuration
+        self.logger = logger
+        self.events = events
+    }
+
+    /// The hello this side sends on a new connection for this session.
+    public func hello(resume: Bool) -> SessionHello {
+        monitor.withLock { SessionHello(resume: resume, sessionId: id, receivedThrough: receivedThrough) }
+    }
+
+    /// What `usbp2p-client status` shows.
+    public struct Status: Sendable {
+        public var connected: Bool
+        public var roundTripTime: Double?
+        public var bytesSent: UInt64
+        public var bytesReceived: UInt64
+        public var channels: Int
+    }
+
+    public var status: Status {
+        monitor.withLock {
+            Status(
+                connected: connection != nil, roundTripTime: roundTripTime, bytesSent: bytesSent,
+                bytesReceived: bytesReceived, channels: channels.count)
+        }
+    }
+
+    public var isEnded: Bool { monitor.withLock { endReason != nil } }
+    public var isConnected: Bool { monitor.withLock { connection != nil } }
+
+    /// Carries the session over `stream` from now on (the hellos have been exchanged;
+    /// `peerReceived` is what the peer's hello said it has received). A previous
+    /// connection is closed first; unacknowledged frames are sent again.
+    public func attach(_ stream: any ByteStream, peerReceived: UInt64) throws(SessionError) {
+        let (old, g) = try monitor.withLock { () throws(SessionError) -> ((any ByteStream, [OSThread])?, Int) in
+            guard endReason == nil else { throw .ended(endReason!) }
+            guard peerReceived < nextNumber, peerReceived + 1 >= (unacked.first?.number ?? nextNumber) else {
+                throw .cannotResume("the peer has received through \(peerReceived), we sent \(nextNumber - 1)")
+            }
+            let old = connection
+            generation += 1
+            acknowledge(through: peerReceived)
+            resendCursor = 0
+            lastAckSent = receivedThrough
+            lastReceived = monotonicSeconds()
+            nextPing = lastReceived
+            disconnectedAt = nil
+            connection = (stream, [])
+            return (old, generation)
+        }
+        if let old {
+            old.0.shutdown()
+            for thread in old.1 { thread.join() }
+        }
+        let reader = OSThread.start { [self] in readLoop(stream, generation: g) }
+        let writer = OSThread.start { [self] in writeLoop(stream, generation: g) }
+        monitor.withLock {
+            if generation == g { connection?.threads = [reader, writer] }
+            monitor.broadcast()
+        }
+        if old != nil { logger.notice("session with \(peerName) resumed on \(stream.peer)") }
+    }
+
+    /// Client: a new channel to the server's USB/IP service. The returned socket speaks
+    /// USB/IP as if connected to a server (list, or import and then URBs).
+    public func openChannel() throws(SessionError) -> Socket {
+        let (mine, theirs): (Socket, Socket)
+        do throws(SystemError) { (mine, theirs) = try Socket.pair() } catch { throw .local("\(error)") }
+        try monitor.withLock { () throws(SessionError) in
+            guard endReason == nil else { throw .ended(endReason!) }
+            guard channels.count < configuration.maxChannels, nextChannel != 0 else {
+                throw .local("too many channels in this session")
+            }
+            let id = nextChannel
+            nextChannel &+= 1
+            queueControl(.open(channel: id))
+            startChannel(id, bridging: theirs)
+        }
+        return mine
+    }
+
+    /// Tells the peer something on the control channel.
+    public func send(_ message: ControlMessage) {
+        monitor.withLock {
+            queueControl(message)
+            monitor.broadcast()
+        }
+    }
+
+    /// Ends the session for good: says goodbye (waiting up to a second for it to leave),
+    /// closes every channel and the connection.
+    public func end(reason: String, tellPeer: Bool = true) {
+        if tellPeer {
+            monitor.withLock {
+                guard endReason == nil, connection != nil else { return }
+                queueControl(.goodbye(reason: reason))
+                monitor.broadcast()
+                let deadline = monotonicSeconds() + 1
+                while connection != nil, !control.isEmpty || resendCursor < unacked.count,
+                    monotonicSeconds() < deadline
+                {
+                    monitor.wait(seconds: 0.05)
+                }
+            }
+        }
+        finish(reason)
+    }
+
+    /// Blocks until the session has ended; returns why.
+    public func waitUntilEnded() -> String {
+        monitor.withLock {
+            while endReason == nil { monitor.wait() }
+            return endReason!
+        }
+    }
+
+    // MARK: - Internals (called with the monitor held unless said otherwise)
+
+    func queueControl(_ message: ControlMessage) {
+        control.append(SessionFrame(kind: .data, channel: 0, payload: message.encoded))
+    }
+
+    func startChannel(_ id: UInt16, bridging local: Socket) {
+        let channel = SessionChannel(id: id, local: local)
+        channels[id] = channel
+        channel.start(in: self)
+    }
+
+    func acknowledge(through number: UInt64) {
+        while let first = unacked.first, first.number <= number {
+            unackedBytes -= first.payload.count
+            unacked.removeFirst()
+            resendCursor = max(0, resendCursor - 1)
+        }
+    }
+
+    /// Not locked: ends everything, once.
+    func finish(_ reason: String) {
+        let closing: (stream: (any ByteStream)?, locals: [Socket])? = monitor.withLock {
+            guard endReason == nil else { return nil }
+            endReason = reason
+            let stream = connection?.stream
+            connection = nil
+            monitor.broadcast()
+            return (stream, channels.values.map(\.local))
+        }
+        guard let closing else { return }
+        closing.stream?.shutdown()
+        for local in closing.locals { local.shutdown() }
+        logger.notice("session with \(peerName) ended: \(reason)")
+        events.ended(reason)
+    }
+
+    /// Not locked: the connection of generation `g` failed.
+    func connectionLost(generation g: Int, _ reason: String) {
+        let stream: (any ByteStream)? = monitor.withLock {
+            guard generation == g, let current = connection, endReason == nil else { return nil }
+            connection = nil
+            disconnectedAt = monotonicSeconds()
+            monitor.broadcast()
+            return current.stream
+        }
+        guard let stream else { return }
+        stream.shutdown()
+        logger.notice(
+            "session with \(peerName): connection lost (\(reason)); waiting up to \(Int(configuration.grace)) s")
+        events.disconnected(reason)
+        _ = OSThread.start { [self] in awaitReconnect(since: g) }
+    }
+
+    /// Ends the session if no new connection arrives within the grace period.
+    private func awaitReconnect(since g: Int) {
+        let expired: Bool = monitor.withLock {
+            let deadline = monotonicSeconds() + configuration.grace
+            while generation == g, endReason == nil, monotonicSeconds() < deadline {
+                monitor.wait(seconds: deadline - monotonicSeconds())
+            }
+            return generation == g && endReason == nil
+        }
+        if expired { finish("no reconnection within \(Int(configuration.grace)) s") }
+    }
+}
+
+/// What a session tells its owner. Called on the session's threads, never with its lock.
+public struct SessionEvents: Sendable {
+    /// Server: a channel was opened by the client; return the local socket to bridge it
+    /// to (the USB/IP server's end), or nil to refuse. Called with the session locked: it
+    /// must not call back into the session.
+    public var openChannel: @Sendable (UInt16) -> Socket?
+    public var control: @Sendable (ControlMessage) -> Void
+    public var disconnected: @Sendable (String) -> Void
+    public var ended: @Sendable (String) -> Void
+
+    public init(
+        openChannel: @escaping @Sendable (UInt16) -> Socket? = { _ in nil },
+        control: @escaping @Sendable (ControlMessage) -> Void = { _ in },
+        disconnected: @escaping @Sendable (String) -> Void = { _ in },
+        ended: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.openChannel = openChannel
+        self.control = control
+        self.disconnected = disconnected
+        self.ended = ended
+    }
+}
+
+public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
+    case ended(String)
+    case cannotResume(String)
+    case protocolViolation(String)
+    case local(String)
+
+    public var description: String {
+        switch self {
+        case .ended(let why): "the session has ended: \(why)"
+        case .cannotResume(let why): "the session cannot resume: \(why)"
+        case .protocolViolation(let why): "protocol violation: \(why)"
+        case .local(let why): why
+        }
+    }
+}

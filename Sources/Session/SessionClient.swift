@@ -1,0 +1,116 @@
+import Log
+import OSThreads
+import Sockets
+
+/// The client's side: connects, keeps the session connected, and resumes it on a new
+/// connection after a drop (backoff with jitter between attempts). When the server no
+/// longer has the session (the grace period passed), a new session replaces it and
+/// `replaced` is told, so the owner can attach its devices again.
+public final class SessionClient: @unchecked Sendable {
+    public typealias Connect = @Sendable () throws -> any ByteStream
+
+    private let connect: Connect
+    private let configuration: SessionConfiguration
+    private let logger: Logger
+    private let peerName: String
+    private let events: SessionEvents
+    private let replaced: @Sendable (Session) -> Void
+    private let monitor = Monitor()
+    private var session: Session?
+    private var stopped = false
+    private var supervisor: OSThread?
+
+    /// How often the supervisor looks at the connection.
+    static let checkInterval = 0.2
+
+    public init(
+        peerName: String, configuration: SessionConfiguration, logger: Logger, events: SessionEvents = .init(),
+        replaced: @escaping @Sendable (Session) -> Void = { _ in }, connect: @escaping Connect
+    ) {
+        self.peerName = peerName
+        self.configuration = configuration
+        self.logger = logger
+        self.events = events
+        self.replaced = replaced
+        self.connect = connect
+    }
+
+    public var current: Session? { monitor.withLock { session } }
+
+    /// Connects once (errors are the caller's to report) and keeps the session up from
+    /// then on, until `stop()`.
+    @discardableResult
+    public func start() throws -> Session {
+        let first = try establish(resuming: nil)
+        monitor.withLock { session = first }
+        supervisor = OSThread.start { [self] in supervise() }
+        return first
+    }
+
+    /// Ends the session (the server is told) and stops reconnecting.
+    public func stop(reason: String) {
+        let s = monitor.withLock {
+            stopped = true
+            monitor.broadcast()
+            return session
+        }
+        s?.end(reason: reason)
+        supervisor?.join()
+    }
+
+    /// One connection: hellos, then the stream goes to the resumed or a new session.
+    private func establish(resuming old: Session?) throws -> Session {
+        let stream = try connect()
+        do {
+            let hello =
+                old.map { $0.hello(resume: true) }
+                ?? SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0)
+            try SessionHandshake.send(hello, over: stream)
+            let reply = try SessionHandshake.readHello(from: stream)
+            if let old, reply.resume {
+                guard reply.sessionId == old.id else {
+                    throw SessionError.cannotResume("the server resumed another session")
+                }
+                try old.attach(stream, peerReceived: reply.receivedThrough)
+                return old
+            }
+            if let old { old.finish("the server no longer has the session") }
+            let fresh = Session(
+                id: reply.sessionId, role: .client, peerName: peerName, configuration: configuration, logger: logger,
+                events: events)
+            try fresh.attach(stream, peerReceived: 0)
+            return fresh
+        } catch {
+            stream.shutdown()
+            stream.close()
+            throw error
+        }
+    }
+
+    private func supervise() {
+        var backoff = Backoff()
+        while true {
+            let s: Session? = monitor.withLock {
+                while !stopped, let s = session, s.isConnected { monitor.wait(seconds: Self.checkInterval) }
+                return stopped ? nil : session
+            }
+            guard let s else { return }
+            do {
+                let next = try establish(resuming: s.isEnded ? nil : s)
+                backoff.reset()
+                if next !== s {
+                    monitor.withLock { session = next }
+                    logger.notice("new session with \(peerName)")
+                    replaced(next)
+                }
+            } catch {
+                let delay = backoff.next()
+                logger.info("reconnecting to \(peerName) failed (\(error)); next try in \(Int(delay * 1000)) ms")
+                monitor.withLock {
+                    let until = monotonicSeconds() + delay
+                    while !stopped, monotonicSeconds() < until { monitor.wait(seconds: until - monotonicSeconds()) }
+                }
+            }
+        }
+    }
+}

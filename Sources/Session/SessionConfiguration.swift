@@ -1,0 +1,22 @@
+/// Timings and bounds of a session. The defaults suit a person's USB device over the
+/// internet; tests shorten the timings.
+public struct SessionConfiguration: Sendable {
+    /// How long a session waits for its peer to come back on a new connection before it
+    /// ends (devices detached on the laptop, released on the Pi).
+    public var grace: Double = 30
+    /// A ping goes out this often, so a silent link is noticed and the RTT is known.
+    public var pingInterval: Double = 2
+    /// Nothing received for this long: the connection is dead (a cut link sends no RST).
+    public var deadAfter: Double = 6
+    /// Bytes a channel may have in flight towards its peer before the peer consumes them:
+    /// bounds what the receiver buffers per channel, and so per device.
+    public var channelWindow = 1 << 20
+    /// Unacknowledged data kept for resending at most (beyond it, sending pauses).
+    public var maxUnackedBytes = 16 << 20
+    /// Acknowledge at least every this many data frames.
+    public var ackEvery: UInt64 = 16
+    /// Channels open at once in one session (each is one attached device or one listing).
+    public var maxChannels = 64
+
+    public init() {}
+}

@@ -1,0 +1,180 @@
+// The frames of a session, inside TLS. Every frame has a 16-byte header, big-endian:
+//
+//   0        1        2                 4                                 8
+//   +--------+--------+-----------------+---------------------------------+
+//   | kind   | flags  | channel (u16)   | payload length (u32, bytes)     |
+//   +--------+--------+-----------------+---------------------------------+
+//   | number (u64): see below                                             |
+//   +---------------------------------------------------------------------+
+//   | payload ...                                                         |
+//
+//   kind    number means                     payload
+//   hello   the sender has received through  version u16, flags u8, 0, session id [16]
+//   data    this frame's sequence number     channel bytes (channel 0: one control message)
+//   ack     the sender has received through  -
+//   credit  bytes consumed on the channel    -
+//   ping    the sender's clock (ns)          -
+//   pong    the ping's number, echoed        -
+//
+// Data frames are numbered 1, 2, 3... in the order they are sent, across all channels,
+// and kept by the sender until acknowledged: that is what lets a session resume on a
+// new connection. A data frame with flag `fin` and no payload ends its channel.
+
+/// One session frame.
+public struct SessionFrame: Equatable, Sendable {
+    public enum Kind: UInt8, Sendable {
+        case hello = 1
+        case data, ack, credit, ping, pong
+    }
+
+    public var kind: Kind
+    public var flags: UInt8
+    public var channel: UInt16
+    public var number: UInt64
+    public var payload: [UInt8]
+
+    public static let headerLength = 16
+    /// The largest payload: a frame with its header fills one 16 KiB TLS record, and a
+    /// bulk frame never holds a keyboard's frame back by more than that.
+    public static let maxPayload = 16 * 1024 - headerLength
+    public static let finFlag: UInt8 = 0x01
+
+    public init(kind: Kind, flags: UInt8 = 0, channel: UInt16 = 0, number: UInt64 = 0, payload: [UInt8] = []) {
+        precondition(payload.count <= Self.maxPayload)
+        self.kind = kind
+        self.flags = flags
+        self.channel = channel
+        self.number = number
+        self.payload = payload
+    }
+
+    public var isFin: Bool { kind == .data && flags & Self.finFlag != 0 }
+
+    public var encoded: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.headerLength + payload.count)
+        bytes.append(kind.rawValue)
+        bytes.append(flags)
+        bytes.append(contentsOf: [UInt8(channel >> 8), UInt8(channel & 0xff)])
+        let length = UInt32(payload.count)
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: length >> shift)) }
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: number >> shift)) }
+        bytes.append(contentsOf: payload)
+        return bytes
+    }
+}
+
+/// What is wrong with bytes that claim to be frames.
+public enum SessionFrameError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unknownKind(UInt8)
+    case oversized(length: UInt32)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .unknownKind(let k): "unknown frame kind \(k)"
+        case .oversized(let n): "frame of \(n) bytes (at most \(SessionFrame.maxPayload))"
+        case .malformed(let why): "malformed frame: \(why)"
+        }
+    }
+}
+
+/// Splits a byte stream into frames: `append` what arrived, then `next()` until nil.
+/// Sizes are checked before anything is allocated for a payload.
+public struct SessionFrameDecoder: Sendable {
+    private var buffer: [UInt8] = []
+    private var start = 0
+
+    public init() {}
+
+    public var bufferedByteCount: Int { buffer.count - start }
+
+    public mutating func append(_ bytes: ArraySlice<UInt8>) {
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next whole frame; nil when more bytes are needed.
+    public mutating func next() throws(SessionFrameError) -> SessionFrame? {
+        let available = buffer.count - start
+        guard available >= SessionFrame.headerLength else { return nil }
+        let h = start
+        guard let kind = SessionFrame.Kind(rawValue: buffer[h]) else { throw .unknownKind(buffer[h]) }
+        let length = buffer[(h + 4)..<(h + 8)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard length <= SessionFrame.maxPayload else { throw .oversized(length: length) }
+        guard available >= SessionFrame.headerLength + Int(length) else { return nil }
+        let number = buffer[(h + 8)..<(h + 16)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let payloadStart = h + SessionFrame.headerLength
+        let frame = SessionFrame(
+            kind: kind, flags: buffer[h + 1], channel: UInt16(buffer[h + 2]) << 8 | UInt16(buffer[h + 3]),
+            number: number, payload: Array(buffer[payloadStart..<(payloadStart + Int(length))]))
+        start = payloadStart + Int(length)
+        if start > 256 * 1024 {  // drop consumed bytes now and then, not on every frame
+            buffer.removeFirst(start)
+            start = 0
+        }
+        try frame.validate()
+        return frame
+    }
+}
+
+extension SessionFrame {
+    func validate() throws(SessionFrameError) {
+        switch kind {
+        case .hello:
+            guard payload.count == SessionHello.payloadLength else {
+                throw .malformed("hello of \(payload.count) bytes")
+            }
+        case .data:
+            guard number > 0 else { throw .malformed("data frame numbered 0") }
+            if isFin && !payload.isEmpty { throw .malformed("end-of-channel frame with a payload") }
+            if !isFin && payload.isEmpty { throw .malformed("empty data frame") }
+            if channel == 0 && isFin { throw .malformed("end of the control channel") }
+        case .ack, .credit, .ping, .pong:
+            guard payload.isEmpty else { throw .malformed("\(kind) frame with a payload") }
+        }
+    }
+}
+
+/// The first frame each way on every connection: which session, and how far the sender
+/// has received (so the other side resends from there).
+public struct SessionHello: Equatable, Sendable {
+    public static let version: UInt16 = 1
+    static let payloadLength = 20
+    public static let newSession = [UInt8](repeating: 0, count: 16)
+
+    public var version: UInt16
+    /// Client: wants to resume. Server: did resume.
+    public var resume: Bool
+    public var sessionId: [UInt8]
+    public var receivedThrough: UInt64
+
+    public init(version: UInt16 = Self.version, resume: Bool, sessionId: [UInt8], receivedThrough: UInt64) {
+        precondition(sessionId.count == 16)
+        self.version = version
+        self.resume = resume
+        self.sessionId = sessionId
+        self.receivedThrough = receivedThrough
+    }
+
+    public var frame: SessionFrame {
+        SessionFrame(
+            kind: .hello, number: receivedThrough,
+            payload: [UInt8(version >> 8), UInt8(version & 0xff), resume ? 1 : 0, 0] + sessionId)
+    }
+
+    public init(_ frame: SessionFrame) throws(SessionFrameError) {
+        guard frame.kind == .hello, frame.payload.count == Self.payloadLength else {
+            throw .malformed("expected a hello, got \(frame.kind)")
+        }
+        let p = frame.payload
+        version = UInt16(p[0]) << 8 | UInt16(p[1])
+        guard p[2] <= 1, p[3] == 0 else { throw .malformed("hello flags \(p[2]) \(p[3])") }
+        resume = p[2] == 1
+        sessionId = Array(p[4..<20])
+        receivedThrough = frame.number
+    }
+}

@@ -1,0 +1,71 @@
+import Log
+import OSThreads
+import Sockets
+
+/// The server's sessions, by peer and id: a connection that says "resume" continues its
+/// session if it is still within its grace period; otherwise a new one starts.
+public final class SessionRegistry: @unchecked Sendable {
+    private struct Key: Hashable {
+        let peer: String
+        let id: [UInt8]
+    }
+
+    private let monitor = Monitor()
+    private var sessions: [Key: Session] = [:]
+    private let configuration: SessionConfiguration
+    private let logger: Logger
+    private let makeEvents: @Sendable (String) -> SessionEvents
+    /// Sessions one peer may hold at once (a laptop has one; a few allow for a
+    /// reconnection that starts anew while the old one is still in its grace period).
+    public static let maxSessionsPerPeer = 4
+
+    /// - Parameter makeEvents: the events of a new session with the named peer.
+    public init(
+        configuration: SessionConfiguration, logger: Logger, makeEvents: @escaping @Sendable (String) -> SessionEvents
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.makeEvents = makeEvents
+    }
+
+    public var count: Int { monitor.withLock { sessions.count } }
+
+    /// Runs the server's side of the hellos on an authenticated stream and hands the
+    /// stream to its session. Throws when the stream is not usable (it is then closed).
+    @discardableResult
+    public func accept(_ stream: any ByteStream, peer: String) throws -> Session {
+        let hello = try SessionHandshake.readHello(from: stream)
+        let key = Key(peer: peer, id: hello.sessionId)
+        let (session, resumed): (Session, Bool) = try monitor.withLock { () throws -> (Session, Bool) in
+            if hello.resume, let existing = sessions[key], !existing.isEnded { return (existing, true) }
+            guard sessions.keys.filter({ $0.peer == peer }).count < Self.maxSessionsPerPeer else {
+                throw SessionError.local("\(peer) already has \(Self.maxSessionsPerPeer) sessions")
+            }
+            let id = SessionHandshake.newSessionId()
+            let newKey = Key(peer: peer, id: id)
+            var events = makeEvents(peer)
+            let ended = events.ended
+            events.ended = { [weak self] reason in
+                self?.monitor.withLock { _ = self?.sessions.removeValue(forKey: newKey) }
+                ended(reason)
+            }
+            let session = Session(
+                id: id, role: .server, peerName: peer, configuration: configuration, logger: logger, events: events)
+            sessions[newKey] = session
+            return (session, false)
+        }
+        if hello.resume && !resumed { logger.info("\(peer) asked to resume a session that has ended; starting anew") }
+        var reply = session.hello(resume: resumed)
+        reply.resume = resumed
+        try SessionHandshake.send(reply, over: stream)
+        try session.attach(stream, peerReceived: resumed ? hello.receivedThrough : 0)
+        if !resumed { logger.notice("session with \(peer) started") }
+        return session
+    }
+
+    /// Ends every session (the service is stopping): peers are told.
+    public func endAll(reason: String) {
+        let all = monitor.withLock { Array(sessions.values) }
+        for session in all { session.end(reason: reason) }
+    }
+}

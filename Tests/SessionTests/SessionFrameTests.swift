@@ -1,0 +1,87 @@
+import Testing
+
+@testable import Session
+
+@Suite struct SessionFrameTests {
+    let samples: [SessionFrame] = [
+        SessionHello(resume: true, sessionId: Array(1...16), receivedThrough: 77).frame,
+        SessionFrame(
+            kind: .data, channel: 3, number: 9, payload: Array(repeating: 0xab, count: SessionFrame.maxPayload)),
+        SessionFrame(kind: .data, flags: SessionFrame.finFlag, channel: 3, number: 10),
+        SessionFrame(kind: .data, channel: 0, number: 11, payload: ControlMessage.open(channel: 4).encoded),
+        SessionFrame(kind: .ack, number: 11),
+        SessionFrame(kind: .credit, channel: 3, number: 1 << 40),
+        SessionFrame(kind: .ping, number: 123_456_789),
+        SessionFrame(kind: .pong, number: 123_456_789),
+    ]
+
+    @Test func everyFrameRoundTripsFedAllAtOnceAndByteByByte() throws {
+        var whole = SessionFrameDecoder()
+        whole.append(samples.flatMap(\.encoded)[...])
+        for sample in samples { #expect(try whole.next() == sample) }
+        #expect(try whole.next() == nil)
+
+        var trickle = SessionFrameDecoder()
+        var decoded: [SessionFrame] = []
+        for byte in samples.flatMap(\.encoded) {
+            trickle.append([byte][...])
+            while let frame = try trickle.next() { decoded.append(frame) }
+        }
+        #expect(decoded == samples)
+        #expect(trickle.bufferedByteCount == 0)
+    }
+
+    @Test func anOversizedLengthIsRefusedBeforeItsPayloadArrives() {
+        var decoder = SessionFrameDecoder()
+        decoder.append([2, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1][...])
+        #expect(throws: SessionFrameError.oversized(length: 0x7fff_ffff)) { try decoder.next() }
+    }
+
+    @Test func unknownKindsAndMalformedFramesAreRefused() {
+        func decode(_ frame: [UInt8]) throws -> SessionFrame? {
+            var decoder = SessionFrameDecoder()
+            decoder.append(frame[...])
+            return try decoder.next()
+        }
+        #expect(throws: SessionFrameError.unknownKind(0)) { try decode(Array(repeating: 0, count: 16)) }
+        #expect(throws: SessionFrameError.unknownKind(9)) { try decode([9] + Array(repeating: 0, count: 15)) }
+        // A data frame numbered 0, an empty data frame, an ack with a payload, a short hello.
+        let bad: [SessionFrame] = [
+            SessionFrame(kind: .data, channel: 1, number: 0, payload: [1]),
+            SessionFrame(kind: .data, channel: 1, number: 1),
+            SessionFrame(kind: .ack, number: 1, payload: [1]),
+            SessionFrame(kind: .hello, payload: [0, 1]),
+            SessionFrame(kind: .data, flags: SessionFrame.finFlag, channel: 0, number: 1),
+        ]
+        for frame in bad {
+            #expect(throws: SessionFrameError.self) { try decode(frame.encoded) }
+        }
+    }
+
+    @Test func aTruncatedFrameWaitsForTheRest() throws {
+        let bytes = samples[1].encoded
+        for cut in [0, 1, 15, 16, bytes.count - 1] {
+            var decoder = SessionFrameDecoder()
+            decoder.append(bytes[0..<cut])
+            #expect(try decoder.next() == nil)
+        }
+    }
+
+    @Test func helloCarriesVersionResumeIdAndReceivedCount() throws {
+        let hello = SessionHello(resume: true, sessionId: Array(repeating: 7, count: 16), receivedThrough: 42)
+        #expect(try SessionHello(hello.frame) == hello)
+        var wrongFlags = hello.frame
+        wrongFlags.payload[2] = 2
+        #expect(throws: SessionFrameError.self) { try SessionHello(wrongFlags) }
+    }
+
+    @Test func controlMessagesRoundTripAndBadOnesAreRefused() throws {
+        let messages: [ControlMessage] = [
+            .open(channel: 1), .refused(channel: 65535, reason: "busy"), .devicesChanged, .goodbye(reason: "bye"),
+        ]
+        for message in messages { #expect(try ControlMessage(decoding: message.encoded) == message) }
+        for bad: [UInt8] in [[], [0], [1, 0], [1, 0, 0], [1, 0, 1, 9], [3, 3], [9]] {
+            #expect(throws: SessionFrameError.self) { try ControlMessage(decoding: bad) }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Log
+import OSThreads
+import Sockets
+import Synchronization
+import Testing
+
+@testable import Session
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A server registry and a client, connected through socketpairs that a test can cut or
+/// refuse; the server bridges every channel to an echo.
+final class SessionHarness: @unchecked Sendable {
+    let registry: SessionRegistry
+    let client: SessionClient
+    let state = Monitor()
+    var transport: Socket?
+    var reachable = true
+    let replacements = Atomic<Int>(0)
+
+    init(configuration: SessionConfiguration) {
+        let logger = Logger(label: "test", level: .error)
+        registry = SessionRegistry(configuration: configuration, logger: logger) { _ in
+            SessionEvents(openChannel: { _ in
+                guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                _ = OSThread.start { SessionHarness.echo(theirs) }
+                return mine
+            })
+        }
+        let box = Box()
+        client = SessionClient(
+            peerName: "pi", configuration: configuration, logger: logger,
+            replaced: { _ in box.harness?.replacements.add(1, ordering: .relaxed) },
+            connect: { try box.harness!.connect() })
+        box.harness = self
+    }
+
+    final class Box: @unchecked Sendable { weak var harness: SessionHarness? }
+
+    func connect() throws -> any ByteStream {
+        try state.withLock { () throws -> Void in
+            if !reachable { throw SessionError.local("unreachable") }
+        }
+        let (laptop, pi) = try Socket.pair()
+        _ = OSThread.start { [registry] in _ = try? registry.accept(pi, peer: "laptop") }
+        state.withLock { transport = laptop }
+        return laptop
+    }
+
+    /// The link breaks (both ends see the connection end).
+    func cut() { state.withLock { transport?.shutdown() } }
+    func setReachable(_ value: Bool) { state.withLock { reachable = value } }
+
+    static func echo(_ socket: Socket) {
+        var buffer = [UInt8](repeating: 0, count: 32 * 1024)
+        while let n = try? socket.read(into: &buffer), n > 0 {
+            guard (try? socket.writeAll(buffer[0..<n])) != nil else { break }
+        }
+        socket.close()
+    }
+
+    /// Sends `data` through the channel and reads the echo back, calling `during` once
+    /// about halfway.
+    static func roundTrip(_ data: [UInt8], over channel: Socket, during: @escaping @Sendable () -> Void = {}) throws
+        -> [UInt8]
+    {
+        let writer = OSThread.start {
+            var offset = 0
+            var cutDone = false
+            while offset < data.count {
+                let end = min(data.count, offset + 64 * 1024)
+                try? channel.writeAll(data[offset..<end])
+                offset = end
+                if !cutDone && offset >= data.count / 2 {
+                    cutDone = true
+                    during()
+                }
+            }
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while received.count < data.count {
+            let n = try channel.read(into: &buffer)
+            if n == 0 { break }
+            received += buffer[0..<n]
+        }
+        writer.join()
+        return received
+    }
+}
+
+@Suite(.serialized) struct SessionTests {
+    func quick() -> SessionConfiguration {
+        var c = SessionConfiguration()
+        c.grace = 5
+        c.channelWindow = 256 * 1024
+        return c
+    }
+
+    func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    @Test func aChannelCarriesBytesBothWaysIntact() throws {
+        let harness = SessionHarness(configuration: quick())
+        try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let channel = try harness.client.current!.openChannel()
+        let data = randomBytes(3 << 20)
+        #expect(try SessionHarness.roundTrip(data, over: channel) == data)
+    }
+
+    @Test func theSessionResumesAfterCutsWithoutLosingOrRepeatingAByte() throws {
+        let harness = SessionHarness(configuration: quick())
+        let session = try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let channel = try session.openChannel()
+        let data = randomBytes(4 << 20)
+        let echoed = try SessionHarness.roundTrip(data, over: channel) {
+            harness.cut()
+            usleep(50_000)
+            harness.cut()
+        }
+        #expect(echoed == data)
+        #expect(harness.client.current === session)
+        #expect(harness.replacements.load(ordering: .relaxed) == 0)
+        #expect(harness.registry.count == 1)
+    }
+
+    @Test func aSessionOutOfReachLongerThanTheGracePeriodEndsAndANewOneReplacesIt() throws {
+        var configuration = quick()
+        configuration.grace = 0.5
+        let harness = SessionHarness(configuration: configuration)
+        let session = try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let channel = try session.openChannel()
+        harness.setReachable(false)
+        harness.cut()
+        // The channel's local end closes: for vhci_hcd, the device is unplugged.
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect(try channel.read(into: &buffer) == 0)
+        #expect(session.waitUntilEnded().contains("no reconnection within"))
+        harness.setReachable(true)
+        for _ in 0..<100 where harness.replacements.load(ordering: .relaxed) == 0 { usleep(50_000) }
+        #expect(harness.replacements.load(ordering: .relaxed) == 1)
+        let fresh = try #require(harness.client.current)
+        #expect(fresh !== session)
+        let again = try fresh.openChannel()
+        #expect(try SessionHarness.roundTrip([1, 2, 3], over: again) == [1, 2, 3])
+    }
+
+    @Test func stoppingTheClientEndsTheServersSessionAtOnce() throws {
+        let harness = SessionHarness(configuration: quick())
+        try harness.client.start()
+        for _ in 0..<100 where harness.registry.count == 0 { usleep(10_000) }
+        #expect(harness.registry.count == 1)
+        harness.client.stop(reason: "user pressed Ctrl-C")
+        for _ in 0..<100 where harness.registry.count > 0 { usleep(10_000) }
+        #expect(harness.registry.count == 0)
+    }
+
+    @Test func garbageAfterTheHelloEndsOnlyThatSession() throws {
+        let harness = SessionHarness(configuration: quick())
+        try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let (attacker, pi) = try Socket.pair()
+        let session = try #require(
+            try {
+                try SessionHandshake.send(
+                    SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: attacker)
+                return try harness.registry.accept(pi, peer: "attacker")
+            }())
+        try attacker.writeAll(Array(repeating: 0xee, count: 64))
+        #expect(session.waitUntilEnded().contains("unknown frame kind 238"))
+        let channel = try harness.client.current!.openChannel()
+        #expect(try SessionHarness.roundTrip([9, 8, 7], over: channel) == [9, 8, 7])
+    }
+
+    @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
+        var configuration = quick()
+        configuration.channelWindow = 1024
+        let logger = Logger(label: "test", level: .error)
+        let registry = SessionRegistry(configuration: configuration, logger: logger) { _ in
+            SessionEvents(openChannel: { _ in try? Socket.pair().0 })
+        }
+        let (attacker, pi) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: attacker)
+        let session = try registry.accept(pi, peer: "attacker")
+        var frames = SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded).encoded
+        for n in 2...3 {
+            frames +=
+                SessionFrame(kind: .data, channel: 1, number: UInt64(n), payload: Array(repeating: 1, count: 1000))
+                .encoded
+        }
+        try attacker.writeAll(frames)
+        #expect(session.waitUntilEnded().contains("overran its window"))
+    }
+}
