@@ -51,6 +51,11 @@ let package = Package(
         .target(
             name: "Session", dependencies: ["Sockets", "OSThreads", "Log", "FileSystem", "Sodium"],
             swiftSettings: strict),
+        // usbp2p-relay's service and an endpoint's side of it: signed registration, splicing.
+        .target(
+            name: "Relay",
+            dependencies: ["Secure", "FileSystem", "Identity", "Session", "Sockets", "OSThreads", "Log", "Sodium"],
+            swiftSettings: strict),
         // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
         .target(name: "Sockets", dependencies: ["FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
@@ -103,6 +108,9 @@ let package = Package(
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity"], swiftSettings: strict),
         .testTarget(
             name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
+        .testTarget(
+            name: "RelayTests", dependencies: ["Relay", "Identity", "Secure", "Sockets", "OSThreads", "Log"],
+            swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),
     ],

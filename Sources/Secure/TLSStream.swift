@@ -1,13 +1,14 @@
 import OSThreads
 import Sockets
 
-/// TLS over a connected socket, as a `ByteStream`: one thread may read while another
+/// TLS over a byte stream (a socket, or a relay's spliced connection), as a `ByteStream`: one thread may read while another
 /// writes. OpenSSL's state is guarded by one lock that is never held across a blocking
 /// socket call; writes to the socket are serialised by a second lock so records leave
 /// in the order they were made.
 public final class TLSStream: ByteStream, @unchecked Sendable {
     public let connection: TLSConnection
-    public let socket: Socket
+    /// What carries the records.
+    public let socket: any ByteStream
     private let state = Monitor()
     private let sending = Monitor()
     /// Ciphertext taken from OpenSSL, not yet sent (guarded by `state`).
@@ -17,7 +18,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     public var peer: String { socket.peer }
 
     /// Runs the handshake on `socket` (blocking; bounded by the socket's receive timeout).
-    public init(socket: Socket, context: TLSContext) throws {
+    public init(socket: any ByteStream, context: TLSContext) throws {
         self.socket = socket
         connection = try TLSConnection(context: context)
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
