@@ -66,7 +66,7 @@ let package = Package(
         // Leveled logging to stderr.
         .target(name: "Log", swiftSettings: strict),
         // TOML configuration files of the three programs (own strict parser), with located errors.
-        .target(name: "Config", dependencies: ["FileSystem"], swiftSettings: strict),
+        .target(name: "Config", dependencies: ["FileSystem", "Identity"], swiftSettings: strict),
         // What the three executables share: version text, common options, identity verbs.
         .target(
             name: "CLISupport",
@@ -79,18 +79,27 @@ let package = Package(
         .executableTarget(
             name: "usbp2pd",
             dependencies: [
-                "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log",
+                "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log", "Identity", "Secure", "Session",
+                "Relay",
+                "OSThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "usbp2p-client",
             dependencies: [
-                "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log",
+                "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log", "Identity", "Secure", "Session", "Relay",
+                "OSThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
-        .executableTarget(name: "usbp2p-relay", dependencies: ["CLISupport"], swiftSettings: strict),
+        .executableTarget(
+            name: "usbp2p-relay",
+            dependencies: [
+                "CLISupport", "Config", "Relay", "Sockets",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
 
         // Helpers shared by the test targets (seeded randomness, scratch directories).
         .target(name: "TestSupport", path: "Sources/TestSupport", swiftSettings: strict),

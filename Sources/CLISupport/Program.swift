@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import GPIO
+import Identity
 import Log
 import Secure
 import Sodium
@@ -70,4 +71,16 @@ public struct CLIError: Error, CustomStringConvertible {
 public func hex4(_ value: UInt16) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: 4 - digits.count) + digits
+}
+
+/// This endpoint's identity from `state_directory/identity.key`, created on first use.
+public func loadIdentity(config: ConfigFile, log: Logger) throws(CLIError) -> EndpointIdentity {
+    let path = "\(config.string("state_directory"))/identity.key"
+    do throws(KeyFileError) {
+        let (identity, created) = try KeyFile.loadOrCreate(at: path)
+        if created { log.notice("created a new identity in \(path): \(identity.endpointId)") }
+        return identity
+    } catch {
+        throw CLIError("\(error)")
+    }
 }

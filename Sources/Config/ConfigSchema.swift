@@ -1,3 +1,5 @@
+import Identity
+
 /// A value as a configuration file gives it.
 public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
     case string(String)
@@ -96,6 +98,36 @@ extension ConfigChecks {
         let isIPv6 = host.contains(":") && host.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
         guard isIPv4 || isIPv6 else {
             return "expected a numeric IPv4 or IPv6 address (got \"\(host)\"); names are not resolved"
+        }
+        return nil
+    }
+}
+
+extension ConfigChecks {
+    /// A listen address, or "" for off.
+    public static let optionalListenAddress: @Sendable (ConfigValue) -> String? = { value in
+        value == .string("") ? nil : listenAddress(value)
+    }
+
+    /// Where a peer is: "host:port" (numeric), or "" for none.
+    public static let optionalPeerAddress: @Sendable (ConfigValue) -> String? = { value in
+        value == .string("") ? nil : listenAddress(value)
+    }
+
+    /// An EndpointId, or "" for none.
+    public static let optionalEndpointId: @Sendable (ConfigValue) -> String? = { value in
+        guard case .string(let text) = value else { return "expected an EndpointId (got \(value))" }
+        if text.isEmpty { return nil }
+        do throws(EndpointIdError) { _ = try EndpointId(parsing: text) } catch {
+            return "not an EndpointId: \(error)"
+        }
+        return nil
+    }
+
+    /// Seconds a session waits for its peer to come back.
+    public static let graceSeconds: @Sendable (ConfigValue) -> String? = { value in
+        guard case .integer(let n) = value, (1...3600).contains(n) else {
+            return "expected seconds from 1 to 3600 (got \(value))"
         }
         return nil
     }

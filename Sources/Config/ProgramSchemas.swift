@@ -29,6 +29,22 @@ public enum ServerSchema {
             "usbip.listen", .string, default: .string("127.0.0.1:3240"),
             "Address and port of the plain USB/IP listener (\"host:port\", \"[v6]:port\").",
             check: ConfigChecks.listenAddress),
+        ConfigKey(
+            "session.listen", .string, default: .string("0.0.0.0:7575"),
+            "Address and port where clients on the LAN connect directly (mutual TLS, allowlist); \"\" for none.",
+            check: ConfigChecks.optionalListenAddress),
+        ConfigKey(
+            "session.grace_seconds", .integer, default: .integer(30),
+            "How long a session waits for its client to reconnect before its devices are released.",
+            check: ConfigChecks.graceSeconds),
+        ConfigKey(
+            "relay.address", .string, default: .string(""),
+            "The relay this server registers at (\"host:port\", numeric); \"\" for none.",
+            check: ConfigChecks.optionalPeerAddress),
+        ConfigKey(
+            "relay.id", .string, default: .string(""),
+            "The relay's EndpointId, checked in its TLS handshake; \"\" accepts any relay key.",
+            check: ConfigChecks.optionalEndpointId),
     ])
 }
 
@@ -51,6 +67,18 @@ public enum ClientSchema {
                 "Directory of the client's state: its identity key (identity.key) and, later, its paired servers. "
                     + "Default: $XDG_STATE_HOME/usbp2p, or ~/.local/state/usbp2p.",
                 check: ConfigChecks.absolutePath),
+            ConfigKey(
+                "session.grace_seconds", .integer, default: .integer(30),
+                "How long the client keeps trying to resume a session before it detaches its devices.",
+                check: ConfigChecks.graceSeconds),
+            ConfigKey(
+                "relay.address", .string, default: .string(""),
+                "The relay used to reach servers given by EndpointId alone (\"host:port\", numeric).",
+                check: ConfigChecks.optionalPeerAddress),
+            ConfigKey(
+                "relay.id", .string, default: .string(""),
+                "The relay's EndpointId, checked in its TLS handshake; \"\" accepts any relay key.",
+                check: ConfigChecks.optionalEndpointId),
         ])
     }
 }
@@ -60,4 +88,39 @@ func xdgDirectory(_ variable: String, fallback: String) -> String {
     if let value = getenv(variable).map({ String(cString: $0) }), value.hasPrefix("/") { return value }
     let home = getenv("HOME").map { String(cString: $0) } ?? "/"
     return "\(home == "/" ? "" : home)/\(fallback)"
+}
+
+/// The keys of usbp2p-relay's configuration file (/etc/usbp2p/relay.toml).
+public enum RelaySchema {
+    public static let defaultPath = "/etc/usbp2p/relay.toml"
+
+    public static let schema = ConfigSchema([
+        ConfigKey(
+            "log_level", .string, default: .string("info"),
+            "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
+            check: ConfigChecks.logLevel),
+        ConfigKey(
+            "state_directory", .string, default: .string("/var/lib/usbp2p-relay"),
+            "Directory of the relay's identity key (identity.key).", check: ConfigChecks.absolutePath),
+        ConfigKey(
+            "listen", .string, default: .string("0.0.0.0:443"), "Address and port of the relay's TLS listener.",
+            check: ConfigChecks.listenAddress),
+        ConfigKey(
+            "max_connections", .integer, default: .integer(1024), "Connections served at once.",
+            check: { value in
+                guard case .integer(let n) = value, (1...100_000).contains(n) else {
+                    return "expected 1 to 100000 (got \(value))"
+                }
+                return nil
+            }),
+        ConfigKey(
+            "connections_per_endpoint", .integer, default: .integer(8),
+            "Connections one EndpointId may hold at once (listening, connecting and accepting together).",
+            check: { value in
+                guard case .integer(let n) = value, (2...1000).contains(n) else {
+                    return "expected 2 to 1000 (got \(value))"
+                }
+                return nil
+            }),
+    ])
 }

@@ -18,7 +18,8 @@ import USBIP
 /// One thread accepts; each connection gets a thread that reads (blocking) and a serial
 /// queue that writes, so replies produced on the USB thread never wait for the network.
 public final class USBIPServer: Sendable {
-    public let listener: TCP.Listener
+    /// The plain TCP listener, when there is one (sessions bring their own connections).
+    public let listener: TCP.Listener?
     private let exporter: USBIPExporter
     private let logger: Logger
     private let connections = Atomic<Int>(0)
@@ -29,14 +30,31 @@ public final class USBIPServer: Sendable {
     /// How long a client may take to send its op request (slow clients hold a thread).
     public static let opPhaseTimeoutSeconds = 10
 
-    public init(exporter: USBIPExporter, endpoint: Endpoint, logger: Logger) throws(SystemError) {
+    public init(exporter: USBIPExporter, endpoint: Endpoint?, logger: Logger) throws(SystemError) {
         self.exporter = exporter
         self.logger = logger
-        listener = try TCP.Listener(endpoint: endpoint)
+        listener = try endpoint.map { endpoint throws(SystemError) in try TCP.Listener(endpoint: endpoint) }
+    }
+
+    /// Serves one connection that arrived another way (a session's channel) on a thread
+    /// of its own. False when the server is full; the socket is then closed.
+    public func adopt(_ socket: Socket) -> Bool {
+        guard connections.add(1, ordering: .acquiringAndReleasing).newValue <= Self.maxConnections else {
+            connections.subtract(1, ordering: .acquiringAndReleasing)
+            logger.warning("\(socket.peer): refused, \(Self.maxConnections) connections already")
+            socket.close()
+            return false
+        }
+        _ = OSThread.start { [self] in
+            serve(socket)
+            connections.subtract(1, ordering: .acquiringAndReleasing)
+        }
+        return true
     }
 
     /// Accepts connections on a thread of its own until `stop()`.
     public func start() {
+        guard let listener else { return }
         logger.notice("serving USB/IP on \(listener.endpoint)")
         _ = OSThread.start { [self] in
             while !stopped.load(ordering: .acquiring) {
@@ -49,23 +67,14 @@ public final class USBIPServer: Sendable {
                     usleep(100_000)
                     continue
                 }
-                guard connections.add(1, ordering: .acquiringAndReleasing).newValue <= Self.maxConnections else {
-                    connections.subtract(1, ordering: .acquiringAndReleasing)
-                    logger.warning("\(socket.peer): refused, \(Self.maxConnections) connections already")
-                    socket.close()
-                    continue
-                }
-                _ = OSThread.start { [self] in
-                    serve(socket)
-                    connections.subtract(1, ordering: .acquiringAndReleasing)
-                }
+                _ = adopt(socket)
             }
         }
     }
 
     public func stop() {
         stopped.store(true, ordering: .releasing)
-        listener.socket.shutdown()
+        listener?.socket.shutdown()
     }
 
     private func serve(_ socket: Socket) {

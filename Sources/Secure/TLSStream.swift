@@ -23,7 +23,12 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         connection = try TLSConnection(context: context)
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
-            let done = try connection.handshake()
+            let done: Bool
+            do { done = try connection.handshake() } catch {
+                // Tell the peer why (the alert), so it can say so to its user.
+                try? socket.writeAll(connection.takeOutbound())
+                throw error
+            }
             let out = connection.takeOutbound()
             if !out.isEmpty { try socket.writeAll(out) }
             if done { break }

@@ -28,6 +28,8 @@ public final class Session: @unchecked Sendable {
     var generation = 0
     var connection: (stream: any ByteStream, threads: [OSThread])?
     var endReason: String?
+    /// `end` is saying goodbye: a connection closing now is expected.
+    var ending = false
     var disconnectedAt: Double?
     /// Data frames sent (or to send again on this connection) and not yet acknowledged,
     /// oldest first; `resendCursor` of them have gone out on the current connection.
@@ -150,6 +152,7 @@ public final class Session: @unchecked Sendable {
         if tellPeer {
             monitor.withLock {
                 guard endReason == nil, connection != nil else { return }
+                ending = true
                 queueControl(.goodbye(reason: reason))
                 monitor.broadcast()
                 let deadline = monotonicSeconds() + 1
@@ -211,7 +214,7 @@ public final class Session: @unchecked Sendable {
     /// Not locked: the connection of generation `g` failed.
     func connectionLost(generation g: Int, _ reason: String) {
         let stream: (any ByteStream)? = monitor.withLock {
-            guard generation == g, let current = connection, endReason == nil else { return nil }
+            guard generation == g, let current = connection, endReason == nil, !ending else { return nil }
             connection = nil
             disconnectedAt = monotonicSeconds()
             monitor.broadcast()

@@ -63,6 +63,12 @@ public final class SessionRegistry: @unchecked Sendable {
         return session
     }
 
+    /// Tells every client something.
+    public func broadcast(_ message: ControlMessage) {
+        let all = monitor.withLock { Array(sessions.values) }
+        for session in all { session.send(message) }
+    }
+
     /// Ends every session (the service is stopping): peers are told.
     public func endAll(reason: String) {
         let all = monitor.withLock { Array(sessions.values) }

@@ -1,44 +1,77 @@
 import ArgumentParser
 import CLISupport
+import Config
+import Dispatch
+import Log
+import OSThreads
+import Session
 import Sockets
 import USBIP
 import VHCI
 
-/// `usbp2p-client attach`: bring a remote device up on this machine through vhci_hcd.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `usbp2p-client attach`: bring remote devices up on this machine through vhci_hcd.
 struct AttachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attach",
-        abstract: "Attach a device from a USB/IP server, so it appears here as if plugged in.",
+        abstract: "Attach devices of a server, so they appear here as if plugged in.",
         discussion: """
-            With --usbip the device comes from a plain USB/IP server: usbp2pd with usbip.enabled, \
-            or the kernel's usbipd. The connection is handed to the kernel (vhci_hcd), which \
-            keeps it; 'usbp2p-client detach PORT' ends it. Needs root and the vhci-hcd module.
+            'attach SERVER BUSID...' keeps running: it holds the session to the server \
+            (EndpointId@host:port directly, or the EndpointId alone through the relay), \
+            resumes it after a network drop without the devices noticing, re-attaches them \
+            if the server was out of reach for longer than session.grace_seconds, and \
+            detaches them on Ctrl-C or SIGTERM.
+
+            'attach --usbip HOST BUSID' imports one device from a plain USB/IP server (usbp2pd \
+            with usbip.enabled, or the kernel's usbipd) and returns: the kernel keeps that \
+            connection; 'usbp2p-client detach PORT' ends it.
+
+            Needs root and the vhci-hcd module.
             """)
 
     @OptionGroup var options: CommonOptions
+    @OptionGroup var relayOptions: RelayOptions
 
-    @Option(help: ArgumentHelp("The USB/IP server (port 3240 if not given).", valueName: "host[:port]"))
-    var usbip: String
+    @Option(help: ArgumentHelp("A plain USB/IP server instead (port 3240 if not given).", valueName: "host[:port]"))
+    var usbip: String?
 
-    @Argument(help: "The device's bus id on the server, as 'list' shows it (e.g. 1-1).")
-    var busid: String
+    @Argument(
+        help: ArgumentHelp(
+            "The server, then the bus ids of its devices as 'list' shows them (e.g. 1-1); with --usbip, one bus id.",
+            valueName: "server busid"))
+    var arguments: [String]
 
     /// How long the server may take to answer the import.
     static let replyTimeoutSeconds = 10
 
+    var busids: [String] { usbip == nil ? Array(arguments.dropFirst()) : arguments }
+
     func validate() throws {
-        guard Endpoint(parsing: usbip, defaultPort: usbipDefaultPort) != nil else {
-            throw ValidationError("--usbip: expected host[:port] with a numeric address, got '\(usbip)'")
+        if let usbip {
+            guard Endpoint(parsing: usbip, defaultPort: usbipDefaultPort) != nil else {
+                throw ValidationError("--usbip: expected host[:port] with a numeric address, got '\(usbip)'")
+            }
+            guard arguments.count == 1 else { throw ValidationError("with --usbip, give exactly one bus id") }
+        } else {
+            guard arguments.count >= 2 else { throw ValidationError("expected a server and at least one bus id") }
+            _ = try ServerAddress(parsing: arguments[0])
         }
-        guard !busid.isEmpty, busid.utf8.count < 32,
-            busid.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ".") })
-        else { throw ValidationError("'\(busid)' is not a bus id (digits, '-' and '.', like 1-1 or 3-2.4)") }
+        for busid in busids {
+            guard !busid.isEmpty, busid.utf8.count < 32,
+                busid.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ".") })
+            else { throw ValidationError("'\(busid)' is not a bus id (digits, '-' and '.', like 1-1 or 3-2.4)") }
+        }
     }
 
     func run() throws {
         let config = try options.loadConfig(for: Client.self)
         let log = options.logger(for: Client.self, config: config)
+        guard let usbip else { return try attachThroughSession(config: config, log: log) }
         let server = Endpoint(parsing: usbip, defaultPort: usbipDefaultPort)!
+        let busid = arguments[0]
         do {
             let socket = try TCP.connect(to: server)
             let device = try USBIPClient.importDevice(
@@ -54,4 +87,87 @@ struct AttachCommand: ParsableCommand {
             throw CLIError("\(error)")
         }
     }
+
+    private func attachThroughSession(config: ConfigFile, log: Logger) throws {
+        let identity = try loadIdentity(config: config, log: log)
+        let address = try ServerAddress(parsing: arguments[0])
+        let attached = AttachedDevices(busids: busids, log: log)
+        let client = try ServerConnection.client(
+            for: address, relay: relayOptions.relay, config: config, identity: identity, log: log,
+            events: SessionEvents(
+                disconnected: { reason in print("connection lost (\(reason)); resuming…") },
+                ended: { reason in
+                    attached.forget()
+                    print("session ended (\(reason)); the devices are detached until the server is back")
+                }),
+            replaced: { session in
+                print("connected again: attaching the devices")
+                try? attached.attach(in: session)
+            })
+        let session: Session
+        do { session = try client.start() } catch {
+            throw ServerConnection.explain(error, server: address, identity: identity)
+        }
+        do { try attached.attach(in: session) } catch {
+            client.stop(reason: "attach failed")
+            throw CLIError("\(error)")
+        }
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+            source.setEventHandler {
+                attached.detachAll()
+                client.stop(reason: "detached by the user")
+                print("detached")
+                Glibc.exit(0)
+            }
+            source.resume()
+            Signals.keep(source)
+        }
+        dispatchMain()
+    }
+}
+
+/// The devices this process keeps attached, and their vhci ports.
+final class AttachedDevices: @unchecked Sendable {
+    let busids: [String]
+    let log: Logger
+    private let lock = Monitor()
+    private var ports: [Int] = []
+
+    init(busids: [String], log: Logger) {
+        self.busids = busids
+        self.log = log
+    }
+
+    /// Imports every device over `session` and hands each channel to vhci_hcd.
+    func attach(in session: Session) throws {
+        for busid in busids {
+            let channel = try session.openChannel()
+            let device = try USBIPClient.importDevice(
+                busid: busid, over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
+            let port = try VHCI.attach(socketDescriptor: channel.descriptor, device: device)
+            channel.close()  // vhci_hcd holds the socket now; the session pumps its other end
+            lock.withLock { ports.append(port) }
+            print(
+                "attached \(busid) (\(hex4(device.idVendor)):\(hex4(device.idProduct)), \(device.speed)) on port \(port)"
+            )
+        }
+    }
+
+    /// The session ended: its channels closed, and vhci_hcd let go of those ports itself.
+    func forget() { lock.withLock { ports.removeAll() } }
+
+    func detachAll() {
+        for port in lock.withLock({ ports }) {
+            do throws(VHCIError) { try VHCI.detach(port: port) } catch { log.warning("detach port \(port): \(error)") }
+        }
+        forget()
+    }
+}
+
+/// Keeps the signal sources alive for the life of the process.
+enum Signals {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }

@@ -1,16 +1,84 @@
 import ArgumentParser
 import CLISupport
+import Config
+import Dispatch
+import Relay
+import Sockets
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The relay's configuration file and name, for the shared commands.
+enum RelayProgram: Program {
+    static let name = "usbp2p-relay"
+    static var schema: ConfigSchema { RelaySchema.schema }
+    static var defaultConfigPath: String { RelaySchema.defaultPath }
+}
 
 struct Usbp2pRelay: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "usbp2p-relay",
         abstract: "The usbp2p relay: meets endpoints that cannot reach each other directly.",
         discussion: """
-            The relay authenticates endpoints by their EndpointIds, tells them their public \
-            addresses, and forwards their end-to-end encrypted bytes when no direct path works. \
-            It never sees plaintext. This release has no relay service yet: only --version.
+            The relay authenticates endpoints by their EndpointIds (each signs a fresh \
+            challenge), tells them their public addresses, and forwards their end-to-end \
+            encrypted bytes when no direct path works. It never sees plaintext and holds no \
+            endpoint's key. Configuration: /etc/usbp2p/relay.toml.
             """,
-        version: versionText("usbp2p-relay"))
+        version: versionText("usbp2p-relay"),
+        subcommands: [ServeCommand.self, IdentityCommand<RelayProgram>.self, ConfigCommand<RelayProgram>.self])
+
+    struct ServeCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "serve", abstract: "Run the relay (until SIGTERM or Ctrl-C).")
+
+        @OptionGroup var options: CommonOptions
+
+        @Option(help: ArgumentHelp("Listen here (overrides listen).", valueName: "host:port"))
+        var listen: String?
+
+        func validate() throws {
+            if let listen, let problem = ConfigChecks.listenAddress(.string(listen)) {
+                throw ValidationError("--listen: \(problem)")
+            }
+        }
+
+        func run() throws {
+            let config = try options.loadConfig(for: RelayProgram.self)
+            let log = options.logger(for: RelayProgram.self, config: config)
+            let identity = try loadIdentity(config: config, log: log)
+            var limits = RelayServer.Limits()
+            limits.connections = config.integer("max_connections")
+            limits.connectionsPerEndpoint = config.integer("connections_per_endpoint")
+            let endpoint = Endpoint(parsing: listen ?? config.string("listen"), defaultPort: 443)!
+            let relay: RelayServer
+            do {
+                relay = try RelayServer(identity: identity, endpoint: endpoint, limits: limits, logger: log)
+            } catch {
+                throw CLIError("\(error)")
+            }
+            log.notice("relay \(identity.endpointId)")
+            relay.start()
+            for signalNumber in [SIGTERM, SIGINT] {
+                signal(signalNumber, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+                source.setEventHandler {
+                    log.notice("stopping (signal \(signalNumber))")
+                    relay.stop()
+                    Glibc.exit(0)
+                }
+                source.resume()
+                SignalSources.keep(source)
+            }
+            dispatchMain()
+        }
+    }
+}
+
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }
 
 Usbp2pRelay.main()

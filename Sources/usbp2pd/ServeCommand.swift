@@ -16,10 +16,11 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Share this machine's USB devices (runs until stopped with SIGTERM or Ctrl-C).",
         discussion: """
-            In this release the devices are served as plain USB/IP over TCP, which the kernel's \
-            own `usbip attach` and `usbp2p-client attach --usbip` import. It has no encryption \
-            and no authentication, so it is off unless usbip.enabled is set or --usbip-listen \
-            is given, and it listens on loopback unless told otherwise.
+            Clients on the allowlist (state_directory/allowlist, see 'usbp2pd allow') reach the \
+            devices through an end-to-end encrypted session: directly on session.listen, or \
+            through the relay at relay.address. Plain USB/IP over TCP, which the kernel's own \
+            `usbip attach` imports, has no encryption and no authentication: it is off unless \
+            usbip.enabled is set or --usbip-listen is given, and listens on loopback unless told otherwise.
             """)
 
     @OptionGroup var options: CommonOptions
@@ -39,24 +40,32 @@ struct ServeCommand: ParsableCommand {
             }
             listen = usbipListen
         }
-        guard let listen, let endpoint = Endpoint(parsing: listen, defaultPort: 3240) else {
+        let usbipEndpoint = listen.flatMap { Endpoint(parsing: $0, defaultPort: 3240) }
+        guard
+            usbipEndpoint != nil || !config.string("session.listen").isEmpty || !config.string("relay.address").isEmpty
+        else {
             throw CLIError(
-                "nothing to serve: set usbip.enabled = true in \(config.path) or pass --usbip-listen 127.0.0.1:3240")
+                "nothing to serve: session.listen and relay.address are empty and plain USB/IP is off (\(config.path))")
         }
+        let identity = try loadIdentity(config: config, log: log)
         let configured = config.integer("usb_thread_cpu")
         let cpu = configured >= 0 ? configured : max(0, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1)
 
         let usb: USBContext
         let server: USBIPServer
+        let sessions: SessionService
         do {
             usb = try USBContext(eventThreadCPU: cpu, logger: log)
-            server = try USBIPServer(exporter: USBIPExporter(usb: usb, logger: log), endpoint: endpoint, logger: log)
+            server = try USBIPServer(
+                exporter: USBIPExporter(usb: usb, logger: log), endpoint: usbipEndpoint, logger: log)
+            sessions = try SessionService(identity: identity, config: config, usbip: server, logger: log)
         } catch {
             throw CLIError("\(error)")
         }
         do {
             // Devices coming and going, in the log (and, later, to connected clients).
             let hotplug = try usb.onHotplug { event in
+                sessions.devicesChanged()
                 switch event {
                 case .arrived(let d):
                     log.info("USB device arrived: \(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct)))")
@@ -70,12 +79,13 @@ struct ServeCommand: ParsableCommand {
         if let thread = usb.eventThread {
             log.debug("USB thread \(thread.threadID), CPU mask 0x\(String(thread.affinity, radix: 16))")
         }
-        if !["127.", "::1"].contains(where: { endpoint.host.hasPrefix($0) }) {
+        if let endpoint = usbipEndpoint, !["127.", "::1"].contains(where: { endpoint.host.hasPrefix($0) }) {
             log.warning(
                 "plain USB/IP on \(endpoint) has no encryption and no authentication: "
                     + "anyone who can reach it can use every exported device")
         }
         server.start()
+        sessions.start()
 
         // Stop on SIGTERM (systemd) and SIGINT (Ctrl-C): the kernel releases the devices
         // (usbfs) as the process exits; importers see their connection close.
@@ -84,6 +94,7 @@ struct ServeCommand: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
             source.setEventHandler {
                 log.notice("stopping (signal \(signalNumber))")
+                sessions.stop()
                 server.stop()
                 Glibc.exit(0)  // (plain `exit` is ParsableCommand.exit here)
             }

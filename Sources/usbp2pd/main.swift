@@ -19,7 +19,10 @@ struct Usbp2pd: ParsableCommand {
             (see 'usbp2pd config check').
             """,
         version: versionText("usbp2pd"),
-        subcommands: [ServeCommand.self, DevicesCommand.self, IdentityCommand<Server>.self, ConfigCommand<Server>.self])
+        subcommands: [
+            ServeCommand.self, DevicesCommand.self, AllowCommand.self, IdentityCommand<Server>.self,
+            ConfigCommand<Server>.self,
+        ])
 }
 
 Usbp2pd.main()

@@ -1,0 +1,121 @@
+import Config
+import Exporter
+import Identity
+import Log
+import OSThreads
+import Relay
+import Secure
+import Session
+import Sockets
+
+/// usbp2pd's sessions: mutual TLS with clients on its allowlist, reached directly (LAN
+/// listener) or through its relay; each channel a client opens is one connection to the
+/// USB/IP server in this process.
+final class SessionService: @unchecked Sendable {
+    static let alpn = "usbp2p/1"
+    /// How long a connection may take for TCP, TLS and the hellos.
+    static let handshakeSeconds = 10
+
+    let identity: EndpointIdentity
+    let tls: TLSContext
+    let registry: SessionRegistry
+    let allowlistPath: String
+    let logger: Logger
+    private var listener: TCP.Listener?
+    private var relayListener: RelayListener?
+
+    init(identity: EndpointIdentity, config: ConfigFile, usbip: USBIPServer, logger: Logger) throws {
+        self.identity = identity
+        self.logger = logger
+        let allowlistPath = "\(config.string("state_directory"))/allowlist"
+        self.allowlistPath = allowlistPath
+        // Fail at start on a broken allowlist rather than refusing everyone silently.
+        let count = try Allowlist.load(from: allowlistPath).entries.count
+        logger.info("\(count) client(s) on the allowlist \(allowlistPath)")
+        tls = try TLSContext(role: .server, identity: identity, protocols: [Self.alpn]) { peer in
+            // Read for each handshake: additions take effect without a restart.
+            do throws(AllowlistError) {
+                return try Allowlist.load(from: allowlistPath).contains(peer)
+                    ? nil : "\(peer) is not on the allowlist"
+            } catch {
+                return "\(error)"
+            }
+        }
+        var sessionConfiguration = SessionConfiguration()
+        sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
+        registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { peer in
+            SessionEvents(openChannel: { channel in
+                guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                return usbip.adopt(Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"))
+                    ? mine : nil
+            })
+        }
+        let listen = config.string("session.listen")
+        if !listen.isEmpty, let endpoint = Endpoint(parsing: listen, defaultPort: 7575) {
+            listener = try TCP.Listener(endpoint: endpoint)
+        }
+        let relay = config.string("relay.address")
+        if !relay.isEmpty, let endpoint = Endpoint(parsing: relay, defaultPort: 443) {
+            let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
+            relayListener = RelayListener(relay: endpoint, relayId: relayId, identity: identity, logger: logger) {
+                [weak self] token, from in
+                self?.acceptFromRelay(token: token, from: from, relay: endpoint, relayId: relayId)
+            }
+        }
+    }
+
+    func start() {
+        if let listener {
+            logger.notice("sessions on \(listener.endpoint) as \(identity.endpointId)")
+            _ = OSThread.start { [self] in
+                while let socket = try? listener.accept() {
+                    _ = OSThread.start { [self] in serve(socket, via: socket) }
+                }
+            }
+        }
+        relayListener?.start()
+    }
+
+    func stop() {
+        listener?.socket.shutdown()
+        relayListener?.stop()
+        registry.endAll(reason: "the server is stopping")
+    }
+
+    /// A devices-changed notice to every client.
+    func devicesChanged() { registry.broadcast(.devicesChanged) }
+
+    /// TLS (refusing keys not on the allowlist), then the session's hellos.
+    private func serve(_ socket: Socket, via transport: any ByteStream) {
+        socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
+        do {
+            let stream = try TLSStream(socket: transport, context: tls)
+            guard let peer = stream.connection.peer else { throw TLSError.peerRefused("no peer key") }
+            // From here the session's pings keep the link busy; a silent one is dead.
+            socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
+            try registry.accept(stream, peer: peer.description)
+        } catch {
+            logger.notice("\(transport.peer): refused: \(error)")
+            transport.shutdown()
+            transport.close()
+        }
+    }
+
+    private func acceptFromRelay(token: [UInt8], from: EndpointId, relay: Endpoint, relayId: EndpointId?) {
+        // Spare the relay a splice nobody will use; the handshake would refuse it anyway.
+        guard (try? Allowlist.load(from: allowlistPath).contains(from)) == true else {
+            logger.notice("relay: \(from) asked for a session and is not on the allowlist")
+            return
+        }
+        _ = OSThread.start { [self] in
+            do {
+                let (stream, _) = try RelayClient.register(
+                    .accept(token: token), at: relay, relayId: relayId, identity: identity)
+                guard let socket = stream.socket as? Socket else { return }
+                serve(socket, via: stream)
+            } catch {
+                logger.warning("relay: accepting \(from): \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import TestSupport
+import Testing
+
+@testable import Identity
+
+@Suite struct AllowlistTests {
+    let anna = EndpointIdentity.generate().endpointId
+    let ben = EndpointIdentity.generate().endpointId
+
+    @Test func entriesWithNamesCommentsAndBlankLinesParse() throws {
+        let list = try Allowlist(parsing: "# comment\n\n\(anna)  Anna's laptop\n\t\(ben)\n", path: "a")
+        #expect(list.entries == [.init(id: anna, name: "Anna's laptop"), .init(id: ben, name: "")])
+        #expect(list.contains(anna) && list.contains(ben))
+        #expect(!list.contains(EndpointIdentity.generate().endpointId))
+    }
+
+    @Test func aMistypedIdNamesTheFileAndLine() {
+        var typo = Array(anna.description)
+        typo[5] = typo[5] == "a" ? "b" : "a"
+        #expect(throws: AllowlistError.badLine(path: "/x", line: 2, .checksumMismatch)) {
+            try Allowlist(parsing: "\(ben)\n\(String(typo)) someone\n", path: "/x")
+        }
+    }
+
+    @Test func savedListsLoadBackAndAMissingFileIsEmpty() throws {
+        let directory = scratchDirectory()
+        let path = directory + "/allowlist"
+        #expect(try Allowlist.load(from: path) == Allowlist())
+        var list = Allowlist()
+        list.add(anna, name: "Anna\nwith a newline # and a hash")
+        list.add(ben, name: "Ben")
+        list.add(ben, name: "Ben's new laptop")
+        try list.save(to: path)
+        let loaded = try Allowlist.load(from: path)
+        #expect(loaded == list)
+        #expect(loaded.entries.map(\.name) == ["Anna with a newline   and a hash", "Ben's new laptop"])
+        list.remove(anna)
+        #expect(!list.contains(anna))
+    }
+}
