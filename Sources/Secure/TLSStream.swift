@@ -69,4 +69,6 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     public func shutdown() { socket.shutdown() }
 
     public func close() { socket.close() }
+
+    public func setReceiveTimeout(seconds: Int) { socket.setReceiveTimeout(seconds: seconds) }
 }

@@ -1,5 +1,10 @@
+import FileSystem
 import OSThreads
 import Sockets
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 // The reader and writer threads of one connection (one generation of the session).
 extension Session {
@@ -8,7 +13,12 @@ extension Session {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let n: Int
-            do { n = try stream.read(into: &buffer) } catch {
+            do { n = try stream.read(into: &buffer) } catch let error as SystemError
+                where error.errno == EAGAIN || error.errno == EWOULDBLOCK
+            {
+                connectionLost(generation: g, "nothing heard for \(Int(configuration.deadAfter)) s")
+                return
+            } catch {
                 connectionLost(generation: g, "\(error)")
                 return
             }

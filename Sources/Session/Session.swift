@@ -107,6 +107,9 @@ public final class Session: @unchecked Sendable {
             connection = (stream, [])
             return (old, generation)
         }
+        // A silent link is noticed by the reader even while the writer is stuck in a
+        // full send buffer.
+        stream.setReceiveTimeout(seconds: Int(configuration.deadAfter.rounded(.up)))
         if let old {
             old.0.shutdown()
             for thread in old.1 { thread.join() }
@@ -117,7 +120,10 @@ public final class Session: @unchecked Sendable {
             if generation == g { connection?.threads = [reader, writer] }
             monitor.broadcast()
         }
-        if old != nil { logger.notice("session with \(peerName) resumed on \(stream.peer)") }
+        if g > 1 {
+            logger.notice("session with \(peerName) resumed on \(stream.peer)")
+            events.resumed()
+        }
     }
 
     /// Client: a new channel to the server's USB/IP service. The returned socket speaks
@@ -249,17 +255,21 @@ public struct SessionEvents: Sendable {
     public var openChannel: @Sendable (UInt16) -> Socket?
     public var control: @Sendable (ControlMessage) -> Void
     public var disconnected: @Sendable (String) -> Void
+    /// The session continues on a new connection.
+    public var resumed: @Sendable () -> Void
     public var ended: @Sendable (String) -> Void
 
     public init(
         openChannel: @escaping @Sendable (UInt16) -> Socket? = { _ in nil },
         control: @escaping @Sendable (ControlMessage) -> Void = { _ in },
         disconnected: @escaping @Sendable (String) -> Void = { _ in },
+        resumed: @escaping @Sendable () -> Void = {},
         ended: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.openChannel = openChannel
         self.control = control
         self.disconnected = disconnected
+        self.resumed = resumed
         self.ended = ended
     }
 }

@@ -22,6 +22,9 @@ public final class SessionClient: @unchecked Sendable {
 
     /// How often the supervisor looks at the connection.
     static let checkInterval = 0.2
+    /// At most this long between attempts: a link that comes back is used within
+    /// seconds, well inside the grace period, while a relay is not hammered.
+    static let maxRetryDelay = 4.0
 
     public init(
         peerName: String, configuration: SessionConfiguration, logger: Logger, events: SessionEvents = .init(),
@@ -88,7 +91,7 @@ public final class SessionClient: @unchecked Sendable {
     }
 
     private func supervise() {
-        var backoff = Backoff()
+        var backoff = Backoff(initial: 0.25, cap: Self.maxRetryDelay)
         while true {
             let s: Session? = monitor.withLock {
                 while !stopped, let s = session, s.isConnected { monitor.wait(seconds: Self.checkInterval) }

@@ -118,6 +118,8 @@ public protocol ByteStream: AnyObject, Sendable {
     /// Ends both directions, waking a blocked reader.
     func shutdown()
     func close()
+    /// Reads fail (EAGAIN) after this many seconds without a byte; 0: wait forever.
+    func setReceiveTimeout(seconds: Int)
     /// Shown in logs: where the other end is.
     var peer: String { get }
 }

@@ -95,13 +95,14 @@ struct AttachCommand: ParsableCommand {
         let client = try ServerConnection.client(
             for: address, relay: relayOptions.relay, config: config, identity: identity, log: log,
             events: SessionEvents(
-                disconnected: { reason in print("connection lost (\(reason)); resuming…") },
+                disconnected: { reason in say("connection lost (\(reason)); resuming…") },
+                resumed: { say("resumed: the devices stayed attached") },
                 ended: { reason in
                     attached.forget()
-                    print("session ended (\(reason)); the devices are detached until the server is back")
+                    say("session ended (\(reason)); the devices are detached until the server is back")
                 }),
             replaced: { session in
-                print("connected again: attaching the devices")
+                say("connected again: attaching the devices")
                 try? attached.attach(in: session)
             })
         let session: Session
@@ -118,7 +119,7 @@ struct AttachCommand: ParsableCommand {
             source.setEventHandler {
                 attached.detachAll()
                 client.stop(reason: "detached by the user")
-                print("detached")
+                say("detached")
                 Glibc.exit(0)
             }
             source.resume()
@@ -164,6 +165,12 @@ final class AttachedDevices: @unchecked Sendable {
         }
         forget()
     }
+}
+
+/// A line for the user, out at once even when stdout is a file (attach runs for long).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
 }
 
 /// Keeps the signal sources alive for the life of the process.

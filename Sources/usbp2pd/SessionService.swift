@@ -102,11 +102,8 @@ final class SessionService: @unchecked Sendable {
     }
 
     private func acceptFromRelay(token: [UInt8], from: EndpointId, relay: Endpoint, relayId: EndpointId?) {
-        // Spare the relay a splice nobody will use; the handshake would refuse it anyway.
-        guard (try? Allowlist.load(from: allowlistPath).contains(from)) == true else {
-            logger.notice("relay: \(from) asked for a session and is not on the allowlist")
-            return
-        }
+        // Accepted even when `from` is not on the allowlist: the handshake then refuses it
+        // with an alert, which tells that client why (silence would only time out).
         _ = OSThread.start { [self] in
             do {
                 let (stream, _) = try RelayClient.register(

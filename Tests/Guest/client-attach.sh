@@ -40,7 +40,7 @@ check_import() {  # check_import SERVER-NAME PORT-OF-SERVER
   run_testusb "$node" 14 10 256 31
   "$bin/usbp2p-client" ports | grep -q "^port $port " || fail "ports does not list port $port"
   "$bin/usbp2p-client" detach "$port"
-  wait_for 20 "the copy from $name to go away" test "$(count_devices $ss_vid $ss_pid)" -eq 1
+  wait_for 20 "the copy from $name to go away" exactly 1 $ss_vid $ss_pid
   echo "ok: attach, testusb and detach with $name"
 }
 

@@ -56,7 +56,7 @@ attach() {  # attach: imports with usbp2p-client; sets port and node
   wait_for 10 "usbtest on the copy" test -e "/sys/bus/usb/devices/$imported:1.0/driver"
   node=$(usb_node "$imported")
 }
-gone() { wait_for 20 "the copy to go away" test "$(count_devices $ss_vid $ss_pid)" -eq 1; }
+gone() { wait_for 20 "the copy to go away" exactly 1 $ss_vid $ss_pid; }
 released() { wait_for 20 "usbp2pd to release the device" grep -q "released $busid" /tmp/usbp2pd.log; }
 
 log "a second importer is told the device is busy"

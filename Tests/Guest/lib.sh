@@ -5,7 +5,7 @@ project=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin="$project/.build/debug"
 if [ "${1:-}" = --bin ] && [ -n "${2:-}" ]; then bin=$2; fi
 
-log() { printf '== %s\n' "$*"; }
+log() { printf '== %s %s\n' "$(date +%T.%2N)" "$*"; }
 # Fails the job, with what the kernel said and the vhci ports' state to explain it.
 fail() {
   printf 'FAIL: %s\n' "$*"
@@ -41,6 +41,7 @@ busid_of() {
 # at_least N VID PID: whether N or more devices with those ids are present (for wait_for,
 # which re-runs its command; a $(count_devices) argument would be expanded only once).
 at_least() { [ "$(count_devices "$2" "$3")" -ge "$1" ]; }
+exactly() { [ "$(count_devices "$2" "$3")" -eq "$1" ]; }
 
 count_devices() {  # count_devices VID PID
   local vid=$1 pid=$2 d n=0
@@ -128,5 +129,5 @@ attach_copy() {
 # detach_copy VID PID: detaches $port and waits until only the original device is left.
 detach_copy() {
   "$bin/usbp2p-client" detach "$port"
-  wait_for 20 "the imported copy to go" test "$(count_devices "$1" "$2")" -eq 1
+  wait_for 20 "the imported copy to go" exactly 1 "$1" "$2"
 }
