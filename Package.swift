@@ -15,6 +15,13 @@ let package = Package(
         .executable(name: "usbp2p-relay", targets: ["usbp2p-relay"]),
         .library(name: "USBIP", targets: ["USBIP"]),
         .library(name: "Identity", targets: ["Identity"]),
+        // For the session benchmark in Benchmarks/.
+        .library(name: "Session", targets: ["Session"]),
+        .library(name: "Secure", targets: ["Secure"]),
+        .library(name: "Relay", targets: ["Relay"]),
+        .library(name: "Sockets", targets: ["Sockets"]),
+        .library(name: "OSThreads", targets: ["OSThreads"]),
+        .library(name: "Log", targets: ["Log"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")

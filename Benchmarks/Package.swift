@@ -18,6 +18,17 @@ let package = Package(
                 .product(name: "USBIP", package: "usbp2p"),
             ],
             path: "USBIPCodec",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")])
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        // Throughput and round trips of a session: plain TCP, session without and with TLS,
+        // direct and through the relay, in one run (Benchmarks/e2e/session-paths.sh).
+        .executableTarget(
+            name: "SessionPaths",
+            dependencies: [
+                .product(name: "Session", package: "usbp2p"), .product(name: "Secure", package: "usbp2p"),
+                .product(name: "Relay", package: "usbp2p"), .product(name: "Sockets", package: "usbp2p"),
+                .product(name: "Identity", package: "usbp2p"), .product(name: "OSThreads", package: "usbp2p"),
+                .product(name: "Log", package: "usbp2p"),
+            ],
+            path: "SessionPaths"),
     ]
 )

@@ -45,4 +45,4 @@ find_swift() {
 }
 
 # The Swift files that swift-format checks (scripts/format, scripts/test).
-swift_format_paths=(Sources Tests Fuzz Benchmarks/USBIPCodec Package.swift Benchmarks/Package.swift)
+swift_format_paths=(Sources Tests Fuzz Benchmarks/USBIPCodec Benchmarks/SessionPaths Package.swift Benchmarks/Package.swift)

@@ -89,7 +89,8 @@ extension Session {
                 if frame.isFin {
                     channel.finReceived = true
                 } else {
-                    guard channel.incomingBytes + frame.payload.count <= configuration.channelWindow else {
+                    channel.receivedBytes += UInt64(frame.payload.count)
+                    guard channel.receivedBytes - channel.creditSent <= UInt64(configuration.channelWindow) else {
                         throw .protocolViolation("channel \(frame.channel) overran its window")
                     }
                     channel.incoming.append(frame.payload)

@@ -14,6 +14,9 @@ final class SessionChannel: @unchecked Sendable {
     var peerConsumed: UInt64 = 0
     var incoming: [[UInt8]] = []
     var incomingBytes = 0
+    /// Bytes received in all, written to the local socket, and consumed as last told to
+    /// the peer: the peer may send up to `creditSent + window` in all.
+    var receivedBytes: UInt64 = 0
     var consumed: UInt64 = 0
     var creditSent: UInt64 = 0
     var finQueued = false

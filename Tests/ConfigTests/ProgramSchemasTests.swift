@@ -11,7 +11,10 @@ import Testing
         return (try? String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)) ?? ""
     }()
 
-    @Test(arguments: ["usbp2pd": ServerSchema.schema, "usbp2p-client": ClientSchema.schema].sorted { $0.key < $1.key })
+    @Test(
+        arguments: [
+            "usbp2pd": ServerSchema.schema, "usbp2p-client": ClientSchema.schema, "usbp2p-relay": RelaySchema.schema,
+        ].sorted { $0.key < $1.key })
     func everyKeyIsDocumentedWithItsDefault(program: String, schema: ConfigSchema) {
         #expect(!Self.docs.isEmpty, "docs/configuration.md is missing")
         for key in schema.keys {
@@ -22,7 +25,9 @@ import Testing
     @Test func serverDefaultsAreValid() throws {
         let config = ConfigFile(defaultsOf: ServerSchema.schema)
         #expect(config.string("state_directory") == "/var/lib/usbp2p")
-        for key in ServerSchema.schema.keys { #expect(key.check(key.defaultValue) == nil) }
+        for key in ServerSchema.schema.keys + RelaySchema.schema.keys + ClientSchema.schema.keys {
+            #expect(key.check(key.defaultValue) == nil, "\(key.name)")
+        }
     }
 
     @Test func clientStateFollowsXDG() {

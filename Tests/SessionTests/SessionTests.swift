@@ -184,7 +184,11 @@ final class SessionHarness: @unchecked Sendable {
         configuration.channelWindow = 1024
         let logger = Logger(label: "test", level: .error)
         let registry = SessionRegistry(configuration: configuration, logger: logger) { _ in
-            SessionEvents(openChannel: { _ in try? Socket.pair().0 })
+            SessionEvents(openChannel: { _ in
+                guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                Unread.keep(theirs)  // open, never read: the window alone bounds what may arrive
+                return mine
+            })
         }
         let (attacker, pi) = try Socket.pair()
         try SessionHandshake.send(
@@ -199,4 +203,10 @@ final class SessionHarness: @unchecked Sendable {
         try attacker.writeAll(frames)
         #expect(session.waitUntilEnded().contains("overran its window"))
     }
+}
+
+/// Sockets kept open for the life of the test process.
+enum Unread {
+    nonisolated(unsafe) static var sockets: [Socket] = []
+    static func keep(_ socket: Socket) { sockets.append(socket) }
 }

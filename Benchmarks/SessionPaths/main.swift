@@ -1,0 +1,169 @@
+// Measures what a session costs over the paths it runs on, in one run on loopback:
+//   tcp            plain TCP, no session (the floor)
+//   session        the session's framing over plain TCP, no TLS
+//   session+tls    the product's direct path: the session over mutual TLS 1.3
+//   session+relay  the product's relayed path: the same through usbp2p-relay (TLS inside TLS)
+// Each path carries one channel to an echo: throughput is a one-way stream of 64 MiB into
+// the echo and back out (bytes counted at the far end), latency is 512-byte round trips.
+// Usage: SessionPaths [MiB] [ROUND-TRIPS]
+import Identity
+import Log
+import OSThreads
+import Relay
+import Secure
+import Session
+import Sockets
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let megabytes = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 64 : 64
+let roundTrips = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 2000 : 2000
+let quiet = Logger(label: "bench", level: .critical)
+let pi = EndpointIdentity.generate()
+let laptop = EndpointIdentity.generate()
+
+/// Echoes a socket's bytes back until it closes.
+func echo(_ socket: any ByteStream) {
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while let n = try? socket.read(into: &buffer), n > 0 {
+        guard (try? socket.writeAll(buffer[0..<n])) != nil else { break }
+    }
+    socket.shutdown()
+}
+
+/// A connected "channel" to an echo over the given path.
+func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Void) {
+    let listener = try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0))
+    switch name {
+    case "tcp":
+        _ = OSThread.start { if let s = try? listener.accept() { echo(s) } }
+        return (try TCP.connect(to: listener.endpoint), { listener.socket.shutdown() })
+    default:
+        let tls = name != "session"
+        let serverTLS = try TLSContext(role: .server, identity: pi, protocols: ["usbp2p/1"]) { _ in nil }
+        let clientTLS = try TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p/1"])
+        var configuration = SessionConfiguration()
+        configuration.channelWindow = 4 << 20
+        let registry = SessionRegistry(configuration: configuration, logger: quiet) { _ in
+            SessionEvents(openChannel: { _ in
+                guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                _ = OSThread.start { echo(theirs) }
+                return mine
+            })
+        }
+        let serve: @Sendable (any ByteStream) -> Void = { transport in
+            guard let stream: any ByteStream = tls ? try? TLSStream(socket: transport, context: serverTLS) : transport
+            else { return }
+            _ = try? registry.accept(stream, peer: "laptop")
+        }
+        var relay: RelayServer?
+        var relayListener: RelayListener?
+        if name == "session+relay" {
+            let server = try RelayServer(
+                identity: .generate(), endpoint: Endpoint(host: "127.0.0.1", port: 0), logger: quiet)
+            server.start()
+            let address = server.listener.endpoint
+            relayListener = RelayListener(relay: address, relayId: nil, identity: pi, logger: quiet) { token, _ in
+                _ = OSThread.start {
+                    if let (stream, _) = try? RelayClient.register(
+                        .accept(token: token), at: address, relayId: nil, identity: pi)
+                    {
+                        serve(stream)
+                    }
+                }
+            }
+            relayListener!.start()
+            while relayListener!.observedAddress == nil { usleep(10_000) }
+            relay = server
+        } else {
+            _ = OSThread.start { if let s = try? listener.accept() { serve(s) } }
+        }
+        let relayAddress = relay?.listener.endpoint
+        let client = SessionClient(peerName: "pi", configuration: configuration, logger: quiet) {
+            let transport: any ByteStream =
+                if let relayAddress {
+                    try RelayClient.register(
+                        .connect(target: pi.endpointId), at: relayAddress, relayId: nil, identity: laptop
+                    ).stream
+                } else {
+                    try TCP.connect(to: listener.endpoint)
+                }
+            return tls ? try TLSStream(socket: transport, context: clientTLS) : transport
+        }
+        let session = try client.start()
+        let channel = try session.openChannel()
+        return (
+            channel,
+            {
+                client.stop(reason: "done")
+                relayListener?.stop()
+                relay?.stop()
+                listener.socket.shutdown()
+            }
+        )
+    }
+}
+
+func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - text.count))
+    return right ? fill + text : text + fill
+}
+
+func twoDecimals(_ x: Double) -> String {
+    let hundredths = Int((x * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
+
+func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
+    let (channel, stop) = try openPath(name)
+    defer { stop() }
+    // Latency first, on an idle path.
+    let message = [UInt8](repeating: 0x5a, count: 512)
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    var samples: [Double] = []
+    for _ in 0..<roundTrips {
+        let start = monotonicSeconds()
+        try channel.writeAll(message)
+        var got = 0
+        while got < message.count { got += try channel.read(into: &buffer) }
+        samples.append(monotonicSeconds() - start)
+    }
+    samples.sort()
+    // Throughput: write the bytes while a thread reads the echo back.
+    let total = megabytes << 20
+    let start = monotonicSeconds()
+    let writer = OSThread.start {
+        let chunk = [UInt8](repeating: 0xa5, count: 64 * 1024)
+        var sent = 0
+        while sent < total {
+            try? channel.writeAll(chunk)
+            sent += chunk.count
+        }
+    }
+    var received = 0
+    while received < total {
+        let n = try channel.read(into: &buffer)
+        if n == 0 { break }
+        received += n
+    }
+    writer.join()
+    let seconds = monotonicSeconds() - start
+    return (Double(received) / seconds / 1e6, samples[samples.count / 2] * 1e6)
+}
+
+print("session paths on loopback: \(megabytes) MiB each way through an echo, \(roundTrips) round trips of 512 B")
+print("path             MB/s   ×tcp   median RTT µs   ×tcp")
+var baseline: (mbps: Double, rttMicros: Double)?
+for name in ["tcp", "session", "session+tls", "session+relay"] {
+    let result = try measure(name)
+    let base = baseline ?? result
+    if baseline == nil { baseline = result }
+    print(
+        pad(name, 14), pad("\(Int(result.mbps.rounded()))", 6, right: true),
+        pad(twoDecimals(result.mbps / base.mbps), 6, right: true),
+        pad("\(Int(result.rttMicros.rounded()))", 15, right: true),
+        pad(twoDecimals(result.rttMicros / base.rttMicros), 6, right: true))
+}
