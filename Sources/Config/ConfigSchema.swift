@@ -119,7 +119,7 @@ extension ConfigChecks {
         guard case .string(let text) = value else { return "expected an EndpointId (got \(value))" }
         if text.isEmpty { return nil }
         do throws(EndpointIdError) { _ = try EndpointId(parsing: text) } catch {
-            return "not an EndpointId: \(error)"
+            return "\(error)"
         }
         return nil
     }

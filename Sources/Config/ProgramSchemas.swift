@@ -7,45 +7,37 @@
 public enum ServerSchema {
     public static let defaultPath = "/etc/usbp2p/usbp2pd.toml"
 
-    public static let schema = ConfigSchema([
-        ConfigKey(
-            "log_level", .string, default: .string("info"),
-            "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
-            check: ConfigChecks.logLevel),
-        ConfigKey(
-            "state_directory", .string, default: .string("/var/lib/usbp2p"),
-            "Directory of the service's state: its identity key (identity.key) and, later, its allowlist. "
-                + "On the appliance it is on the writable state partition.",
-            check: ConfigChecks.absolutePath),
-        ConfigKey(
-            "usb_thread_cpu", .integer, default: .integer(-1),
-            "CPU the USB event thread is pinned to; -1 pins it to the last CPU of the machine.",
-            check: ConfigChecks.cpu),
-        ConfigKey(
-            "usbip.enabled", .boolean, default: .boolean(false),
-            "Serve plain USB/IP over TCP (no encryption, no authentication) so the kernel's `usbip attach` "
-                + "can import: for a trusted LAN, and for tests."),
-        ConfigKey(
-            "usbip.listen", .string, default: .string("127.0.0.1:3240"),
-            "Address and port of the plain USB/IP listener (\"host:port\", \"[v6]:port\").",
-            check: ConfigChecks.listenAddress),
-        ConfigKey(
-            "session.listen", .string, default: .string("0.0.0.0:7575"),
-            "Address and port where clients on the LAN connect directly (mutual TLS, allowlist); \"\" for none.",
-            check: ConfigChecks.optionalListenAddress),
-        ConfigKey(
-            "session.grace_seconds", .integer, default: .integer(30),
-            "How long a session waits for its client to reconnect before its devices are released.",
-            check: ConfigChecks.graceSeconds),
-        ConfigKey(
-            "relay.address", .string, default: .string(""),
-            "The relay this server registers at (\"host:port\", numeric); \"\" for none.",
-            check: ConfigChecks.optionalPeerAddress),
-        ConfigKey(
-            "relay.id", .string, default: .string(""),
-            "The relay's EndpointId, checked in its TLS handshake; \"\" accepts any relay key.",
-            check: ConfigChecks.optionalEndpointId),
-    ])
+    public static let schema = ConfigSchema(
+        [
+            ConfigKey(
+                "log_level", .string, default: .string("info"),
+                "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
+                check: ConfigChecks.logLevel),
+            ConfigKey(
+                "state_directory", .string, default: .string("/var/lib/usbp2p"),
+                "Directory of the service's state: its identity key (identity.key) and, later, its allowlist. "
+                    + "On the appliance it is on the writable state partition.",
+                check: ConfigChecks.absolutePath),
+            ConfigKey(
+                "usb_thread_cpu", .integer, default: .integer(-1),
+                "CPU the USB event thread is pinned to; -1 pins it to the last CPU of the machine.",
+                check: ConfigChecks.cpu),
+            ConfigKey(
+                "usbip.enabled", .boolean, default: .boolean(false),
+                "Serve plain USB/IP over TCP (no encryption, no authentication) so the kernel's `usbip attach` "
+                    + "can import: for a trusted LAN, and for tests."),
+            ConfigKey(
+                "usbip.listen", .string, default: .string("127.0.0.1:3240"),
+                "Address and port of the plain USB/IP listener (\"host:port\", \"[v6]:port\").",
+                check: ConfigChecks.listenAddress),
+            ConfigKey(
+                "session.listen", .string, default: .string("0.0.0.0:7575"),
+                "Address and port where clients on the LAN connect directly (mutual TLS, allowlist); \"\" for none.",
+                check: ConfigChecks.optionalListenAddress),
+        ]
+            + SessionKeys.keys(
+                grace: "How long a session waits for its client to reconnect before its devices are released.",
+                relay: "The relay this server registers at (\"host:port\", numeric); \"\" for none."))
 }
 
 /// The keys of usbp2p-client's configuration file.
@@ -56,30 +48,37 @@ public enum ClientSchema {
     }
 
     public static var schema: ConfigSchema {
-        ConfigSchema([
+        ConfigSchema(
+            [
+                ConfigKey(
+                    "log_level", .string, default: .string("info"),
+                    "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
+                    check: ConfigChecks.logLevel),
+                ConfigKey(
+                    "state_directory", .string,
+                    default: .string("\(xdgDirectory("XDG_STATE_HOME", fallback: ".local/state"))/usbp2p"),
+                    "Directory of the client's state: its identity key (identity.key) and, later, its paired servers. "
+                        + "Default: $XDG_STATE_HOME/usbp2p, or ~/.local/state/usbp2p.",
+                    check: ConfigChecks.absolutePath),
+            ]
+                + SessionKeys.keys(
+                    grace: "How long the client keeps trying to resume a session before it detaches its devices.",
+                    relay: "The relay used to reach servers given by EndpointId alone (\"host:port\", numeric)."))
+    }
+}
+
+/// The session keys usbp2pd and usbp2p-client share; only their meaning differs.
+enum SessionKeys {
+    static func keys(grace: String, relay: String) -> [ConfigKey] {
+        [
             ConfigKey(
-                "log_level", .string, default: .string("info"),
-                "Least severe messages logged: trace, debug, info, notice, warning, error or critical.",
-                check: ConfigChecks.logLevel),
-            ConfigKey(
-                "state_directory", .string,
-                default: .string("\(xdgDirectory("XDG_STATE_HOME", fallback: ".local/state"))/usbp2p"),
-                "Directory of the client's state: its identity key (identity.key) and, later, its paired servers. "
-                    + "Default: $XDG_STATE_HOME/usbp2p, or ~/.local/state/usbp2p.",
-                check: ConfigChecks.absolutePath),
-            ConfigKey(
-                "session.grace_seconds", .integer, default: .integer(30),
-                "How long the client keeps trying to resume a session before it detaches its devices.",
-                check: ConfigChecks.graceSeconds),
-            ConfigKey(
-                "relay.address", .string, default: .string(""),
-                "The relay used to reach servers given by EndpointId alone (\"host:port\", numeric).",
-                check: ConfigChecks.optionalPeerAddress),
+                "session.grace_seconds", .integer, default: .integer(30), grace, check: ConfigChecks.graceSeconds),
+            ConfigKey("relay.address", .string, default: .string(""), relay, check: ConfigChecks.optionalPeerAddress),
             ConfigKey(
                 "relay.id", .string, default: .string(""),
                 "The relay's EndpointId, checked in its TLS handshake; \"\" accepts any relay key.",
                 check: ConfigChecks.optionalEndpointId),
-        ])
+        ]
     }
 }
 

@@ -81,7 +81,7 @@ public enum AllowlistError: Error, Equatable, Sendable, CustomStringConvertible 
 
     public var description: String {
         switch self {
-        case .badLine(let path, let line, let error): "\(path), line \(line): not an EndpointId: \(error)"
+        case .badLine(let path, let line, let error): "\(path), line \(line): \(error)"
         case .unreadable(let error): "allowlist: \(error)"
         }
     }

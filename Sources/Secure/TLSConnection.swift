@@ -136,6 +136,12 @@ public final class TLSConnection: @unchecked Sendable {
         return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
     }
 
+    /// The negotiated cipher suite, e.g. "TLS_AES_256_GCM_SHA384".
+    public var cipherName: String? {
+        guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return nil }
+        return String(cString: name)
+    }
+
     /// Keying material both ends derive from this connection alone (RFC 8446 §7.5):
     /// binds an application proof to this TLS session, so it cannot be replayed on another.
     public func exportKeyingMaterial(label: String, context value: [UInt8], length: Int) throws(TLSError) -> [UInt8] {

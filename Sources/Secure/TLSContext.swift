@@ -24,10 +24,13 @@ public final class TLSContext: @unchecked Sendable {
     let admit: @Sendable (EndpointId) -> String?
     let context: OpaquePointer
 
-    /// - Parameter admit: decides on the peer's EndpointId during the handshake; return
-    ///   nil to accept or a reason to refuse (the handshake then fails with an alert).
+    /// - Parameters:
+    ///   - admit: decides on the peer's EndpointId during the handshake; return nil to
+    ///     accept or a reason to refuse (the handshake then fails with an alert).
+    ///   - preferChaCha20: put ChaCha20-Poly1305 first (by default on CPUs without AES
+    ///     instructions).
     public init(
-        role: Role, identity: EndpointIdentity, protocols: [String],
+        role: Role, identity: EndpointIdentity, protocols: [String], preferChaCha20: Bool = CPUFeatures.prefersChaCha20,
         admit: @escaping @Sendable (EndpointId) -> String?
     ) throws(TLSError) {
         precondition(!protocols.isEmpty && protocols.allSatisfy { !$0.isEmpty && $0.utf8.count < 256 })
@@ -41,6 +44,14 @@ public final class TLSContext: @unchecked Sendable {
         self.context = context
         guard usbp2p_ssl_ctx_tls13_only(context) == 1 else { throw .setupFailed(OpenSSLErrors.drain()) }
         SSL_CTX_set_num_tickets(context, 0)
+        if preferChaCha20 {
+            // Without AES instructions (a Raspberry Pi 4's Cortex-A72), ChaCha20-Poly1305 is
+            // several times faster than AES-GCM; the server's order decides.
+            guard SSL_CTX_set_ciphersuites(context, Self.chachaFirst) == 1 else {
+                throw .setupFailed(OpenSSLErrors.drain())
+            }
+            usbp2p_ssl_ctx_server_chooses_cipher(context)
+        }
         try Self.install(identity, in: context)
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         SSL_CTX_set_cert_verify_callback(context, verifyPeerCertificate, nil)
@@ -59,6 +70,8 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     deinit { SSL_CTX_free(context) }
+
+    static let chachaFirst = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"
 
     /// A self-signed certificate on the identity's key, and the key, for the handshake.
     private static func install(_ identity: EndpointIdentity, in context: OpaquePointer) throws(TLSError) {

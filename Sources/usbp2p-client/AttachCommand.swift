@@ -103,7 +103,9 @@ struct AttachCommand: ParsableCommand {
                 }),
             replaced: { session in
                 say("connected again: attaching the devices")
-                try? attached.attach(in: session)
+                // The server may still hold the devices for the old session until its own
+                // grace period ends: keep trying that long.
+                attached.attachAgain(in: session, forSeconds: Double(config.integer("session.grace_seconds")) + 10)
             })
         let session: Session
         do { session = try client.start() } catch {
@@ -113,17 +115,10 @@ struct AttachCommand: ParsableCommand {
             client.stop(reason: "attach failed")
             throw CLIError("\(error)")
         }
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
-            source.setEventHandler {
-                attached.detachAll()
-                client.stop(reason: "detached by the user")
-                say("detached")
-                Glibc.exit(0)
-            }
-            source.resume()
-            Signals.keep(source)
+        onTerminationSignal { _ in
+            attached.detachAll()
+            client.stop(reason: "detached by the user")
+            say("detached")
         }
         dispatchMain()
     }
@@ -143,17 +138,36 @@ final class AttachedDevices: @unchecked Sendable {
 
     /// Imports every device over `session` and hands each channel to vhci_hcd.
     func attach(in session: Session) throws {
-        for busid in busids {
-            let channel = try session.openChannel()
-            let device = try USBIPClient.importDevice(
-                busid: busid, over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
-            let port = try VHCI.attach(socketDescriptor: channel.descriptor, device: device)
-            channel.close()  // vhci_hcd holds the socket now; the session pumps its other end
-            lock.withLock { ports.append(port) }
-            print(
-                "attached \(busid) (\(hex4(device.idVendor)):\(hex4(device.idProduct)), \(device.speed)) on port \(port)"
-            )
+        for busid in busids { try attach(busid, in: session) }
+    }
+
+    /// Attaches every device in a new session, retrying each every 2 s for a while (the
+    /// server answers "busy" until it has released the old session's imports).
+    func attachAgain(in session: Session, forSeconds limit: Double) {
+        var remaining = busids
+        let deadline = monotonicSeconds() + limit
+        while !remaining.isEmpty, !session.isEnded {
+            let busid = remaining.removeFirst()
+            do { try attach(busid, in: session) } catch {
+                guard monotonicSeconds() < deadline else {
+                    say("could not attach \(busid) again: \(error)")
+                    continue
+                }
+                log.info("attaching \(busid) again: \(error); retrying")
+                remaining.append(busid)
+                usleep(2_000_000)
+            }
         }
+    }
+
+    private func attach(_ busid: String, in session: Session) throws {
+        let channel = try session.openChannel()
+        let device = try USBIPClient.importDevice(
+            busid: busid, over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
+        let port = try VHCI.attach(socketDescriptor: channel.descriptor, device: device)
+        channel.close()  // vhci_hcd holds the socket now; the session pumps its other end
+        lock.withLock { ports.append(port) }
+        say("attached \(busid) (\(hex4(device.idVendor)):\(hex4(device.idProduct)), \(device.speed)) on port \(port)")
     }
 
     /// The session ended: its channels closed, and vhci_hcd let go of those ports itself.
@@ -171,10 +185,4 @@ final class AttachedDevices: @unchecked Sendable {
 func say(_ line: String) {
     print(line)
     fflush(nil)
-}
-
-/// Keeps the signal sources alive for the life of the process.
-enum Signals {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }

@@ -19,7 +19,7 @@ struct ServerAddress: Sendable {
     init(parsing text: String) throws {
         let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
         do throws(EndpointIdError) { id = try EndpointId(parsing: parts.first ?? "") } catch {
-            throw ValidationError("'\(parts.first ?? "")' is not a server's EndpointId: \(error)")
+            throw ValidationError("the server '\(parts.first ?? "")' is \(error)")
         }
         if parts.count == 2 {
             guard let endpoint = Endpoint(parsing: parts[1], defaultPort: Self.defaultPort) else {

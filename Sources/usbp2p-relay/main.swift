@@ -60,25 +60,13 @@ struct Usbp2pRelay: ParsableCommand {
             }
             log.notice("relay \(identity.endpointId)")
             relay.start()
-            for signalNumber in [SIGTERM, SIGINT] {
-                signal(signalNumber, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
-                source.setEventHandler {
-                    log.notice("stopping (signal \(signalNumber))")
-                    relay.stop()
-                    Glibc.exit(0)
-                }
-                source.resume()
-                SignalSources.keep(source)
+            onTerminationSignal { signalNumber in
+                log.notice("stopping (signal \(signalNumber))")
+                relay.stop()
             }
             dispatchMain()
         }
     }
-}
-
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }
 
 Usbp2pRelay.main()

@@ -28,7 +28,7 @@ struct AllowCommand: ParsableCommand {
         }
         guard let endpointId else { throw ValidationError("expected an EndpointId (or --list)") }
         do throws(EndpointIdError) { _ = try EndpointId(parsing: endpointId) } catch {
-            throw ValidationError("'\(endpointId)' is not an EndpointId: \(error)")
+            throw ValidationError("'\(endpointId)' is \(error)")
         }
     }
 

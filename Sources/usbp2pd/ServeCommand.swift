@@ -89,24 +89,11 @@ struct ServeCommand: ParsableCommand {
 
         // Stop on SIGTERM (systemd) and SIGINT (Ctrl-C): the kernel releases the devices
         // (usbfs) as the process exits; importers see their connection close.
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
-            source.setEventHandler {
-                log.notice("stopping (signal \(signalNumber))")
-                sessions.stop()
-                server.stop()
-                Glibc.exit(0)  // (plain `exit` is ParsableCommand.exit here)
-            }
-            source.resume()
-            Signals.keep(source)
+        onTerminationSignal { signalNumber in
+            log.notice("stopping (signal \(signalNumber))")
+            sessions.stop()
+            server.stop()
         }
         dispatchMain()
     }
-}
-
-/// Keeps the signal sources alive for the life of the process.
-enum Signals {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }

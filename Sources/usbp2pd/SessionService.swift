@@ -7,6 +7,7 @@ import Relay
 import Secure
 import Session
 import Sockets
+import Synchronization
 
 /// usbp2pd's sessions: mutual TLS with clients on its allowlist, reached directly (LAN
 /// listener) or through its relay; each channel a client opens is one connection to the
@@ -15,6 +16,10 @@ final class SessionService: @unchecked Sendable {
     static let alpn = "usbp2p/1"
     /// How long a connection may take for TCP, TLS and the hellos.
     static let handshakeSeconds = 10
+    /// Connections in their handshake at once; more are closed at once (each holds a
+    /// thread for up to `handshakeSeconds`, so a flood of silent ones is bounded).
+    static let maxHandshakes = 64
+    private let handshakes = Atomic<Int>(0)
 
     let identity: EndpointIdentity
     let tls: TLSContext
@@ -23,6 +28,12 @@ final class SessionService: @unchecked Sendable {
     let logger: Logger
     private var listener: TCP.Listener?
     private var relayListener: RelayListener?
+    /// When a client not on the allowlist was last taken up from the relay.
+    private let lastStrangerAccepted = Mutex<Double>(-.infinity)
+    /// Strangers announced by the relay are taken up (to be refused in the handshake,
+    /// with a message) at most this often: anyone can make the relay announce them, and
+    /// each costs this server a TLS connection.
+    static let strangerInterval = 2.0
 
     init(identity: EndpointIdentity, config: ConfigFile, usbip: USBIPServer, logger: Logger) throws {
         self.identity = identity
@@ -87,6 +98,13 @@ final class SessionService: @unchecked Sendable {
 
     /// TLS (refusing keys not on the allowlist), then the session's hellos.
     private func serve(_ socket: Socket, via transport: any ByteStream) {
+        defer { handshakes.subtract(1, ordering: .relaxed) }
+        guard handshakes.add(1, ordering: .relaxed).newValue <= Self.maxHandshakes else {
+            logger.warning("\(transport.peer): refused, \(Self.maxHandshakes) handshakes already in progress")
+            transport.shutdown()
+            transport.close()
+            return
+        }
         socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
         do {
             let stream = try TLSStream(socket: transport, context: tls)
@@ -102,8 +120,20 @@ final class SessionService: @unchecked Sendable {
     }
 
     private func acceptFromRelay(token: [UInt8], from: EndpointId, relay: Endpoint, relayId: EndpointId?) {
-        // Accepted even when `from` is not on the allowlist: the handshake then refuses it
-        // with an alert, which tells that client why (silence would only time out).
+        // A client not on the allowlist is taken up too, now and then, so the handshake can
+        // refuse it with an alert that tells it why (silence would only time out).
+        if (try? Allowlist.load(from: allowlistPath).contains(from)) != true {
+            let now = monotonicSeconds()
+            let due = lastStrangerAccepted.withLock { last in
+                guard now - last >= Self.strangerInterval else { return false }
+                last = now
+                return true
+            }
+            guard due else {
+                logger.info("relay: \(from) is not on the allowlist; not answering")
+                return
+            }
+        }
         _ = OSThread.start { [self] in
             do {
                 let (stream, _) = try RelayClient.register(

@@ -146,4 +146,18 @@ import Testing
         }
         #expect(result.map { String(decoding: buffer[0..<$0], as: UTF8.self) } == "one byte at a time")
     }
+
+    @Test func aServerWithoutAESInstructionsGetsChaCha20AndOthersTheDefault() throws {
+        for (prefer, expected) in [(true, "TLS_CHACHA20_POLY1305_SHA256"), (false, "TLS_AES_256_GCM_SHA384")] {
+            let client = try TLSConnection(
+                context: TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p/1"]))
+            let server = try TLSConnection(
+                context: TLSContext(role: .server, identity: pi, protocols: ["usbp2p/1"], preferChaCha20: prefer) { _ in
+                    nil
+                })
+            try shakeHands(client, server)
+            #expect(server.cipherName == expected)
+            #expect(client.cipherName == expected)
+        }
+    }
 }

@@ -210,3 +210,48 @@ enum Unread {
     nonisolated(unsafe) static var sockets: [Socket] = []
     static func keep(_ socket: Socket) { sockets.append(socket) }
 }
+
+@Suite struct SessionRegistryTests {
+    @Test func anOversizedFrameEndsTheSessionBeforeItsPayloadIsRead() throws {
+        let registry = SessionRegistry(configuration: .init(), logger: Logger(label: "test", level: .error)) { _ in
+            SessionEvents()
+        }
+        let (attacker, pi) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: attacker)
+        let session = try registry.accept(pi, peer: "attacker")
+        // A data frame header announcing 1 GiB, and nothing after it.
+        try attacker.writeAll([2, 0, 0, 1, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        #expect(session.waitUntilEnded().contains("frame of 1073741824 bytes"))
+    }
+
+    @Test func aHelloOfAnotherVersionIsRefused() throws {
+        let registry = SessionRegistry(configuration: .init(), logger: Logger(label: "test", level: .error)) { _ in
+            SessionEvents()
+        }
+        let (client, pi) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(version: 9, resume: false, sessionId: SessionHello.newSession, receivedThrough: 0),
+            over: client)
+        #expect(throws: SessionError.self) { try registry.accept(pi, peer: "laptop") }
+        #expect(registry.count == 0)
+    }
+
+    @Test func resumingAnotherPeersSessionStartsANewOneInstead() throws {
+        let registry = SessionRegistry(configuration: .init(), logger: Logger(label: "test", level: .error)) { _ in
+            SessionEvents()
+        }
+        let (laptop, pi) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: laptop)
+        let original = try registry.accept(pi, peer: "laptop")
+        _ = try SessionHandshake.readHello(from: laptop)
+        // Someone else, authenticated as another peer, presents the laptop's session id.
+        let (thief, pi2) = try Socket.pair()
+        try SessionHandshake.send(SessionHello(resume: true, sessionId: original.id, receivedThrough: 0), over: thief)
+        let taken = try registry.accept(pi2, peer: "thief")
+        #expect(taken !== original)
+        #expect(try SessionHandshake.readHello(from: thief).resume == false)
+        #expect(original.isConnected)
+    }
+}
