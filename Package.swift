@@ -32,6 +32,9 @@ let package = Package(
         .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Port mapping on the home router: NAT-PMP (libnatpmp ships no .pc file) and UPnP-IGD.
+        .systemLibrary(name: "CNatPMP", providers: [.apt(["libnatpmp-dev"])]),
+        .systemLibrary(name: "CMiniUPnPc", pkgConfig: "miniupnpc", providers: [.apt(["libminiupnpc-dev"])]),
 
         // Thread affinity and ids (glibc's _GNU_SOURCE functions).
         .target(name: "CPlatform"),
@@ -63,6 +66,18 @@ let package = Package(
             name: "Relay",
             dependencies: ["Secure", "FileSystem", "Identity", "Session", "Sockets", "OSThreads", "Log", "Sodium"],
             swiftSettings: strict),
+        // Direct paths: racing connections, TCP hole punching, moving live sessions off the relay.
+        .target(
+            name: "Reach", dependencies: ["Session", "Sockets", "FileSystem", "OSThreads", "Log"], swiftSettings: strict
+        ),
+        // What a running attach tells `usbp2p-client status` (a small file per process).
+        .target(name: "AttachStatus", dependencies: ["FileSystem"], swiftSettings: strict),
+        // Finding a server on the LAN: DNS-SD over multicast DNS, `_usbp2p._tcp` with the EndpointId.
+        .target(name: "LocalDiscovery", dependencies: ["Sockets", "OSThreads", "Log"], swiftSettings: strict),
+        // A TCP port mapping on the home router (NAT-PMP, then UPnP-IGD), kept and renewed.
+        .target(
+            name: "PortMapping", dependencies: ["CNatPMP", "CMiniUPnPc", "Sockets", "OSThreads", "Log"],
+            swiftSettings: strict),
         // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
         .target(name: "Sockets", dependencies: ["FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
@@ -87,7 +102,7 @@ let package = Package(
             name: "usbp2pd",
             dependencies: [
                 "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log", "Identity", "Secure", "Session",
-                "Relay",
+                "Relay", "Reach", "PortMapping", "LocalDiscovery",
                 "OSThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -96,7 +111,7 @@ let package = Package(
             name: "usbp2p-client",
             dependencies: [
                 "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log", "Identity", "Secure", "Session", "Relay",
-                "OSThreads",
+                "Reach", "LocalDiscovery", "AttachStatus", "OSThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -127,6 +142,13 @@ let package = Package(
         .testTarget(
             name: "RelayTests", dependencies: ["Relay", "Identity", "Secure", "Sockets", "OSThreads", "Log"],
             swiftSettings: strict),
+        .testTarget(
+            name: "ReachTests", dependencies: ["Reach", "Session", "Sockets", "OSThreads", "Log"], swiftSettings: strict
+        ),
+        .testTarget(
+            name: "LocalDiscoveryTests", dependencies: ["LocalDiscovery", "Sockets", "Log", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(name: "AttachStatusTests", dependencies: ["AttachStatus"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),
     ],

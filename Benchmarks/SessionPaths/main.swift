@@ -90,7 +90,7 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
                 } else {
                     try TCP.connect(to: listener.endpoint)
                 }
-            return tls ? try TLSStream(socket: transport, context: clientTLS) : transport
+            return (tls ? try TLSStream(socket: transport, context: clientTLS) : transport, "benchmark")
         }
         let session = try client.start()
         let channel = try session.openChannel()

@@ -34,6 +34,14 @@ public enum ServerSchema {
                 "session.listen", .string, default: .string("0.0.0.0:7575"),
                 "Address and port where clients on the LAN connect directly (mutual TLS, allowlist); \"\" for none.",
                 check: ConfigChecks.optionalListenAddress),
+            ConfigKey(
+                "lan.mdns", .boolean, default: .boolean(true),
+                "Answer multicast DNS queries for _usbp2p._tcp with this server's EndpointId and session port, "
+                    + "so laptops on the same LAN find it without the relay."),
+            ConfigKey(
+                "reach.port_mapping", .boolean, default: .boolean(true),
+                "Ask the router to forward the session listener's port (NAT-PMP, then UPnP-IGD), renew it, "
+                    + "remove it on stop, and tell clients the public address."),
         ]
             + SessionKeys.keys(
                 grace: "How long a session waits for its client to reconnect before its devices are released.",
@@ -60,6 +68,9 @@ public enum ClientSchema {
                     "Directory of the client's state: its identity key (identity.key) and, later, its paired servers. "
                         + "Default: $XDG_STATE_HOME/usbp2p, or ~/.local/state/usbp2p.",
                     check: ConfigChecks.absolutePath),
+                ConfigKey(
+                    "lan.mdns", .boolean, default: .boolean(true),
+                    "Look for the server on the LAN by multicast DNS before (and beside) the relay."),
             ]
                 + SessionKeys.keys(
                     grace: "How long the client keeps trying to resume a session before it detaches its devices.",
@@ -78,6 +89,11 @@ enum SessionKeys {
                 "relay.id", .string, default: .string(""),
                 "The relay's EndpointId, checked in its TLS handshake; \"\" accepts any relay key.",
                 check: ConfigChecks.optionalEndpointId),
+            ConfigKey(
+                "reach.direct", .boolean, default: .boolean(true),
+                "Look for a direct path while a session runs through the relay (the server's LAN and public "
+                    + "addresses, then TCP hole punching) and move the session onto it; false keeps sessions "
+                    + "on the path they started on."),
         ]
     }
 }

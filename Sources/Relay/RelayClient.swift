@@ -16,16 +16,17 @@ public enum RelayClient {
 
     /// Connects to the relay, proves `identity` by signing its challenge, and registers
     /// for `purpose`. After `.connect` and `.accept`, the returned stream carries the
-    /// peer's bytes (the end-to-end TLS runs inside it).
+    /// peer's bytes (the end-to-end TLS runs inside it). `localPort` as in `TCP.connect`:
+    /// the connection leaves from a port that hole punching can share.
     public static func register(
         _ purpose: RelayPurpose, at relay: Endpoint, relayId: EndpointId?, identity: EndpointIdentity,
-        timeoutSeconds: Int = 10
+        timeoutSeconds: Int = 10, localPort: UInt16? = nil
     ) throws -> (stream: TLSStream, observed: String) {
         let context = try TLSContext(role: .client, identity: identity, protocols: [alpn]) { relayKey in
             guard let relayId, relayKey != relayId else { return nil }
             return "the relay is \(relayKey), not the configured \(relayId)"
         }
-        let socket = try TCP.connect(to: relay, timeoutSeconds: timeoutSeconds)
+        let socket = try TCP.connect(to: relay, timeoutSeconds: timeoutSeconds, localPort: localPort)
         do {
             socket.setReceiveTimeout(seconds: timeoutSeconds)
             let stream = try TLSStream(socket: socket, context: context)
@@ -63,16 +64,25 @@ public final class RelayListener: @unchecked Sendable {
     private let monitor = Monitor()
     private var stopped = false
     private var current: TLSStream?
+    private var observed: String?
+    private var port: UInt16?
     /// This endpoint's address as the relay saw it.
-    public private(set) var observedAddress: String?
+    public var observedAddress: String? { monitor.withLock { observed } }
+    /// The local port of the current registration: hole punching dials from it, so the
+    /// NAT shows the peer the same public address the relay saw.
+    public var localPort: UInt16? { monitor.withLock { port } }
+    /// The port registrations try to leave from first (the server's session listener, so
+    /// that the relay reports that port's public mapping); nil: any.
+    private let preferredPort: UInt16?
 
     /// A ping goes to the relay after this much silence; no answer by the next: reconnect.
     static let keepaliveSeconds = 15
 
     public init(
         relay: Endpoint, relayId: EndpointId?, identity: EndpointIdentity, logger: Logger,
-        incoming: @escaping @Sendable ([UInt8], EndpointId) -> Void
+        preferredPort: UInt16? = nil, incoming: @escaping @Sendable ([UInt8], EndpointId) -> Void
     ) {
+        self.preferredPort = preferredPort
         self.relay = relay
         self.relayId = relayId
         self.identity = identity
@@ -97,14 +107,15 @@ public final class RelayListener: @unchecked Sendable {
         var backoff = Backoff(initial: 0.5, cap: 30)
         while !monitor.withLock({ stopped }) {
             do {
-                let (stream, observed) = try RelayClient.register(
-                    .listen, at: relay, relayId: relayId, identity: identity)
+                let (stream, seen) = try registerListening()
+                let local = (stream.socket as? Socket).flatMap { TCP.localEndpoint(of: $0)?.port }
                 monitor.withLock {
                     current = stream
-                    observedAddress = observed
+                    observed = seen
+                    port = local
                 }
                 backoff.reset()
-                logger.notice("registered at relay \(relay) (seen as \(observed))")
+                logger.notice("registered at relay \(relay) (seen as \(seen))")
                 try listen(on: stream)
             } catch {
                 if monitor.withLock({ stopped }) { return }
@@ -116,6 +127,20 @@ public final class RelayListener: @unchecked Sendable {
                 while !stopped, monotonicSeconds() < until { monitor.wait(seconds: until - monotonicSeconds()) }
             }
         }
+    }
+
+    /// From the preferred port if it can be had (it cannot while the last connection from
+    /// it to the relay lingers in TIME_WAIT), else from any port, shared either way.
+    private func registerListening() throws -> (stream: TLSStream, observed: String) {
+        if let preferredPort {
+            do {
+                return try RelayClient.register(
+                    .listen, at: relay, relayId: relayId, identity: identity, localPort: preferredPort)
+            } catch let error as SystemError where error.errno == EADDRINUSE || error.errno == EADDRNOTAVAIL {
+                logger.info("relay: port \(preferredPort) is busy (\(error)); registering from another")
+            }
+        }
+        return try RelayClient.register(.listen, at: relay, relayId: relayId, identity: identity, localPort: 0)
     }
 
     private func listen(on stream: TLSStream) throws {

@@ -1,3 +1,5 @@
+import Sockets
+
 // Control messages travel on channel 0, one per data frame:
 //
 //   byte 0: kind   1 open      channel u16        client → server: bridge a new channel
@@ -5,6 +7,15 @@
 //                  2 refused   channel u16, text  server → client: that channel is not open
 //                  3 devices changed              server → client: a device came or went
 //                  4 goodbye   text               either: the session ends now, no resume
+//                  5 addresses endpoints          server → client: where its session listener
+//                                                 may be reached directly (LAN, mapped, public)
+//                  6 punch     endpoints          client → server: "dial me here at sync"; the
+//                                                 server answers with its own punch addresses
+//                  7 sync                         client → server: dial now (the client waits
+//                                                 half the punch round trip, then dials too)
+//
+//   endpoints: count u8 (≤ 16), then per endpoint: family u8 (4 or 6), address (4 or 16
+//   bytes), port u16 (not 0). Everything big-endian.
 
 /// A message on the control channel.
 public enum ControlMessage: Equatable, Sendable {
@@ -12,9 +23,14 @@ public enum ControlMessage: Equatable, Sendable {
     case refused(channel: UInt16, reason: String)
     case devicesChanged
     case goodbye(reason: String)
+    case addresses([Endpoint])
+    case punch([Endpoint])
+    case sync
 
     /// Texts are cut to this many bytes (they are for logs and error messages).
     static let maxText = 1024
+    /// Endpoints in one message at most (extra ones are left out when encoding).
+    public static let maxEndpoints = 16
 
     public var encoded: [UInt8] {
         switch self {
@@ -23,7 +39,47 @@ public enum ControlMessage: Equatable, Sendable {
             [2, UInt8(channel >> 8), UInt8(channel & 0xff)] + Array(reason.utf8.prefix(Self.maxText))
         case .devicesChanged: [3]
         case .goodbye(let reason): [4] + Array(reason.utf8.prefix(Self.maxText))
+        case .addresses(let endpoints): [5] + Self.encode(endpoints)
+        case .punch(let endpoints): [6] + Self.encode(endpoints)
+        case .sync: [7]
         }
+    }
+
+    /// Numeric endpoints only; others (host names) are left out.
+    private static func encode(_ endpoints: [Endpoint]) -> [UInt8] {
+        var bytes: [UInt8] = [0]
+        for endpoint in endpoints where bytes[0] < maxEndpoints && endpoint.port != 0 {
+            guard let address = endpoint.addressBytes else { continue }
+            bytes += [address.count == 4 ? 4 : 6] + address + [UInt8(endpoint.port >> 8), UInt8(endpoint.port & 0xff)]
+            bytes[0] += 1
+        }
+        return bytes
+    }
+
+    private static func decodeEndpoints(_ bytes: ArraySlice<UInt8>) throws(SessionFrameError) -> [Endpoint] {
+        guard let count = bytes.first else { throw .malformed("endpoint list without a count") }
+        guard count <= maxEndpoints else { throw .malformed("\(count) endpoints, at most \(maxEndpoints)") }
+        var endpoints: [Endpoint] = []
+        var offset = bytes.startIndex + 1
+        for _ in 0..<count {
+            guard offset < bytes.endIndex else { throw .malformed("endpoint list cut short") }
+            let length: Int
+            switch bytes[offset] {
+            case 4: length = 4
+            case 6: length = 16
+            default: throw .malformed("endpoint family \(bytes[offset])")
+            }
+            guard bytes.endIndex - offset >= 1 + length + 2 else { throw .malformed("endpoint list cut short") }
+            let address = Array(bytes[(offset + 1)..<(offset + 1 + length)])
+            let port = UInt16(bytes[offset + 1 + length]) << 8 | UInt16(bytes[offset + 2 + length])
+            guard port != 0, let endpoint = Endpoint(addressBytes: address, port: port) else {
+                throw .malformed("endpoint with port 0")
+            }
+            endpoints.append(endpoint)
+            offset += 1 + length + 2
+        }
+        guard offset == bytes.endIndex else { throw .malformed("\(bytes.endIndex - offset) bytes after the endpoints") }
+        return endpoints
     }
 
     public init(decoding bytes: [UInt8]) throws(SessionFrameError) {
@@ -48,6 +104,11 @@ public enum ControlMessage: Equatable, Sendable {
             guard bytes.count == 1 else { throw .malformed("devices-changed of \(bytes.count) bytes") }
             self = .devicesChanged
         case 4: self = .goodbye(reason: try text(from: 1))
+        case 5: self = .addresses(try Self.decodeEndpoints(bytes[1...]))
+        case 6: self = .punch(try Self.decodeEndpoints(bytes[1...]))
+        case 7:
+            guard bytes.count == 1 else { throw .malformed("sync of \(bytes.count) bytes") }
+            self = .sync
         default: throw .malformed("unknown control message \(kind)")
         }
     }

@@ -125,7 +125,13 @@ extension Session {
                 channel.finReceived = true
                 channel.local.shutdown()
             }
-        case .devicesChanged, .goodbye:
+        case .addresses:
+            guard role == .client else { throw .protocolViolation("the client sent addresses") }
+            notices.append(message)
+        case .sync:
+            guard role == .server else { throw .protocolViolation("the server sent a sync") }
+            notices.append(message)
+        case .devicesChanged, .goodbye, .punch:
             notices.append(message)
         }
     }
@@ -134,7 +140,7 @@ extension Session {
         if case .goodbye(let reason) = message {
             finish("\(peerName) ended it: \(reason)")
         } else {
-            events.control(message)
+            events.control(message, self)
         }
     }
 

@@ -49,6 +49,13 @@ public final class Session: @unchecked Sendable {
     var roundTripTime: Double?
     var bytesSent: UInt64 = 0
     var bytesReceived: UInt64 = 0
+    /// How the current (or last) connection runs, e.g. "relay 198.18.0.1:443".
+    var path = ""
+    /// The client is moving the session to a new connection: the old one ending now is
+    /// the server letting go of it, not a loss (`lostWhileMoving` keeps why, in case the
+    /// move fails after all).
+    var moving = false
+    var lostWhileMoving: String?
 
     public init(
         id: [UInt8], role: Role, peerName: String, configuration: SessionConfiguration = .init(),
@@ -74,29 +81,46 @@ public final class Session: @unchecked Sendable {
         public var bytesSent: UInt64
         public var bytesReceived: UInt64
         public var channels: Int
+        /// How the current (or last) connection runs.
+        public var path: String
     }
 
     public var status: Status {
         monitor.withLock {
             Status(
                 connected: connection != nil, roundTripTime: roundTripTime, bytesSent: bytesSent,
-                bytesReceived: bytesReceived, channels: channels.count)
+                bytesReceived: bytesReceived, channels: channels.count, path: path)
         }
     }
 
     public var isEnded: Bool { monitor.withLock { endReason != nil } }
     public var isConnected: Bool { monitor.withLock { connection != nil } }
+    public var currentPath: String { monitor.withLock { path } }
 
     /// Carries the session over `stream` from now on (the hellos have been exchanged;
     /// `peerReceived` is what the peer's hello said it has received). A previous
-    /// connection is closed first; unacknowledged frames are sent again.
-    public func attach(_ stream: any ByteStream, peerReceived: UInt64) throws(SessionError) {
+    /// connection is closed first; unacknowledged frames are sent again. `path` says how
+    /// the stream runs, for logs and status.
+    ///
+    /// The previous connection may still be live (the session moves to a better path):
+    /// frames it delivered after the hello was written arrive again and are dropped by
+    /// number, and acks it carried after the peer's hello may already have freed frames
+    /// the hello still counts as unreceived — those did arrive, so there is nothing to resend.
+    ///
+    /// `greeting` (the server's hello) is written on the new stream after the old
+    /// connection is retired and before anything else: an old connection that ends from
+    /// then on is not taken for a loss.
+    public func attach(
+        _ stream: any ByteStream, peerReceived: UInt64, path newPath: String? = nil,
+        greeting: (() throws -> Void)? = nil
+    ) throws(SessionError) {
         let (old, g) = try monitor.withLock { () throws(SessionError) -> ((any ByteStream, [OSThread])?, Int) in
             guard endReason == nil else { throw .ended(endReason!) }
-            guard peerReceived < nextNumber, peerReceived + 1 >= (unacked.first?.number ?? nextNumber) else {
+            guard peerReceived < nextNumber else {
                 throw .cannotResume("the peer has received through \(peerReceived), we sent \(nextNumber - 1)")
             }
             let old = connection
+            path = newPath ?? stream.peer
             generation += 1
             acknowledge(through: peerReceived)
             resendCursor = 0
@@ -104,6 +128,8 @@ public final class Session: @unchecked Sendable {
             lastReceived = monotonicSeconds()
             nextPing = lastReceived
             disconnectedAt = nil
+            moving = false
+            lostWhileMoving = nil
             connection = (stream, [])
             return (old, generation)
         }
@@ -114,16 +140,41 @@ public final class Session: @unchecked Sendable {
             old.0.shutdown()
             for thread in old.1 { thread.join() }
         }
+        if let greeting {
+            do { try greeting() } catch {
+                connectionLost(generation: g, "writing the hello: \(error)")
+                throw .cannotResume("writing the hello: \(error)")
+            }
+        }
         let reader = OSThread.start { [self] in readLoop(stream, generation: g) }
         let writer = OSThread.start { [self] in writeLoop(stream, generation: g) }
         monitor.withLock {
             if generation == g { connection?.threads = [reader, writer] }
             monitor.broadcast()
         }
-        if g > 1 {
-            logger.notice("session with \(peerName) resumed on \(stream.peer)")
-            events.resumed()
+        if g > 1, old != nil {
+            logger.notice("session with \(peerName) moved to \(newPath ?? stream.peer)")
+            events.moved(newPath ?? stream.peer)
+        } else if g > 1 {
+            logger.notice("session with \(peerName) resumed on \(newPath ?? stream.peer)")
+            events.resumed(newPath ?? stream.peer)
         }
+    }
+
+    /// Client: a move to a new connection begins (its hello is about to go out).
+    public func beginMove() { monitor.withLock { moving = true } }
+
+    /// Client: the move failed; the old connection carries on, or, if it ended
+    /// meanwhile, is now taken as lost.
+    public func abandonMove() {
+        let lost: (Int, String)? = monitor.withLock {
+            defer {
+                moving = false
+                lostWhileMoving = nil
+            }
+            return lostWhileMoving.map { (generation, $0) }
+        }
+        if let (g, reason) = lost { connectionLost(generation: g, reason) }
     }
 
     /// Client: a new channel to the server's USB/IP service. The returned socket speaks
@@ -221,6 +272,10 @@ public final class Session: @unchecked Sendable {
     func connectionLost(generation g: Int, _ reason: String) {
         let stream: (any ByteStream)? = monitor.withLock {
             guard generation == g, let current = connection, endReason == nil, !ending else { return nil }
+            if moving {
+                lostWhileMoving = reason
+                return nil
+            }
             connection = nil
             disconnectedAt = monotonicSeconds()
             monitor.broadcast()
@@ -253,23 +308,31 @@ public struct SessionEvents: Sendable {
     /// to (the USB/IP server's end), or nil to refuse. Called with the session locked: it
     /// must not call back into the session.
     public var openChannel: @Sendable (UInt16) -> Socket?
-    public var control: @Sendable (ControlMessage) -> Void
+    /// A control message for the owner (devices changed, addresses, hole punching), with
+    /// the session it came on, to answer on.
+    public var control: @Sendable (ControlMessage, Session) -> Void
     public var disconnected: @Sendable (String) -> Void
-    /// The session continues on a new connection.
-    public var resumed: @Sendable () -> Void
+    /// The session continues on a new connection after the last one was lost; says how
+    /// the new one runs.
+    public var resumed: @Sendable (String) -> Void
+    /// The session moved from a live connection to a new one (a better path); says how
+    /// the new one runs.
+    public var moved: @Sendable (String) -> Void
     public var ended: @Sendable (String) -> Void
 
     public init(
         openChannel: @escaping @Sendable (UInt16) -> Socket? = { _ in nil },
-        control: @escaping @Sendable (ControlMessage) -> Void = { _ in },
+        control: @escaping @Sendable (ControlMessage, Session) -> Void = { _, _ in },
         disconnected: @escaping @Sendable (String) -> Void = { _ in },
-        resumed: @escaping @Sendable () -> Void = {},
+        resumed: @escaping @Sendable (String) -> Void = { _ in },
+        moved: @escaping @Sendable (String) -> Void = { _ in },
         ended: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.openChannel = openChannel
         self.control = control
         self.disconnected = disconnected
         self.resumed = resumed
+        self.moved = moved
         self.ended = ended
     }
 }

@@ -7,7 +7,8 @@ import Sockets
 /// longer has the session (the grace period passed), a new session replaces it and
 /// `replaced` is told, so the owner can attach its devices again.
 public final class SessionClient: @unchecked Sendable {
-    public typealias Connect = @Sendable () throws -> any ByteStream
+    /// A new connection to the server, and how it runs (for logs and status).
+    public typealias Connect = @Sendable () throws -> (stream: any ByteStream, path: String)
 
     private let connect: Connect
     private let configuration: SessionConfiguration
@@ -61,9 +62,35 @@ public final class SessionClient: @unchecked Sendable {
         supervisor?.join()
     }
 
+    /// Moves the live session onto `stream` (a better path than the current one): the
+    /// hellos, then the session continues there with nothing lost. Throws, and leaves
+    /// the session where it was, when the server cannot resume it on the new stream.
+    public func move(to stream: any ByteStream, path: String) throws {
+        guard let current = monitor.withLock({ session }), !current.isEnded else {
+            stream.close()
+            throw SessionError.ended("no session to move")
+        }
+        // The server retires the old connection as soon as it takes the new one, before
+        // this side has read its hello: that ending is expected.
+        current.beginMove()
+        do {
+            try SessionHandshake.send(current.hello(resume: true), over: stream)
+            let reply = try SessionHandshake.readHello(from: stream)
+            guard reply.resume, reply.sessionId == current.id else {
+                throw SessionError.cannotResume("the server did not resume the session on the new path")
+            }
+            try current.attach(stream, peerReceived: reply.receivedThrough, path: path)
+        } catch {
+            current.abandonMove()
+            stream.shutdown()
+            stream.close()
+            throw error
+        }
+    }
+
     /// One connection: hellos, then the stream goes to the resumed or a new session.
     private func establish(resuming old: Session?) throws -> Session {
-        let stream = try connect()
+        let (stream, path) = try connect()
         do {
             let hello =
                 old.map { $0.hello(resume: true) }
@@ -74,14 +101,14 @@ public final class SessionClient: @unchecked Sendable {
                 guard reply.sessionId == old.id else {
                     throw SessionError.cannotResume("the server resumed another session")
                 }
-                try old.attach(stream, peerReceived: reply.receivedThrough)
+                try old.attach(stream, peerReceived: reply.receivedThrough, path: path)
                 return old
             }
             if let old { old.finish("the server no longer has the session") }
             let fresh = Session(
                 id: reply.sessionId, role: .client, peerName: peerName, configuration: configuration, logger: logger,
                 events: events)
-            try fresh.attach(stream, peerReceived: 0)
+            try fresh.attach(stream, peerReceived: 0, path: path)
             return fresh
         } catch {
             stream.shutdown()

@@ -57,8 +57,11 @@ public final class SessionRegistry: @unchecked Sendable {
         if hello.resume && !resumed { logger.info("\(peer) asked to resume a session that has ended; starting anew") }
         var reply = session.hello(resume: resumed)
         reply.resume = resumed
-        try SessionHandshake.send(reply, over: stream)
-        try session.attach(stream, peerReceived: resumed ? hello.receivedThrough : 0)
+        // The reply goes out once the session has retired its old connection (a client
+        // moving to a better path closes that one as soon as it reads the reply).
+        try session.attach(stream, peerReceived: resumed ? hello.receivedThrough : 0) {
+            try SessionHandshake.send(reply, over: stream)
+        }
         if !resumed { logger.notice("session with \(peer) started") }
         return session
     }

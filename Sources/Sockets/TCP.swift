@@ -7,13 +7,22 @@ import FileSystem
 /// TCP connections and listeners for numeric addresses (IPv4 or IPv6). Names are not
 /// resolved here: a USB/IP server is given by address.
 public enum TCP {
-    /// Connects to `endpoint`; fails after `timeoutSeconds` without an answer.
-    public static func connect(to endpoint: Endpoint, timeoutSeconds: Int = 10) throws(SystemError) -> Socket {
+    /// Connects to `endpoint`; fails after `timeoutSeconds` without an answer. With
+    /// `localPort`, the connection leaves from that port (0: one the kernel picks), bound
+    /// with SO_REUSEADDR and SO_REUSEPORT so that other sockets may share it: the relay
+    /// connection and a hole-punching attempt leave from one port, so a NAT that keeps
+    /// its mapping per port gives both the same public address.
+    public static func connect(
+        to endpoint: Endpoint, timeoutSeconds: Int = 10, localPort: UInt16? = nil
+    ) throws(SystemError) -> Socket {
         var address = try socketAddress(endpoint)
         let fd = try systemCall("socket", path: "\(endpoint)") {
             Glibc.socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         let connected = Socket(descriptor: fd, peer: "\(endpoint)")
+        if let localPort {
+            try bindShared(fd, port: localPort, family: address.ss_family, describing: "\(endpoint)")
+        }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let length = addressLength(address)
@@ -29,12 +38,38 @@ public enum TCP {
         return connected
     }
 
+    /// Binds `fd` to the wildcard address and `port`, shared with other sockets that do the same.
+    static func bindShared(_ fd: Int32, port: UInt16, family: sa_family_t, describing: String) throws(SystemError) {
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        var local = try socketAddress(Endpoint(host: family == sa_family_t(AF_INET6) ? "::" : "0.0.0.0", port: port))
+        let length = addressLength(local)
+        try systemCall("bind", path: "port \(port) for \(describing)") {
+            withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+            }
+        }
+    }
+
+    /// The local address a socket is bound to.
+    public static func localEndpoint(of socket: Socket) -> Endpoint? {
+        var bound = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket.descriptor, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        return Endpoint(parsing: describe(bound), defaultPort: 0)
+    }
+
     /// A listening socket bound to `endpoint`.
     public final class Listener: @unchecked Sendable {
         public let socket: Socket
         public let endpoint: Endpoint
 
-        public init(endpoint: Endpoint, backlog: Int32 = 16) throws(SystemError) {
+        /// - Parameter sharedPort: SO_REUSEPORT, so connections may leave from this port too.
+        public init(endpoint: Endpoint, backlog: Int32 = 16, sharedPort: Bool = false) throws(SystemError) {
             var address = try socketAddress(endpoint)
             let fd = try systemCall("socket", path: "\(endpoint)") {
                 Glibc.socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -42,6 +77,8 @@ public enum TCP {
             socket = Socket(descriptor: fd, peer: "\(endpoint)")
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            // Shared with the connections that leave from this port (relay, hole punching).
+            if sharedPort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
             let length = addressLength(address)
             try systemCall("bind", path: "\(endpoint)") {
                 withUnsafePointer(to: &address) {

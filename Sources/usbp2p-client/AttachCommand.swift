@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttachStatus
 import CLISupport
 import Config
 import Dispatch
@@ -93,10 +94,11 @@ struct AttachCommand: ParsableCommand {
         let address = try ServerAddress(parsing: arguments[0])
         let attached = AttachedDevices(busids: busids, log: log)
         let client = try ServerConnection.client(
-            for: address, relay: relayOptions.relay, config: config, identity: identity, log: log,
+            for: address, relay: relayOptions.relay, config: config, identity: identity, log: log, upgrade: true,
             events: SessionEvents(
                 disconnected: { reason in say("connection lost (\(reason)); resuming…") },
-                resumed: { say("resumed: the devices stayed attached") },
+                resumed: { path in say("resumed: the devices stayed attached; path: \(path)") },
+                moved: { path in say("path: \(path)") },
                 ended: { reason in
                     attached.forget()
                     say("session ended (\(reason)); the devices are detached until the server is back")
@@ -111,13 +113,17 @@ struct AttachCommand: ParsableCommand {
         do { session = try client.start() } catch {
             throw ServerConnection.explain(error, server: address, identity: identity)
         }
+        say("path: \(session.currentPath)")
         do { try attached.attach(in: session) } catch {
             client.stop(reason: "attach failed")
             throw CLIError("\(error)")
         }
+        let status = StatusReporter(server: address.id.description, client: client, attached: attached, log: log)
+        status.start()
         onTerminationSignal { _ in
             attached.detachAll()
             client.stop(reason: "detached by the user")
+            status.stop()
             say("detached")
         }
         dispatchMain()
@@ -129,7 +135,7 @@ final class AttachedDevices: @unchecked Sendable {
     let busids: [String]
     let log: Logger
     private let lock = Monitor()
-    private var ports: [Int] = []
+    private var ports: [(busid: String, port: Int)] = []
 
     init(busids: [String], log: Logger) {
         self.busids = busids
@@ -166,15 +172,18 @@ final class AttachedDevices: @unchecked Sendable {
             busid: busid, over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
         let port = try VHCI.attach(socketDescriptor: channel.descriptor, device: device)
         channel.close()  // vhci_hcd holds the socket now; the session pumps its other end
-        lock.withLock { ports.append(port) }
+        lock.withLock { ports.append((busid, port)) }
         say("attached \(busid) (\(hex4(device.idVendor)):\(hex4(device.idProduct)), \(device.speed)) on port \(port)")
     }
 
     /// The session ended: its channels closed, and vhci_hcd let go of those ports itself.
     func forget() { lock.withLock { ports.removeAll() } }
 
+    /// What is attached now, for the status file.
+    var attached: [AttachStatus.Device] { lock.withLock { ports.map { .init(busid: $0.busid, port: $0.port) } } }
+
     func detachAll() {
-        for port in lock.withLock({ ports }) {
+        for (_, port) in lock.withLock({ ports }) {
             do throws(VHCIError) { try VHCI.detach(port: port) } catch { log.warning("detach port \(port): \(error)") }
         }
         forget()

@@ -2,7 +2,9 @@ import ArgumentParser
 import CLISupport
 import Config
 import Identity
+import LocalDiscovery
 import Log
+import Reach
 import Relay
 import Secure
 import Session
@@ -49,15 +51,19 @@ struct RelayOptions: ParsableArguments {
 enum ServerConnection {
     static let alpn = "usbp2p/1"
 
+    /// - Parameter upgrade: look for a direct path while on the relay, and move the
+    ///   session onto it (attach does; a one-off list does not need to).
     static func client(
         for server: ServerAddress, relay option: String?, config: ConfigFile, identity: EndpointIdentity, log: Logger,
-        events: SessionEvents = .init(), replaced: @escaping @Sendable (Session) -> Void = { _ in }
+        upgrade: Bool = false, events: SessionEvents = .init(),
+        replaced: @escaping @Sendable (Session) -> Void = { _ in }
     ) throws -> SessionClient {
         let tls = try TLSContext(clientFor: server.id, identity: identity, protocols: [alpn])
         let relayText = option ?? config.string("relay.address")
         let relay = relayText.isEmpty ? nil : Endpoint(parsing: relayText, defaultPort: 443)
         let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
-        guard server.direct != nil || relay != nil else {
+        let mdns = config.boolean("lan.mdns")
+        guard server.direct != nil || relay != nil || mdns else {
             throw CLIError(
                 "no way to reach \(server.id): give its address (\(server.id)@host:port) or a relay "
                     + "(--relay host:port, or relay.address in \(config.path))")
@@ -66,22 +72,93 @@ enum ServerConnection {
         configuration.grace = Double(config.integer("session.grace_seconds"))
         let name =
             server.direct.map { "\(server.id.description.prefix(8))… at \($0)" }
-            ?? "\(server.id.description.prefix(8))… via \(relay!)"
-        return SessionClient(
-            peerName: name, configuration: configuration, logger: log, events: events, replaced: replaced
-        ) {
-            let transport: any ByteStream
-            if let direct = server.direct {
-                let socket = try TCP.connect(to: direct)
+            ?? "\(server.id.description.prefix(8))…"
+        let upgrader: PathUpgrader? =
+            upgrade && config.boolean("reach.direct")
+            ? PathUpgrader(logger: log) { socket in
                 socket.setReceiveTimeout(seconds: 10)
-                transport = socket
-            } else {
-                transport = try RelayClient.register(
-                    .connect(target: server.id), at: relay!, relayId: relayId, identity: identity
-                ).stream
+                return try TLSStream(socket: socket, context: tls)
+            } : nil
+        var sessionEvents = events
+        if let upgrader {
+            let control = events.control
+            sessionEvents.control = { message, session in
+                upgrader.handle(message, in: session)
+                control(message, session)
             }
-            return try TLSStream(socket: transport, context: tls)
         }
+        let client = SessionClient(
+            peerName: name, configuration: configuration, logger: log, events: sessionEvents, replaced: replaced
+        ) {
+            // Direct addresses first (the one given, and ones that worked before), the relay
+            // a moment later: whichever answers first carries the session.
+            var attempts: [@Sendable () throws -> Transport] = []
+            for address in ([server.direct].compactMap { $0 } + (upgrader?.knownDirect ?? [])) {
+                attempts.append {
+                    let socket = try TCP.connect(to: address, timeoutSeconds: 5)
+                    socket.setReceiveTimeout(seconds: 10)
+                    return Transport(stream: socket, path: "direct \(address)", relayPath: nil)
+                }
+            }
+            if mdns && server.direct == nil {
+                // On the same LAN, the server answers for its EndpointId by multicast DNS.
+                attempts.insert(
+                    {
+                        let found = MDNSBrowser.find(id: server.id.description, within: 1.5)
+                        guard !found.isEmpty else { throw ConnectError("not found on the LAN by mDNS") }
+                        let dials: [@Sendable () throws -> Transport] = found.map { address in
+                            {
+                                let socket = try TCP.connect(to: address, timeoutSeconds: 3)
+                                socket.setReceiveTimeout(seconds: 10)
+                                return Transport(stream: socket, path: "direct \(address) (LAN, mDNS)", relayPath: nil)
+                            }
+                        }
+                        return try FirstOf.run(dials, stagger: 0) { $0.stream.close() }
+                    }, at: 0)
+            }
+            if let relay {
+                attempts.append {
+                    let (stream, observed) = try RelayClient.register(
+                        .connect(target: server.id), at: relay, relayId: relayId, identity: identity, localPort: 0)
+                    let port = (stream.socket as? Socket).flatMap { TCP.localEndpoint(of: $0)?.port }
+                    let seen = Endpoint(parsing: observed, defaultPort: 0)
+                    return Transport(
+                        stream: stream, path: "relay \(relay)",
+                        relayPath: port.flatMap { p in seen.map { PathUpgrader.RelayPath(localPort: p, observed: $0) } }
+                    )
+                }
+            }
+            let transport: Transport
+            // The relay half a second after the direct attempts: an mDNS answer on a LAN comes
+            // well within it.
+            do {
+                transport = try FirstOf.run(attempts, stagger: 0.5) { $0.stream.close() }
+            } catch let failed as FirstOf.AllFailed {
+                throw failed.errors.count == 1 ? ConnectError(failed.errors[0]) : ConnectError(failed.description)
+            }
+            upgrader?.connecting(through: transport.relayPath)
+            do {
+                return (try TLSStream(socket: transport.stream, context: tls), transport.path)
+            } catch {
+                transport.stream.close()
+                throw error
+            }
+        }
+        upgrader?.manage(client)
+        return client
+    }
+
+    /// A connection before TLS, and how it runs.
+    struct Transport: Sendable {
+        let stream: any ByteStream
+        let path: String
+        let relayPath: PathUpgrader.RelayPath?
+    }
+
+    /// Why no path answered.
+    struct ConnectError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 
     /// The first connection's failure, said for a person.

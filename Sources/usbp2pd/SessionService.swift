@@ -1,8 +1,11 @@
 import Config
 import Exporter
 import Identity
+import LocalDiscovery
 import Log
 import OSThreads
+import PortMapping
+import Reach
 import Relay
 import Secure
 import Session
@@ -28,6 +31,16 @@ final class SessionService: @unchecked Sendable {
     let logger: Logger
     private var listener: TCP.Listener?
     private var relayListener: RelayListener?
+    /// Direct paths for clients that came through the relay.
+    let paths: PathResponder
+    /// The listener's port on the router, when it forwards one (NAT-PMP or UPnP-IGD).
+    private let portMapping: PortMappingKeeper?
+    /// Answers mDNS queries on the LAN for this server.
+    private var mdns: MDNSAdvertiser?
+    /// What the path responder needs of this service, filled in once it exists.
+    private final class Late: @unchecked Sendable {
+        weak var service: SessionService?
+    }
     /// When a client not on the allowlist was last taken up from the relay.
     private let lastStrangerAccepted = Mutex<Double>(-.infinity)
     /// Strangers announced by the relay are taken up (to be refused in the handshake,
@@ -52,27 +65,57 @@ final class SessionService: @unchecked Sendable {
                 return "\(error)"
             }
         }
-        var sessionConfiguration = SessionConfiguration()
-        sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
-        registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { peer in
-            SessionEvents(openChannel: { channel in
-                guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                return usbip.adopt(Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"))
-                    ? mine : nil
-            })
-        }
         let listen = config.string("session.listen")
         if !listen.isEmpty, let endpoint = Endpoint(parsing: listen, defaultPort: 7575) {
-            listener = try TCP.Listener(endpoint: endpoint)
+            // Shared: the relay registration and hole punching leave from this port.
+            listener = try TCP.Listener(endpoint: endpoint, sharedPort: true)
+        }
+        let late = Late()
+        let direct = config.boolean("reach.direct")
+        let keeper =
+            direct && config.boolean("reach.port_mapping")
+            ? listener.map { PortMappingKeeper(port: $0.endpoint.port, logger: logger) } : nil
+        portMapping = keeper
+        paths = PathResponder(
+            listener: direct ? listener?.endpoint : nil, logger: logger,
+            relayPath: {
+                guard direct, let relay = late.service?.relayListener, let port = relay.localPort,
+                    let observed = relay.observedAddress.flatMap({ Endpoint(parsing: $0, defaultPort: 0) })
+                else { return nil }
+                return (observed, port)
+            },
+            mapped: { keeper?.current?.publicEndpoint },
+            accept: { socket in late.service?.serve(socket, via: socket) })
+        var sessionConfiguration = SessionConfiguration()
+        sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
+        registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { [paths] peer in
+            SessionEvents(
+                openChannel: { channel in
+                    guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                    return usbip.adopt(Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"))
+                        ? mine : nil
+                },
+                control: { message, session in paths.handle(message, in: session) })
         }
         let relay = config.string("relay.address")
         if !relay.isEmpty, let endpoint = Endpoint(parsing: relay, defaultPort: 443) {
             let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
-            relayListener = RelayListener(relay: endpoint, relayId: relayId, identity: identity, logger: logger) {
-                [weak self] token, from in
+            relayListener = RelayListener(
+                relay: endpoint, relayId: relayId, identity: identity, logger: logger,
+                preferredPort: listener?.endpoint.port
+            ) { [weak self] token, from in
                 self?.acceptFromRelay(token: token, from: from, relay: endpoint, relayId: relayId)
             }
         }
+        if let listener, config.boolean("lan.mdns") {
+            do {
+                mdns = try MDNSAdvertiser(
+                    id: identity.endpointId.description, port: listener.endpoint.port, logger: logger)
+            } catch {
+                logger.warning("mDNS: cannot answer on the LAN (\(error)); laptops there come through the relay")
+            }
+        }
+        late.service = self
     }
 
     func start() {
@@ -85,11 +128,15 @@ final class SessionService: @unchecked Sendable {
             }
         }
         relayListener?.start()
+        portMapping?.start()
+        mdns?.start()
     }
 
     func stop() {
         listener?.socket.shutdown()
         relayListener?.stop()
+        portMapping?.stop()
+        mdns?.stop()
         registry.endAll(reason: "the server is stopping")
     }
 
@@ -111,7 +158,8 @@ final class SessionService: @unchecked Sendable {
             guard let peer = stream.connection.peer else { throw TLSError.peerRefused("no peer key") }
             // From here the session's pings keep the link busy; a silent one is dead.
             socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
-            try registry.accept(stream, peer: peer.description)
+            let session = try registry.accept(stream, peer: peer.description)
+            paths.connected(session)
         } catch {
             logger.notice("\(transport.peer): refused: \(error)")
             transport.shutdown()

@@ -18,14 +18,14 @@ struct Executable {
 
     /// Runs the program with `arguments` and a clean environment (HOME and the XDG
     /// directories pointed into `home`), no standard input, and waits for it.
-    func run(_ arguments: [String], home: String) throws -> Result {
+    func run(_ arguments: [String], home: String, environment extra: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent(name)
         process.arguments = arguments
         process.environment = [
             "HOME": home, "XDG_CONFIG_HOME": home + "/config", "XDG_STATE_HOME": home + "/state",
             "PATH": "/usr/bin:/bin",
-        ]
+        ].merging(extra) { _, new in new }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -34,11 +34,13 @@ session.grace_seconds = $1
 relay.address = "$relay_address"
 relay.id = "$relay_id"
 TOML
+  # On the relay all along: moving to a direct path is the reach scenario's.
   cat > $work/laptop.toml <<TOML
 state_directory = "$work/laptop"
 session.grace_seconds = $1
 relay.address = "$relay_address"
 relay.id = "$relay_id"
+reach.direct = false
 TOML
   sed "s|$work/laptop|$work/stranger|" $work/laptop.toml > $work/stranger.toml
 }

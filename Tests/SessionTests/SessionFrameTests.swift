@@ -1,3 +1,4 @@
+import Sockets
 import Testing
 
 @testable import Session
@@ -82,6 +83,26 @@ import Testing
         for message in messages { #expect(try ControlMessage(decoding: message.encoded) == message) }
         for bad: [UInt8] in [[], [0], [1, 0], [1, 0, 0], [1, 0, 1, 9], [3, 3], [9]] {
             #expect(throws: SessionFrameError.self) { try ControlMessage(decoding: bad) }
+        }
+    }
+
+    @Test func pathMessagesCarryIPv4AndIPv6EndpointsAndRefuseMalformedLists() throws {
+        let endpoints = [
+            Endpoint(host: "198.18.1.2", port: 7575), Endpoint(host: "10.1.0.2", port: 1),
+            Endpoint(host: "2001:db8::1", port: 65535),
+        ]
+        let messages: [ControlMessage] = [.addresses(endpoints), .punch(endpoints), .punch([]), .sync]
+        for message in messages { #expect(try ControlMessage(decoding: message.encoded) == message) }
+        // Host names are not sent, and at most 16 endpoints.
+        #expect(ControlMessage.addresses([Endpoint(host: "pi.local", port: 7575)]).encoded == [5, 0])
+        let many = (1...40).map { Endpoint(host: "10.0.0.\($0)", port: 7575) }
+        #expect(try ControlMessage(decoding: ControlMessage.addresses(many).encoded) == .addresses(Array(many[0..<16])))
+        let bad: [[UInt8]] = [
+            [5], [6, 1], [5, 1, 5, 1, 2, 3, 4, 0, 1], [5, 1, 4, 1, 2, 3, 4, 0, 0], [5, 1, 4, 1, 2, 3, 4, 0],
+            [5, 0, 9], [5, 17] + Array(repeating: 0, count: 17 * 7), [7, 0],
+        ]
+        for bytes in bad {
+            #expect(throws: SessionFrameError.self) { try ControlMessage(decoding: bytes) }
         }
     }
 }

@@ -33,7 +33,7 @@ final class SessionHarness: @unchecked Sendable {
         client = SessionClient(
             peerName: "pi", configuration: configuration, logger: logger,
             replaced: { _ in box.harness?.replacements.add(1, ordering: .relaxed) },
-            connect: { try box.harness!.connect() })
+            connect: { (try box.harness!.connect(), "socketpair") })
         box.harness = self
     }
 

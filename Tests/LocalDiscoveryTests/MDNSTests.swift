@@ -1,0 +1,61 @@
+import Log
+import Sockets
+import Testing
+
+@testable import LocalDiscovery
+
+@Suite struct MDNSTests {
+    let id = "gue4jmr2bjchvcc7twql6cjarju7vb6jpzbouawzunp2xoy37dhhj4bn"
+
+    @Test func aBrowserFindsTheAdvertisedServerByItsIdOverLegacyUnicast() throws {
+        // Unicast to the advertiser's own port on loopback: the query and answer logic
+        // without the multicast group (the guest scenario has the real LAN).
+        let advertiser = try MDNSAdvertiser(
+            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0)
+        advertiser.start()
+        defer { advertiser.stop() }
+        let found = MDNSBrowser.find(
+            id: id, within: 3, target: Endpoint(host: "127.0.0.1", port: advertiser.boundPort))
+        #expect(!found.isEmpty)
+        #expect(found.allSatisfy { $0.port == 7575 })
+    }
+
+    @Test func anotherServersIdFindsNothing() throws {
+        let advertiser = try MDNSAdvertiser(
+            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0)
+        advertiser.start()
+        defer { advertiser.stop() }
+        let found = MDNSBrowser.find(
+            id: "someoneelse", within: 1, target: Endpoint(host: "127.0.0.1", port: advertiser.boundPort))
+        #expect(found.isEmpty)
+    }
+
+    @Test func queriesForOtherNamesGetNoAnswerAndLegacyQueriesAreAnsweredToTheirPort() throws {
+        let advertiser = try MDNSAdvertiser(
+            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0)
+        let other = DNSMessage(id: 1, questions: [DNSQuestion(name: "_ipp._tcp.local", type: DNSType.ptr)])
+        #expect(advertiser.answer(to: other, from: Endpoint(host: "10.1.0.9", port: 5353)) == nil)
+        let legacy = DNSMessage(id: 9, questions: [DNSQuestion(name: MDNS.serviceType, type: DNSType.ptr)])
+        let reply = try #require(advertiser.answer(to: legacy, from: Endpoint(host: "10.1.0.9", port: 40000)))
+        #expect(reply.destination == Endpoint(host: "10.1.0.9", port: 40000))
+        #expect(reply.message.id == 9 && reply.message.questions == legacy.questions)
+        #expect(reply.message.answers.allSatisfy { $0.ttl <= 10 })
+        let multicast = try #require(advertiser.answer(to: legacy, from: Endpoint(host: "10.1.0.9", port: 5353)))
+        #expect(multicast.destination == MDNS.group)
+    }
+
+    @Test func recordsGiveTheAddressesOfTheInstanceWithTheId() {
+        let (instance, host) = MDNS.names(for: id)
+        let records = [
+            DNSRecord(name: instance, ttl: 10, data: .txt(["id=\(id)"])),
+            DNSRecord(name: instance, ttl: 10, data: .srv(priority: 0, weight: 0, port: 7575, target: host)),
+            DNSRecord(name: host, ttl: 10, data: .a([10, 1, 0, 2])),
+            DNSRecord(name: "usbp2p-other._usbp2p._tcp.local", ttl: 10, data: .txt(["id=other"])),
+            DNSRecord(
+                name: "usbp2p-other._usbp2p._tcp.local", ttl: 10,
+                data: .srv(priority: 0, weight: 0, port: 1, target: "other.local")),
+            DNSRecord(name: "other.local", ttl: 10, data: .a([10, 1, 0, 3])),
+        ]
+        #expect(MDNSBrowser.endpoints(of: id, in: records) == [Endpoint(host: "10.1.0.2", port: 7575)])
+    }
+}

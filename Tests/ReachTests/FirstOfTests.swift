@@ -1,0 +1,68 @@
+import OSThreads
+import Reach
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite struct FirstOfTests {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    @Test func theFirstToSucceedWinsAndALateWinnerIsDiscarded() throws {
+        let discarded = Mutex<[String]>([])
+        let attempts: [@Sendable () throws -> String] = [
+            {
+                usleep(300_000)
+                return "slow"
+            },
+            { "fast" },
+        ]
+        let winner = try FirstOf.run(attempts, stagger: 0) { late in discarded.withLock { $0.append(late) } }
+        #expect(winner == "fast")
+        let deadline = monotonicSeconds() + 5
+        while discarded.withLock({ $0.isEmpty }), monotonicSeconds() < deadline { usleep(10_000) }
+        #expect(discarded.withLock { $0 } == ["slow"])
+    }
+
+    @Test func aFailureStartsTheNextAttemptWithoutWaitingForItsTurn() throws {
+        let started = monotonicSeconds()
+        let attempts: [@Sendable () throws -> String] = [{ throw Failure(description: "refused") }, { "second" }]
+        let winner = try FirstOf.run(attempts, stagger: 10, discard: { _ in })
+        #expect(winner == "second")
+        #expect(monotonicSeconds() - started < 5)
+    }
+
+    @Test func aLaterAttemptIsNotStartedWhenAnEarlierOneWinsWithinTheStagger() throws {
+        let ran = Atomic<Int>(0)
+        let attempts: [@Sendable () throws -> Int] = [
+            {
+                ran.add(1, ordering: .relaxed)
+                return 1
+            },
+            {
+                ran.add(1, ordering: .relaxed)
+                return 2
+            },
+        ]
+        let winner = try FirstOf.run(attempts, stagger: 2, discard: { _ in })
+        #expect(winner == 1)
+        let runs = ran.load(ordering: .relaxed)
+        #expect(runs == 1)
+    }
+
+    @Test func whenAllFailEveryErrorIsReported() {
+        let attempts: [@Sendable () throws -> Int] = [
+            { throw Failure(description: "one") }, { throw Failure(description: "two") },
+        ]
+        #expect {
+            _ = try FirstOf.run(attempts, stagger: 0, discard: { _ in })
+        } throws: { error in
+            guard let failed = error as? FirstOf.AllFailed else { return false }
+            return failed.errors.sorted() == ["one", "two"]
+        }
+    }
+}

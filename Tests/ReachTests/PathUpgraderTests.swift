@@ -1,0 +1,223 @@
+import Log
+import OSThreads
+import Reach
+import Session
+import Sockets
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A server and a client on loopback whose session starts on a stand-in for the relay
+/// (a TCP connection through a local listener) and may move to a direct path: the
+/// server's own listener, or a connection punched between the two ends' relay ports.
+final class PathHarness: @unchecked Sendable {
+    let logger = Logger(label: "test", level: .error)
+    let relay: TCP.Listener
+    let direct: TCP.Listener?
+    let registry: SessionRegistry
+    let responder: PathResponder
+    let upgrader: PathUpgrader
+    var client: SessionClient!
+    /// Holds the server's relay port, as its registration at the relay does.
+    let serverRelayHold: (Socket, Socket)
+    let serverRelayPort: UInt16
+    let record = Record()
+
+    /// What the harness saw, shared with the closures it hands out.
+    final class Record: Sendable {
+        let paths = Mutex<[String]>([])
+        /// Sockets of the direct connections the client made, to cut them.
+        let directSockets = Mutex<[Socket]>([])
+        /// How often the client's session thought its connection lost.
+        let disconnects = Atomic<Int>(0)
+    }
+
+    init(directListener: Bool) throws {
+        relay = try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0))
+        direct = directListener ? try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0)) : nil
+        let hold = try TCP.connect(to: relay.endpoint, localPort: 0)
+        serverRelayHold = (hold, try relay.accept())
+        serverRelayPort = TCP.localEndpoint(of: hold)!.port
+        let port = serverRelayPort
+        final class Late: @unchecked Sendable { weak var harness: PathHarness? }
+        let late = Late()
+        responder = PathResponder(
+            listener: direct?.endpoint, punchSeconds: 3, logger: logger,
+            relayPath: { (Endpoint(host: "127.0.0.1", port: port), port) },
+            accept: { socket in late.harness?.serve(socket) })
+        registry = SessionRegistry(configuration: .init(), logger: logger) { [responder] _ in
+            SessionEvents(
+                openChannel: { _ in
+                    guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                    _ = OSThread.start { PathHarness.echo(theirs) }
+                    return mine
+                },
+                control: { message, session in responder.handle(message, in: session) })
+        }
+        var timing = PathUpgrader.Timing()
+        timing.directSeconds = 1
+        timing.punchSeconds = 3
+        timing.retryInitial = 0.5
+        timing.retryCap = 1
+        let record = self.record
+        upgrader = PathUpgrader(timing: timing, logger: logger) { socket in
+            record.directSockets.withLock { $0.append(socket) }
+            return socket
+        }
+        var events = SessionEvents()
+        events.moved = { path in record.paths.withLock { $0.append(path) } }
+        events.resumed = { path in record.paths.withLock { $0.append(path) } }
+        events.disconnected = { _ in record.disconnects.add(1, ordering: .relaxed) }
+        events.control = { [upgrader] message, session in upgrader.handle(message, in: session) }
+        let relayEndpoint = relay.endpoint
+        client = SessionClient(peerName: "pi", configuration: .init(), logger: logger, events: events) {
+            [upgrader] in
+            let socket = try TCP.connect(to: relayEndpoint, localPort: 0)
+            let local = TCP.localEndpoint(of: socket)!
+            upgrader.connecting(through: .init(localPort: local.port, observed: local))
+            return (socket, "relay")
+        }
+        upgrader.manage(client)
+        late.harness = self
+        // The stand-in relay hands each connection to the server, as a splice would.
+        _ = OSThread.start { [relay] in
+            while let socket = try? relay.accept() { _ = OSThread.start { late.harness?.serve(socket) } }
+        }
+        if let direct {
+            _ = OSThread.start {
+                while let socket = try? direct.accept() { _ = OSThread.start { late.harness?.serve(socket) } }
+            }
+        }
+    }
+
+    func serve(_ socket: Socket) {
+        guard let session = try? registry.accept(socket, peer: "laptop") else { return socket.close() }
+        responder.connected(session)
+    }
+
+    func stop() {
+        client.stop(reason: "test over")
+        relay.socket.shutdown()
+        direct?.socket.shutdown()
+    }
+
+    static func echo(_ socket: Socket) {
+        var buffer = [UInt8](repeating: 0, count: 32 * 1024)
+        while let n = try? socket.read(into: &buffer), n > 0 {
+            guard (try? socket.writeAll(buffer[0..<n])) != nil else { break }
+        }
+    }
+
+    /// Waits until the paths seen so far satisfy `condition`.
+    func waitForPaths(seconds: Double = 15, _ condition: ([String]) -> Bool) -> Bool {
+        let deadline = monotonicSeconds() + seconds
+        while monotonicSeconds() < deadline {
+            if record.paths.withLock({ condition($0) }) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+}
+
+/// Streams a known byte pattern through an echoing channel and checks every byte back.
+final class EchoStream: @unchecked Sendable {
+    let channel: Socket
+    let total: Int
+    let verified = Atomic<Int>(0)
+    let mismatch = Atomic<Bool>(false)
+    private var threads: [OSThread] = []
+
+    init(_ channel: Socket, total: Int) {
+        self.channel = channel
+        self.total = total
+    }
+
+    static func byte(at index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index &* 31 &+ index >> 8) }
+
+    func start(chunk: Int = 16 * 1024, pauseMicroseconds: UInt32 = 2000) {
+        let (channel, total) = (self.channel, self.total)
+        threads.append(
+            OSThread.start {
+                var sent = 0
+                while sent < total {
+                    let n = min(chunk, total - sent)
+                    let bytes = (sent..<(sent + n)).map(EchoStream.byte(at:))
+                    guard (try? channel.writeAll(bytes)) != nil else { return }
+                    sent += n
+                    usleep(pauseMicroseconds)
+                }
+            })
+        threads.append(
+            OSThread.start { [self] in
+                var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+                var received = 0
+                while received < total, let n = try? channel.read(into: &buffer), n > 0 {
+                    for i in 0..<n where buffer[i] != EchoStream.byte(at: received + i) {
+                        mismatch.store(true, ordering: .relaxed)
+                    }
+                    received += n
+                    verified.store(received, ordering: .relaxed)
+                }
+            })
+    }
+
+    func wait() { for thread in threads { thread.join() } }
+
+    /// Every one of `count` bytes came back, in order and unchanged.
+    func intact(_ count: Int) -> Bool {
+        verified.load(ordering: .relaxed) == count && !mismatch.load(ordering: .relaxed)
+    }
+}
+
+@Suite(.serialized) struct PathUpgraderTests {
+    @Test func aSessionOnTheRelayMovesToTheServersDirectAddressWithNoByteLost() throws {
+        let harness = try PathHarness(directListener: true)
+        defer { harness.stop() }
+        let session = try harness.client.start()
+        #expect(session.currentPath == "relay")
+        let stream = EchoStream(try session.openChannel(), total: 4 << 20)
+        stream.start()
+        #expect(harness.waitForPaths { $0.contains { $0.hasPrefix("direct 127.0.0.1:") } })
+        stream.wait()
+        #expect(stream.intact(4 << 20))
+        #expect(!(harness.record.paths.withLock { $0.contains { $0.contains("hole-punched") } }))
+        #expect(harness.client.current === session)
+        // A move is not a loss: the old connection's end was expected.
+        let disconnects = harness.record.disconnects.load(ordering: .relaxed)
+        #expect(disconnects == 0)
+    }
+
+    @Test func withoutDirectAddressesTheEndsPunchAHoleAndTheSessionMovesOntoIt() throws {
+        let harness = try PathHarness(directListener: false)
+        defer { harness.stop() }
+        let session = try harness.client.start()
+        let stream = EchoStream(try session.openChannel(), total: 4 << 20)
+        stream.start()
+        #expect(harness.waitForPaths { $0.contains { $0.hasSuffix("(hole-punched)") } })
+        stream.wait()
+        #expect(stream.intact(4 << 20))
+    }
+
+    @Test func whenTheDirectPathDiesTheSessionGoesBackToTheRelayAndThenDirectAgain() throws {
+        let harness = try PathHarness(directListener: false)
+        defer { harness.stop() }
+        let session = try harness.client.start()
+        let stream = EchoStream(try session.openChannel(), total: 6 << 20)
+        stream.start(pauseMicroseconds: 4000)
+        #expect(harness.waitForPaths { $0.contains { $0.hasSuffix("(hole-punched)") } })
+        for socket in harness.record.directSockets.withLock({ $0 }) { socket.shutdown() }
+        #expect(
+            harness.waitForPaths { paths in
+                guard let punched = paths.firstIndex(where: { $0.hasSuffix("(hole-punched)") }),
+                    let relayed = paths[punched...].firstIndex(of: "relay")
+                else { return false }
+                return paths[relayed...].contains { $0.hasSuffix("(hole-punched)") }
+            })
+        stream.wait()
+        #expect(stream.intact(6 << 20))
+        #expect(harness.client.current === session)
+    }
+}
