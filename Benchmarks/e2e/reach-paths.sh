@@ -22,24 +22,13 @@ vid=46f4; pid=0001
 wait_for 30 "the USB stick to enumerate" busid_of $vid $pid
 busid=$(busid_of $vid $pid)
 modprobe vhci-hcd; modprobe sch_netem
-work=/tmp/bench-reach; mkdir -p $work/pi $work/laptop $work/relay
+work=/tmp/bench-reach
 net_logs=$work
 trap 'net_down' EXIT
 
-cat > $work/relay.toml <<TOML
-state_directory = "$work/relay"
-listen = "$relay_address"
-TOML
-relay_id=$("$bin/usbp2p-relay" identity --config $work/relay.toml)
-for side in pi laptop; do
-  printf 'state_directory = "%s"\nrelay.address = "%s"\nrelay.id = "%s"\n' "$work/$side" "$relay_address" \
-    "$relay_id" > $work/$side.toml
-done
+endpoints $work
 cp $work/laptop.toml $work/laptop-default.toml
 echo 'lan.mdns = false' >> $work/laptop.toml
-pi_id=$("$bin/usbp2pd" identity --config $work/pi.toml)
-laptop_id=$("$bin/usbp2p-client" identity --config $work/laptop.toml)
-"$bin/usbp2pd" allow --config $work/pi.toml "$laptop_id" "bench laptop" > /dev/null
 
 homes() {  # homes PI-KIND: the network, 20 ms on each router's way out, the relay and usbp2pd
   net_down 2>/dev/null; net_up "$1" easy

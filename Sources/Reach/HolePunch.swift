@@ -12,23 +12,31 @@ import Sockets
 /// own SYN retransmissions cover a first SYN that reaches the other NAT too early; a
 /// refused attempt is retried until the deadline.
 ///
-/// Each end also listens on its port while it punches: a SYN that arrives before this
-/// end's own dial (no NAT on this side, so nothing drops it) is accepted instead of being
-/// answered with a reset. Both ends dial one address pair, and TCP allows one connection
-/// per pair, so they meet in the same connection however it forms.
+/// One end (the server) also listens on its port while it punches: a SYN that arrives
+/// before that end's own dial, or after a refused one, is accepted instead of reset, so
+/// the other end's dial always completes once its SYN gets through. Only one end may
+/// listen: a SYN caught by a listener becomes a half-open request that blocks this end's
+/// own dial on the same address pair, and two such requests, one at each end, answer each
+/// other with resets. Both ends dial one address pair and TCP allows one connection per
+/// pair, so they meet in the same connection however it forms.
 public enum HolePunch {
-    /// Dials every target from `localPort` at once, accepting on that port meanwhile
-    /// (from the targets' hosts only); the first connection wins and the rest are closed.
-    /// Nil when none formed within `seconds`.
-    public static func dial(_ targets: [Endpoint], fromPort localPort: UInt16, within seconds: Double) -> Socket? {
+    /// Dials every target from `localPort` at once; with `listen`, accepts on that port
+    /// meanwhile (from the targets' hosts only: pass false when a listener of the caller's
+    /// already serves that port). The first connection wins and the rest are closed. Nil
+    /// when none formed within `seconds`.
+    public static func dial(
+        _ targets: [Endpoint], fromPort localPort: UInt16, within seconds: Double, listen: Bool = false
+    ) -> Socket? {
         guard !targets.isEmpty else { return nil }
         let deadline = monotonicSeconds() + seconds
         var attempts: [@Sendable () throws -> Socket] = targets.map { target in
             { try dialUntil(target, fromPort: localPort, deadline: deadline) }
         }
-        let listener = try? TCP.Listener(
-            endpoint: Endpoint(host: targets[0].host.contains(":") ? "::" : "0.0.0.0", port: localPort),
-            sharedPort: true)
+        let listener =
+            listen
+            ? try? TCP.Listener(
+                endpoint: Endpoint(host: targets[0].host.contains(":") ? "::" : "0.0.0.0", port: localPort),
+                sharedPort: true) : nil
         if let listener {
             let hosts = Set(targets.map(\.host))
             attempts.append { try acceptUntil(on: listener, from: hosts, deadline: deadline) }

@@ -101,9 +101,17 @@ public final class PathResponder: @unchecked Sendable {
                 logger.info(
                     "punching to \(asked.addresses.map(\.description).joined(separator: ", ")) "
                         + "from port \(relay.localPort) for \(peer)")
-                guard let socket = HolePunch.dial(asked.addresses, fromPort: relay.localPort, within: punchSeconds)
+                // This end listens while it punches (HolePunch): its session listener when the
+                // relay registration leaves from the listener's port, else a listener of its own.
+                let listening = listener?.port == relay.localPort
+                guard
+                    let socket = HolePunch.dial(
+                        asked.addresses, fromPort: relay.localPort, within: punchSeconds, listen: !listening)
                 else {
-                    logger.info("punching to \(peer) found no path")
+                    logger.info(
+                        listening
+                            ? "punching to \(peer): no connection of its own (the client's may have come in on the listener)"
+                            : "punching to \(peer) found no path")
                     return
                 }
                 logger.info("punched a connection to \(socket.peer)")

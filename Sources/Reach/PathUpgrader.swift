@@ -101,8 +101,21 @@ public final class PathUpgrader: @unchecked Sendable {
     /// Searches until the session is direct, or ends; between searches that find
     /// nothing it waits longer each time (a NAT that does not allow punching today will
     /// not tomorrow either, but a network change may).
+    ///
+    /// Each search after the first starts on a new relay connection, from a new local
+    /// port: a failed punch leaves the NATs with half-open entries for its address pair
+    /// (for two minutes in Linux's conntrack), and a new SYN on that pair, with another
+    /// sequence number, is out of their window and dropped.
     private func searchWhileRelayed(_ session: Session) {
+        var first = true
         while true {
+            if !first, let client = monitor.withLock({ client }) {
+                do { try client.moveToNewConnection() } catch {
+                    logger.info("a new connection for the next search failed: \(error)")
+                }
+                if monitor.withLock({ relayPath == nil }) { break }  // it came up direct
+            }
+            first = false
             let addresses = monitor.withLock { lastAddresses }
             if search(addresses, in: session) { break }
             let stillRelayed: Bool = monitor.withLock {

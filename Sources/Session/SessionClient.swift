@@ -88,6 +88,14 @@ public final class SessionClient: @unchecked Sendable {
         }
     }
 
+    /// Moves the live session onto a new connection made as for a reconnection (the
+    /// relay, or a direct path that answers first): a new relay connection leaves from a
+    /// new local port, so the NATs see a new address pair.
+    public func moveToNewConnection() throws {
+        let (stream, path) = try connect()
+        try move(to: stream, path: path)
+    }
+
     /// One connection: hellos, then the stream goes to the resumed or a new session.
     private func establish(resuming old: Session?) throws -> Session {
         let (stream, path) = try connect()

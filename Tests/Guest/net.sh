@@ -73,7 +73,7 @@ link() {
 }
 
 # nat NS RULE: masquerade out of "wan" (RULE: masquerade, or masquerade fully-random),
-# forward only what the LAN started.
+# forward and take in only what the LAN started.
 nat() {
   ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1
   ip netns exec "$1" nft -f - <<RULES
@@ -85,7 +85,16 @@ table ip filter {
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
+    ct state invalid drop
     iifname "lan" accept
+  }
+  # Unsolicited packets to the router itself are dropped too, as home routers do: its
+  # kernel would otherwise answer a SYN for a port no connection maps yet with a reset,
+  # which kills the peer's half of a hole punch.
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iifname { "lo", "lan" } accept
   }
 }
 RULES
@@ -98,4 +107,21 @@ net_down() {
     ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null || true
     ip netns del $ns 2>/dev/null || true
   done
+}
+
+# endpoints DIR: configuration files for a relay, a Pi and a laptop in DIR (relay.toml,
+# pi.toml, laptop.toml; state in DIR/relay, DIR/pi, DIR/laptop), their identities, and
+# the laptop on the Pi's allowlist; sets relay_id, pi_id and laptop_id.
+endpoints() {
+  local dir=$1 side
+  mkdir -p "$dir/relay" "$dir/pi" "$dir/laptop"
+  printf 'state_directory = "%s"\nlisten = "%s"\n' "$dir/relay" "$relay_address" > "$dir/relay.toml"
+  relay_id=$("$bin/usbp2p-relay" identity --config "$dir/relay.toml")
+  for side in pi laptop; do
+    printf 'state_directory = "%s"\nrelay.address = "%s"\nrelay.id = "%s"\n' "$dir/$side" "$relay_address" \
+      "$relay_id" > "$dir/$side.toml"
+  done
+  pi_id=$("$bin/usbp2pd" identity --config "$dir/pi.toml")
+  laptop_id=$("$bin/usbp2p-client" identity --config "$dir/laptop.toml")
+  "$bin/usbp2pd" allow --config "$dir/pi.toml" "$laptop_id" "test laptop" > /dev/null
 }

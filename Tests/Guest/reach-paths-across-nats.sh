@@ -7,9 +7,10 @@
 #     relay at all, and with one configured (the LAN path wins the race).
 #  1. A grid over the NAT kinds of the two homes (none, easy, hard, and for the Pi easy with
 #     a router that maps ports over NAT-PMP; net.sh): each cell asserts the path the client
-#     ends on — direct to a public or port-mapped server, hole-punched where both mappings
-#     are predictable (or the client is public), the relay where a symmetric NAT leaves
-#     nothing else — and that the stick attached and reads over it.
+#     ends on — direct to a public or port-mapped server, hole-punched where the server's
+#     mapping is predictable and the client's too (or the client is public), the relay
+#     where a symmetric NAT leaves nothing else — and that the stick attached and reads
+#     over it.
 #  2. Relay first, then direct, then the relay again, during one checksummed write: the
 #     direct path is blocked at first, opened while the data flows (the session moves onto
 #     the punched path), then cut (back to the relay); every byte reads back and the stick
@@ -20,7 +21,7 @@ vid=46f4; pid=0001   # qemu's usb-storage
 wait_for 30 "the USB stick to enumerate" busid_of $vid $pid
 busid=$(busid_of $vid $pid)
 modprobe vhci-hcd
-work=/tmp/reach; mkdir -p $work/pi $work/laptop $work/relay
+work=/tmp/reach
 net_logs=$work
 # On a failure, the logs of the step that failed; always, every log to the results.
 watching=()
@@ -30,21 +31,7 @@ show_logs() {
 }
 trap 'status=$?; [ $status -eq 0 ] || show_logs; cp $work/*.log "${USBP2P_RESULTS:-/tmp}/" 2>/dev/null; net_down' EXIT
 
-cat > $work/relay.toml <<TOML
-state_directory = "$work/relay"
-listen = "$relay_address"
-TOML
-relay_id=$("$bin/usbp2p-relay" identity --config $work/relay.toml)
-for side in pi laptop; do
-  cat > $work/$side.toml <<TOML
-state_directory = "$work/$side"
-relay.address = "$relay_address"
-relay.id = "$relay_id"
-TOML
-done
-pi_id=$("$bin/usbp2pd" identity --config $work/pi.toml)
-laptop_id=$("$bin/usbp2p-client" identity --config $work/laptop.toml)
-"$bin/usbp2pd" allow --config $work/pi.toml "$laptop_id" "test laptop"
+endpoints $work
 
 # start PI-KIND LAPTOP-KIND LOG: fresh homes, the relay, usbp2pd, and usbp2p-client attach
 # (its output in LOG); waits until the stick is imported.
@@ -111,7 +98,7 @@ log "same LAN: $(grep '^path: ' $work/attach-lan.log | tail -n1)"
 log "1. the grid"
 summary=""
 for cell in "none easy direct" "none hard direct" "easy none punched" "easy easy punched" "easy hard relay" \
-  "hard none punched" "hard easy relay" "hard hard relay" "none none direct" "mapped easy direct" \
+  "hard none relay" "hard easy relay" "hard hard relay" "none none direct" "mapped easy direct" \
   "mapped hard direct"; do
   set -- $cell
   out=$work/attach-$1-$2.log

@@ -12,6 +12,8 @@ import Testing
         return (held, accepted, TCP.localEndpoint(of: held)!.port)
     }
 
+    /// On loopback nothing drops an early SYN, the other end resets it: the listening end
+    /// (the server's role) takes it instead, whichever end dials first.
     @Test func bothEndsDiallingEachOtherFromTheirHeldPortsMeetInOneConnection() throws {
         let relay = try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0))
         let (a, aRelay, portA) = try Self.heldPort(to: relay)
@@ -20,7 +22,7 @@ import Testing
         let fromB = Box()
         let other = OSThread.start {
             fromB.socket = HolePunch.dial(
-                [Endpoint(host: "127.0.0.1", port: portA)], fromPort: portB, within: 5)
+                [Endpoint(host: "127.0.0.1", port: portA)], fromPort: portB, within: 5, listen: true)
         }
         let fromA = HolePunch.dial([Endpoint(host: "127.0.0.1", port: portB)], fromPort: portA, within: 5)
         other.join()
