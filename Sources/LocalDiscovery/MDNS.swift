@@ -35,21 +35,24 @@ public final class MDNSAdvertiser: @unchecked Sendable {
     static let maxResponsesPerSecond = 20
 
     /// Answers give the machine's IPv4 addresses as they are at that moment (a new DHCP
-    /// lease is picked up); `listenPort` is 5353 but in tests.
-    public init(id: String, port: UInt16, logger: Logger, listenPort: UInt16 = MDNS.group.port) throws {
+    /// lease is picked up). Tests answer on another port and join no group (so that they
+    /// send nothing to the machine's networks).
+    public init(
+        id: String, port: UInt16, logger: Logger, listenPort: UInt16 = MDNS.group.port, joinGroup: Bool = true
+    ) throws {
         self.id = id
         self.port = port
         self.logger = logger
         socket = try UDPSocket(port: listenPort, shared: true)
         socket.setMulticast(ttl: 255)
         var joined = 0
-        for address in NetworkInterfaces.ipv4Addresses(includingLoopback: false) {
+        for address in joinGroup ? NetworkInterfaces.ipv4Addresses(includingLoopback: false) : [] {
             do {
                 try socket.join(group: MDNS.group.host, interface: address)
                 joined += 1
             } catch { logger.info("mDNS: not on the LAN of \(address): \(error)") }
         }
-        if joined == 0 { logger.info("mDNS: no interface to answer on yet") }
+        if joined == 0, joinGroup { logger.info("mDNS: no interface to answer on yet") }
     }
 
     /// The UDP port answered on (5353 but in tests).

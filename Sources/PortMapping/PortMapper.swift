@@ -139,13 +139,13 @@ public final class PortMappingKeeper: @unchecked Sendable {
     public func start() { thread = OSThread.start { [self] in run() } }
 
     public func stop() {
-        let last = monitor.withLock {
+        monitor.withLock {
             stopped = true
             monitor.broadcast()
-            return mapping
         }
+        // After the join: a mapping made while stopping is removed too.
         thread?.join()
-        if let last {
+        if let last = monitor.withLock({ mapping }) {
             PortMapper.unmap(last)
             logger.info("port mapping \(last.publicEndpoint) removed")
         }

@@ -21,10 +21,12 @@ struct AttachCommand: ParsableCommand {
         abstract: "Attach devices of a server, so they appear here as if plugged in.",
         discussion: """
             'attach SERVER BUSID...' keeps running: it holds the session to the server \
-            (EndpointId@host:port directly, or the EndpointId alone through the relay), \
-            resumes it after a network drop without the devices noticing, re-attaches them \
-            if the server was out of reach for longer than session.grace_seconds, and \
-            detaches them on Ctrl-C or SIGTERM.
+            (EndpointId@host:port directly, or the EndpointId alone: found on the LAN by \
+            mDNS, or through the relay), moves it to a direct path when one is found and \
+            back to the relay if that path dies (each path it uses is printed; see also \
+            'status'), resumes it after a network drop without the devices noticing, \
+            re-attaches them if the server was out of reach for longer than \
+            session.grace_seconds, and detaches them on Ctrl-C or SIGTERM.
 
             'attach --usbip HOST BUSID' imports one device from a plain USB/IP server (usbp2pd \
             with usbip.enabled, or the kernel's usbipd) and returns: the kernel keeps that \

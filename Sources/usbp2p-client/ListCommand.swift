@@ -10,8 +10,8 @@ struct ListCommand: ParsableCommand {
         commandName: "list",
         abstract: "List the devices a server exports.",
         discussion: """
-            SERVER is EndpointId@host:port to connect directly (a LAN), or the EndpointId alone to \
-            go through the relay. With --usbip instead, the devices of a plain USB/IP server \
+            SERVER is EndpointId@host:port to connect directly, or the EndpointId alone: found \
+            on the LAN by mDNS (lan.mdns), else through the relay. With --usbip instead, the devices of a plain USB/IP server \
             (the kernel's usbipd, or usbp2pd with usbip.enabled) are listed.
             """)
 

@@ -105,7 +105,13 @@ enum ServerConnection {
                 attempts.insert(
                     {
                         let found = MDNSBrowser.find(id: server.id.description, within: 1.5)
-                        guard !found.isEmpty else { throw ConnectError("not found on the LAN by mDNS") }
+                        guard !found.isEmpty else {
+                            throw ConnectError(
+                                relay == nil
+                                    ? "not found on the LAN by mDNS, and no relay is configured "
+                                        + "(--relay host:port, or relay.address in \(config.path))"
+                                    : "not found on the LAN by mDNS")
+                        }
                         let dials: [@Sendable () throws -> Transport] = found.map { address in
                             {
                                 let socket = try TCP.connect(to: address, timeoutSeconds: 3)

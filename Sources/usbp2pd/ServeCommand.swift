@@ -17,8 +17,10 @@ struct ServeCommand: ParsableCommand {
         abstract: "Share this machine's USB devices (runs until stopped with SIGTERM or Ctrl-C).",
         discussion: """
             Clients on the allowlist (state_directory/allowlist, see 'usbp2pd allow') reach the \
-            devices through an end-to-end encrypted session: directly on session.listen, or \
-            through the relay at relay.address. Plain USB/IP over TCP, which the kernel's own \
+            devices through an end-to-end encrypted session: directly on session.listen (found \
+            on the LAN by mDNS, and through a port the router forwards when it maps one), or \
+            through the relay at relay.address, from where sessions move to a direct path, \
+            hole-punched if need be (reach.direct). Plain USB/IP over TCP, which the kernel's own \
             `usbip attach` imports, has no encryption and no authentication: it is off unless \
             usbip.enabled is set or --usbip-listen is given, and listens on loopback unless told otherwise.
             """)

@@ -11,7 +11,7 @@ import Testing
         // Unicast to the advertiser's own port on loopback: the query and answer logic
         // without the multicast group (the guest scenario has the real LAN).
         let advertiser = try MDNSAdvertiser(
-            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0)
+            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0, joinGroup: false)
         advertiser.start()
         defer { advertiser.stop() }
         let found = MDNSBrowser.find(
@@ -22,7 +22,7 @@ import Testing
 
     @Test func anotherServersIdFindsNothing() throws {
         let advertiser = try MDNSAdvertiser(
-            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0)
+            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0, joinGroup: false)
         advertiser.start()
         defer { advertiser.stop() }
         let found = MDNSBrowser.find(
@@ -32,7 +32,7 @@ import Testing
 
     @Test func queriesForOtherNamesGetNoAnswerAndLegacyQueriesAreAnsweredToTheirPort() throws {
         let advertiser = try MDNSAdvertiser(
-            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0)
+            id: id, port: 7575, logger: Logger(label: "test", level: .error), listenPort: 0, joinGroup: false)
         let other = DNSMessage(id: 1, questions: [DNSQuestion(name: "_ipp._tcp.local", type: DNSType.ptr)])
         #expect(advertiser.answer(to: other, from: Endpoint(host: "10.1.0.9", port: 5353)) == nil)
         let legacy = DNSMessage(id: 9, questions: [DNSQuestion(name: MDNS.serviceType, type: DNSType.ptr)])
