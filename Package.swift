@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         // Runs the built executables as a user would (build them first: swift build --build-tests).
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
-        .testTarget(name: "SocketsTests", dependencies: ["Sockets"], swiftSettings: strict),
+        .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP"], swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity"], swiftSettings: strict),

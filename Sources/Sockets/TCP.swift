@@ -69,8 +69,11 @@ public enum TCP {
         public let endpoint: Endpoint
 
         /// - Parameter sharedPort: SO_REUSEPORT, so connections may leave from this port too.
+        ///   Another listener on the port is still refused (EADDRINUSE), as without it:
+        ///   SO_REUSEPORT alone would let a second server on the port take half its clients.
         public init(endpoint: Endpoint, backlog: Int32 = 16, sharedPort: Bool = false) throws(SystemError) {
             var address = try socketAddress(endpoint)
+            if sharedPort { try Self.refuseIfListenedOn(endpoint) }
             let fd = try systemCall("socket", path: "\(endpoint)") {
                 Glibc.socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             }
@@ -92,6 +95,23 @@ public enum TCP {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &boundLength) }
             }
             self.endpoint = Endpoint(host: endpoint.host, port: TCP.port(of: bound))
+        }
+
+        /// A plain bind (SO_REUSEADDR only) fails where any socket listens on the port.
+        private static func refuseIfListenedOn(_ endpoint: Endpoint) throws(SystemError) {
+            var address = try socketAddress(endpoint)
+            let probe = try systemCall("socket", path: "\(endpoint)") {
+                Glibc.socket(Int32(address.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            }
+            defer { Glibc.close(probe) }
+            var one: Int32 = 1
+            setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            let length = addressLength(address)
+            try systemCall("bind", path: "\(endpoint)") {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) }
+                }
+            }
         }
 
         /// Waits for the next connection.
