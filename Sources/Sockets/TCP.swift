@@ -54,13 +54,17 @@ public enum TCP {
 
     /// The local address a socket is bound to.
     public static func localEndpoint(of socket: Socket) -> Endpoint? {
+        boundAddress(of: socket.descriptor).flatMap { Endpoint(parsing: describe($0), defaultPort: 0) }
+    }
+
+    /// getsockname: the address a descriptor (TCP or UDP) is bound to.
+    static func boundAddress(of descriptor: Int32) -> sockaddr_storage? {
         var bound = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket.descriptor, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        guard result == 0 else { return nil }
-        return Endpoint(parsing: describe(bound), defaultPort: 0)
+        return result == 0 ? bound : nil
     }
 
     /// A listening socket bound to `endpoint`.
@@ -89,12 +93,8 @@ public enum TCP {
                 }
             }
             try systemCall("listen", path: "\(endpoint)") { listen(fd, backlog) }
-            var bound = sockaddr_storage()
-            var boundLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            _ = withUnsafeMutablePointer(to: &bound) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &boundLength) }
-            }
-            self.endpoint = Endpoint(host: endpoint.host, port: TCP.port(of: bound))
+            self.endpoint = Endpoint(
+                host: endpoint.host, port: TCP.boundAddress(of: fd).map(TCP.port(of:)) ?? endpoint.port)
         }
 
         /// A plain bind (SO_REUSEADDR only) fails where any socket listens on the port.

@@ -104,14 +104,7 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// The port this socket is bound to.
-    public var port: UInt16 {
-        var bound = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        return TCP.port(of: bound)
-    }
+    public var port: UInt16 { TCP.boundAddress(of: descriptor).map(TCP.port(of:)) ?? 0 }
 
     /// Wakes a thread blocked in `receive` (it then reads an error or nothing).
     public func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }

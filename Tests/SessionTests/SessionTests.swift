@@ -212,10 +212,12 @@ enum Unread {
 }
 
 @Suite struct SessionRegistryTests {
+    static func registry() -> SessionRegistry {
+        SessionRegistry(configuration: .init(), logger: Logger(label: "test", level: .error)) { _ in SessionEvents() }
+    }
+
     @Test func anOversizedFrameEndsTheSessionBeforeItsPayloadIsRead() throws {
-        let registry = SessionRegistry(configuration: .init(), logger: Logger(label: "test", level: .error)) { _ in
-            SessionEvents()
-        }
+        let registry = Self.registry()
         let (attacker, pi) = try Socket.pair()
         try SessionHandshake.send(
             SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: attacker)
@@ -226,9 +228,7 @@ enum Unread {
     }
 
     @Test func aHelloOfAnotherVersionIsRefused() throws {
-        let registry = SessionRegistry(configuration: .init(), logger: Logger(label: "test", level: .error)) { _ in
-            SessionEvents()
-        }
+        let registry = Self.registry()
         let (client, pi) = try Socket.pair()
         try SessionHandshake.send(
             SessionHello(version: 9, resume: false, sessionId: SessionHello.newSession, receivedThrough: 0),
@@ -238,9 +238,7 @@ enum Unread {
     }
 
     @Test func resumingAnotherPeersSessionStartsANewOneInstead() throws {
-        let registry = SessionRegistry(configuration: .init(), logger: Logger(label: "test", level: .error)) { _ in
-            SessionEvents()
-        }
+        let registry = Self.registry()
         let (laptop, pi) = try Socket.pair()
         try SessionHandshake.send(
             SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: laptop)
