@@ -70,6 +70,9 @@ let package = Package(
         .target(
             name: "Reach", dependencies: ["Session", "Sockets", "FileSystem", "OSThreads", "Log"], swiftSettings: strict
         ),
+        // Pairing a laptop with a server: the pairing window, the channel-bound proof of the
+        // secret, and the two messages of usbp2p-pair/1.
+        .target(name: "Pairing", dependencies: ["Identity", "Sodium", "Secure", "Sockets", "OSThreads"], swiftSettings: strict),
         // What a running attach tells `usbp2p-client status` (a small file per process).
         .target(name: "AttachStatus", dependencies: ["FileSystem"], swiftSettings: strict),
         // Finding a server on the LAN: DNS-SD over multicast DNS, `_usbp2p._tcp` with the EndpointId.
@@ -147,6 +150,9 @@ let package = Package(
         ),
         .testTarget(
             name: "LocalDiscoveryTests", dependencies: ["LocalDiscovery", "Sockets", "Log", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "PairingTests", dependencies: ["Pairing", "Identity", "Secure", "Sockets", "OSThreads"],
             swiftSettings: strict),
         .testTarget(name: "AttachStatusTests", dependencies: ["AttachStatus"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),

@@ -4,8 +4,10 @@ import FileSystem
 // with an optional name (the rest of the line). '#' starts a comment line.
 //
 //   # usbp2pd allowlist
-//   fzq3...(56 characters)  Anna's laptop
+//   fzq3...(56 characters)  Anna's laptop  # added 2026-12-01
 //
+// The "# added DATE" tail is when the entry was made (pairing writes it; names cannot
+// hold '#'). The client's list of paired servers (PeerList) has the same form.
 // Written atomically (pairing adds to it while the service runs); read again for each
 // handshake, so an entry takes effect without a restart.
 
@@ -14,9 +16,13 @@ public struct Allowlist: Equatable, Sendable {
     public struct Entry: Equatable, Sendable {
         public let id: EndpointId
         public let name: String
+        /// When it was added ("2026-12-01"), or "" if not recorded.
+        public let added: String
     }
 
     public private(set) var entries: [Entry] = []
+    /// The comment line the file starts with.
+    var header = "# usbp2pd allowlist: EndpointIds that may use this server's devices, each with a name."
     /// A larger file is refused unread (a list of people's laptops is small).
     static let maxSize = 1 << 20
 
@@ -25,14 +31,17 @@ public struct Allowlist: Equatable, Sendable {
     public func contains(_ id: EndpointId) -> Bool { entries.contains { $0.id == id } }
 
     /// Adds `id` (renaming it if present). Names are one line of text.
-    public mutating func add(_ id: EndpointId, name: String) {
-        let clean = String(name.map { $0.isNewline || $0 == "#" ? " " : $0 }).trimmingSpaces
+    public mutating func add(_ id: EndpointId, name: String, added: String = "") {
+        let clean = { (text: String) in String(text.map { $0.isNewline || $0 == "#" ? " " : $0 }).trimmingSpaces }
+        let entry = Entry(id: id, name: clean(name), added: clean(added))
         if let index = entries.firstIndex(where: { $0.id == id }) {
-            entries[index] = Entry(id: id, name: clean)
+            entries[index] = entry
         } else {
-            entries.append(Entry(id: id, name: clean))
+            entries.append(entry)
         }
     }
+
+    public mutating func removeAll() { entries.removeAll() }
 
     public mutating func remove(_ id: EndpointId) { entries.removeAll { $0.id == id } }
 
@@ -41,8 +50,15 @@ public struct Allowlist: Equatable, Sendable {
             let line = String(raw).trimmingSpaces
             if line.isEmpty || line.hasPrefix("#") { continue }
             let id = String(line.prefix { $0 != " " && $0 != "\t" })
+            var name = String(line.dropFirst(id.count))
+            var added = ""
+            if let mark = name.firstIndex(of: "#") {
+                let comment = name[name.index(after: mark)...].drop { $0 == " " }
+                if comment.hasPrefix("added ") { added = String(comment.dropFirst("added ".count)) }
+                name = String(name[..<mark])
+            }
             do throws(EndpointIdError) {
-                add(try EndpointId(parsing: id), name: String(line.dropFirst(id.count)))
+                add(try EndpointId(parsing: id), name: name, added: added)
             } catch {
                 throw .badLine(path: path, line: index + 1, error)
             }
@@ -60,8 +76,12 @@ public struct Allowlist: Equatable, Sendable {
     }
 
     public var text: String {
-        "# usbp2pd allowlist: EndpointIds that may use this server's devices, each with a name.\n"
-            + entries.map { $0.name.isEmpty ? "\($0.id)\n" : "\($0.id)  \($0.name)\n" }.joined()
+        header + "\n"
+            + entries.map { entry in
+                var line = entry.name.isEmpty ? "\(entry.id)" : "\(entry.id)  \(entry.name)"
+                if !entry.added.isEmpty { line += "  # added \(entry.added)" }
+                return line + "\n"
+            }.joined()
     }
 
     public func save(to path: String) throws(AllowlistError) {

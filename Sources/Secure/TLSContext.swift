@@ -20,8 +20,9 @@ public final class TLSContext: @unchecked Sendable {
     public let identity: EndpointId
     /// Client: protocols offered, in order of preference. Server: protocols accepted.
     public let protocols: [String]
-    /// Whether a peer is acceptable; a non-nil result is the reason it is not.
-    let admit: @Sendable (EndpointId) -> String?
+    /// Whether a peer is acceptable on the protocol ALPN chose (nil if none); a non-nil
+    /// result is the reason it is not.
+    let admit: @Sendable (EndpointId, String?) -> String?
     let context: OpaquePointer
 
     /// - Parameters:
@@ -29,9 +30,21 @@ public final class TLSContext: @unchecked Sendable {
     ///     accept or a reason to refuse (the handshake then fails with an alert).
     ///   - preferChaCha20: put ChaCha20-Poly1305 first (by default on CPUs without AES
     ///     instructions).
-    public init(
+    public convenience init(
         role: Role, identity: EndpointIdentity, protocols: [String], preferChaCha20: Bool = CPUFeatures.prefersChaCha20,
         admit: @escaping @Sendable (EndpointId) -> String?
+    ) throws(TLSError) {
+        try self.init(
+            role: role, identity: identity, protocols: protocols, preferChaCha20: preferChaCha20,
+            admitting: { peer, _ in admit(peer) })
+    }
+
+    /// A context whose decision on a peer depends on the protocol too: a server that
+    /// pairs strangers on `usbp2p-pair/1` and serves only its allowlist on `usbp2p/1`.
+    /// (In TLS 1.3 the server has chosen the protocol before the client's certificate.)
+    public init(
+        role: Role, identity: EndpointIdentity, protocols: [String], preferChaCha20: Bool = CPUFeatures.prefersChaCha20,
+        admitting admit: @escaping @Sendable (EndpointId, String?) -> String?
     ) throws(TLSError) {
         precondition(!protocols.isEmpty && protocols.allSatisfy { !$0.isEmpty && $0.utf8.count < 256 })
         self.role = role
@@ -124,7 +137,7 @@ private func verifyPeerCertificate(_ store: OpaquePointer?, _: UnsafeMutableRawP
         return 0
     }
     let peer = EndpointId(publicKey: raw)
-    if let reason = connection.context.admit(peer) {
+    if let reason = connection.context.admit(peer, connection.applicationProtocol) {
         connection.refusal = reason
         X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
         return 0

@@ -9,7 +9,7 @@ import Testing
 
     @Test func entriesWithNamesCommentsAndBlankLinesParse() throws {
         let list = try Allowlist(parsing: "# comment\n\n\(anna)  Anna's laptop\n\t\(ben)\n", path: "a")
-        #expect(list.entries == [.init(id: anna, name: "Anna's laptop"), .init(id: ben, name: "")])
+        #expect(list.entries == [.init(id: anna, name: "Anna's laptop", added: ""), .init(id: ben, name: "", added: "")])
         #expect(list.contains(anna) && list.contains(ben))
         #expect(!list.contains(EndpointIdentity.generate().endpointId))
     }
@@ -36,5 +36,17 @@ import Testing
         #expect(loaded.entries.map(\.name) == ["Anna with a newline   and a hash", "Ben's new laptop"])
         list.remove(anna)
         #expect(!list.contains(anna))
+    }
+}
+
+extension AllowlistTests {
+    @Test func theDateAnEntryWasAddedIsKeptAfterItsName() throws {
+        var list = Allowlist()
+        list.add(anna, name: "Anna's laptop", added: "2026-12-01")
+        list.add(ben, name: "", added: "2026-12-02")
+        let read = try Allowlist(parsing: list.text, path: "a")
+        #expect(read.entries == list.entries)
+        #expect(read.entries[0].name == "Anna's laptop" && read.entries[0].added == "2026-12-01")
+        #expect(read.entries[1].name == "" && read.entries[1].added == "2026-12-02")
     }
 }
