@@ -32,6 +32,8 @@ let package = Package(
         .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // QR codes for pairing labels (libqrencode; Debian ships no static archive of it).
+        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         // Port mapping on the home router: NAT-PMP (libnatpmp ships no .pc file) and UPnP-IGD.
         .systemLibrary(name: "CNatPMP", providers: [.apt(["libnatpmp-dev"])]),
         .systemLibrary(name: "CMiniUPnPc", pkgConfig: "miniupnpc", providers: [.apt(["libminiupnpc-dev"])]),
@@ -52,8 +54,8 @@ let package = Package(
         // libusb behind Swift types: enumeration, device handles, async transfers, and the
         // event thread pinned to one CPU.
         .target(name: "USBHost", dependencies: ["CLibUSB", "CPlatform", "OSThreads", "Log"], swiftSettings: strict),
-        // libgpiod v2 behind Swift types (grows into the LED and button).
-        .target(name: "GPIO", dependencies: ["CGPIOD"], swiftSettings: strict),
+        // libgpiod v2 behind Swift types: the status LED's patterns and the button's gestures.
+        .target(name: "GPIO", dependencies: ["CGPIOD", "OSThreads", "Log"], swiftSettings: strict),
         // Mutual TLS 1.3 on EndpointIds through OpenSSL, sans-IO, with a socket driver.
         .target(
             name: "Secure", dependencies: ["COpenSSL", "Identity", "Sockets", "OSThreads"], swiftSettings: strict),
@@ -70,6 +72,14 @@ let package = Package(
         .target(
             name: "Reach", dependencies: ["Session", "Sockets", "FileSystem", "OSThreads", "Log"], swiftSettings: strict
         ),
+        // A pairing code as a QR code: in the terminal and as an SVG label.
+        .target(name: "QRCode", dependencies: ["CQREncode"], swiftSettings: strict),
+        // Prometheus text metrics over HTTP on loopback.
+        .target(name: "Metrics", dependencies: ["Sockets", "OSThreads", "Log"], swiftSettings: strict),
+        // Which paired peers may use which devices (usbp2pd's [access] rules).
+        .target(name: "AccessPolicy", dependencies: ["Identity"], swiftSettings: strict),
+        // systemd's notify protocol (READY, STATUS, WATCHDOG) on $NOTIFY_SOCKET, without libsystemd.
+        .target(name: "Systemd", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         // Pairing a laptop with a server: the pairing window, the channel-bound proof of the
         // secret, and the two messages of usbp2p-pair/1.
         .target(name: "Pairing", dependencies: ["Identity", "Sodium", "Secure", "Sockets", "OSThreads"], swiftSettings: strict),
@@ -91,12 +101,12 @@ let package = Package(
         // Leveled logging to stderr.
         .target(name: "Log", swiftSettings: strict),
         // TOML configuration files of the three programs (own strict parser), with located errors.
-        .target(name: "Config", dependencies: ["FileSystem", "Identity"], swiftSettings: strict),
+        .target(name: "Config", dependencies: ["FileSystem", "Identity", "AccessPolicy"], swiftSettings: strict),
         // What the three executables share: version text, common options, identity verbs.
         .target(
             name: "CLISupport",
             dependencies: [
-                "Config", "Identity", "Log", "USBHost", "GPIO", "Secure", "Sodium",
+                "Config", "Identity", "Log", "USBHost", "GPIO", "Secure", "Sodium", "FileSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -105,8 +115,8 @@ let package = Package(
             name: "usbp2pd",
             dependencies: [
                 "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log", "Identity", "Secure", "Session",
-                "Relay", "Reach", "PortMapping", "LocalDiscovery",
-                "OSThreads",
+                "Relay", "Reach", "PortMapping", "LocalDiscovery", "Pairing", "GPIO", "Systemd", "Metrics",
+                "AccessPolicy", "QRCode", "FileSystem", "OSThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -114,7 +124,7 @@ let package = Package(
             name: "usbp2p-client",
             dependencies: [
                 "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log", "Identity", "Secure", "Session", "Relay",
-                "Reach", "LocalDiscovery", "AttachStatus", "OSThreads",
+                "Reach", "LocalDiscovery", "AttachStatus", "OSThreads", "Pairing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -154,6 +164,11 @@ let package = Package(
         .testTarget(
             name: "PairingTests", dependencies: ["Pairing", "Identity", "Secure", "Sockets", "OSThreads"],
             swiftSettings: strict),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Sockets"], swiftSettings: strict),
+        .testTarget(name: "AccessPolicyTests", dependencies: ["AccessPolicy", "Identity"], swiftSettings: strict),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Sockets", "Log"], swiftSettings: strict),
+        .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
+        .testTarget(name: "GPIOTests", dependencies: ["GPIO"], swiftSettings: strict),
         .testTarget(name: "AttachStatusTests", dependencies: ["AttachStatus"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),

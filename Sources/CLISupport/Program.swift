@@ -7,6 +7,10 @@ import Secure
 import Sodium
 import USBHost
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// This release of usbp2p.
 public let usbp2pVersion = "0.1.0"
 
@@ -80,6 +84,34 @@ public func loadIdentity(config: ConfigFile, log: Logger) throws(CLIError) -> En
         let (identity, created) = try KeyFile.loadOrCreate(at: path)
         if created { log.notice("created a new identity in \(path): \(identity.endpointId)") }
         return identity
+    } catch {
+        throw CLIError("\(error)")
+    }
+}
+
+/// This machine's host name ("" if it has none).
+public func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Today's date in UTC, "2026-12-01", for the allowlist and the peer list.
+public func todayUTC() -> String {
+    var now = time(nil)
+    var parts = tm()
+    gmtime_r(&now, &parts)
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
+}
+
+/// The server's pairing secret (state_directory/pairing.secret), made on first use.
+public func loadPairingSecret(config: ConfigFile, log: Logger) throws(CLIError) -> PairingSecret {
+    let path = "\(config.string("state_directory"))/pairing.secret"
+    do throws(PairingSecretError) {
+        let (secret, created) = try PairingSecret.loadOrCreate(at: path)
+        if created { log.notice("created a new pairing secret in \(path)") }
+        return secret
     } catch {
         throw CLIError("\(error)")
     }

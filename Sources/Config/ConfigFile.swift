@@ -64,6 +64,11 @@ public struct ConfigFile: Sendable {
         return i
     }
 
+    public func strings(_ key: String) -> [String] {
+        guard case .strings(let list) = values[key] else { preconditionFailure("no string array key \(key) in schema") }
+        return list
+    }
+
     public func boolean(_ key: String) -> Bool {
         guard case .boolean(let b) = values[key] else { preconditionFailure("no boolean key \(key) in schema") }
         return b
@@ -89,6 +94,17 @@ public struct ConfigFile: Sendable {
             case (.string, .string(let s)): value = .string(s)
             case (.integer, .integer(let i)): value = .integer(i)
             case (.boolean, .boolean(let b)): value = .boolean(b)
+            case (.strings, .array(let items)):
+                var list: [String] = []
+                for (index, item) in items.enumerated() {
+                    guard case .string(let s) = item else {
+                        throw ConfigError(
+                            file: path, line: entry.line, key: name,
+                            reason: "expected an array of strings, but item \(index + 1) is \(item.typeName)")
+                    }
+                    list.append(s)
+                }
+                value = .strings(list)
             default:
                 throw ConfigError(
                     file: path, line: entry.line, key: name,

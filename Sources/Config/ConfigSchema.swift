@@ -5,12 +5,14 @@ public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
     case string(String)
     case integer(Int)
     case boolean(Bool)
+    case strings([String])
 
     public var description: String {
         switch self {
         case .string(let s): "\"\(s)\""
         case .integer(let i): "\(i)"
         case .boolean(let b): "\(b)"
+        case .strings(let list): "[" + list.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         }
     }
 }
@@ -20,6 +22,7 @@ public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
 public struct ConfigKey: Sendable {
     public enum ValueType: String, Sendable {
         case string, integer, boolean
+        case strings = "array of strings"
     }
 
     /// Dotted name: "log_level", or "usbip.listen" for `listen` under `[usbip]`.

@@ -1,3 +1,5 @@
+import AccessPolicy
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -42,6 +44,66 @@ public enum ServerSchema {
                 "reach.port_mapping", .boolean, default: .boolean(true),
                 "Ask the router to forward the session listener's port (NAT-PMP, then UPnP-IGD), renew it, "
                     + "remove it on stop, and tell clients the public address."),
+            ConfigKey(
+                "name", .string, default: .string(""),
+                "The name this server gives laptops when they pair (\"\" for the host name).",
+                check: ConfigChecks.displayName),
+            ConfigKey(
+                "pairing.window_seconds", .integer, default: .integer(120),
+                "How long the pairing window stays open after a short press of the button (or 'usbp2pd pair --open').",
+                check: ConfigChecks.range(10...3600)),
+            ConfigKey(
+                "gpio.chip", .string, default: .string("gpiochip0"),
+                "The GPIO chip of the LED and the button (a name in /dev, or a path); \"\" for no GPIO. "
+                    + "On a Raspberry Pi the 40-pin header is gpiochip0.",
+                check: ConfigChecks.gpioChip),
+            ConfigKey(
+                "gpio.led_line", .integer, default: .integer(17),
+                "The status LED's line on that chip (17: GPIO17, header pin 11, to the LED's anode through a resistor); "
+                    + "-1 for none.",
+                check: ConfigChecks.range(-1...1023)),
+            ConfigKey(
+                "gpio.led_active_low", .boolean, default: .boolean(false),
+                "Whether the LED lights when its line is low (wired from 3.3 V to the pin)."),
+            ConfigKey(
+                "gpio.button_line", .integer, default: .integer(27),
+                "The pairing button's line (27: GPIO27, header pin 13, the button to ground; the internal pull-up "
+                    + "is used); -1 for none.",
+                check: ConfigChecks.range(-1...1023)),
+            ConfigKey(
+                "gpio.debounce_ms", .integer, default: .integer(30),
+                "How long the button's level must hold before it counts, in milliseconds.",
+                check: ConfigChecks.range(1...1000)),
+            ConfigKey(
+                "control.socket", .string, default: .string("/run/usbp2p/usbp2pd.sock"),
+                "The service's control socket, for 'usbp2pd pair --open' (only its owner may connect); \"\" for none.",
+                check: ConfigChecks.optionalAbsolutePath),
+            ConfigKey(
+                "metrics.listen", .string, default: .string("127.0.0.1:9575"),
+                "Where the Prometheus metrics are served (GET /metrics, plain HTTP); loopback unless you mean "
+                    + "otherwise; \"\" for none.",
+                check: ConfigChecks.optionalListenAddress),
+            ConfigKey(
+                "access.default", .string, default: .string("allow"),
+                "What a paired client may do with a device no access rule decides: \"allow\" or \"deny\".",
+                check: { value in
+                    guard case .string(let text) = value, text == "allow" || text == "deny" else {
+                        return "expected \"allow\" or \"deny\" (got \(value))"
+                    }
+                    return nil
+                }),
+            ConfigKey(
+                "access.rules", .strings, default: .strings([]),
+                "Which paired clients may use which devices: \"allow|deny PEER DEVICE\" lines, the first match "
+                    + "deciding; PEER is * or an EndpointId, DEVICE is *, VVVV:PPPP (PPPP may be *), serial=... or "
+                    + "port=BUSID. A device a client may not use is not listed to it.",
+                check: { value in
+                    guard case .strings(let rules) = value else { return "expected an array of strings" }
+                    do throws(AccessPolicyError) { _ = try AccessPolicy(default: "allow", rules: rules) } catch {
+                        return "\(error)"
+                    }
+                    return nil
+                }),
         ]
             + SessionKeys.keys(
                 grace: "How long a session waits for its client to reconnect before its devices are released.",
@@ -71,10 +133,46 @@ public enum ClientSchema {
                 ConfigKey(
                     "lan.mdns", .boolean, default: .boolean(true),
                     "Look for the server on the LAN by multicast DNS before (and beside) the relay."),
+                ConfigKey(
+                    "name", .string, default: .string(""),
+                    "The name this client gives a server when it pairs (\"\" for user@host).",
+                    check: ConfigChecks.displayName),
             ]
                 + SessionKeys.keys(
                     grace: "How long the client keeps trying to resume a session before it detaches its devices.",
                     relay: "The relay used to reach servers given by EndpointId alone (\"host:port\", numeric)."))
+    }
+}
+
+extension ConfigChecks {
+    public static func range(_ allowed: ClosedRange<Int>) -> @Sendable (ConfigValue) -> String? {
+        { value in
+            guard case .integer(let n) = value, allowed.contains(n) else {
+                return "expected \(allowed.lowerBound) to \(allowed.upperBound) (got \(value))"
+            }
+            return nil
+        }
+    }
+
+    /// A name shown to people: one line, at most 64 bytes.
+    public static let displayName: @Sendable (ConfigValue) -> String? = { value in
+        guard case .string(let text) = value, text.utf8.count <= 64, !text.contains(where: { $0.isNewline || $0 == "#" })
+        else { return "expected one line of at most 64 bytes without '#' (got \(value))" }
+        return nil
+    }
+
+    public static let optionalAbsolutePath: @Sendable (ConfigValue) -> String? = { value in
+        value == .string("") ? nil : absolutePath(value)
+    }
+
+    /// A chip name in /dev ("gpiochip0"), a path, or "" for none.
+    public static let gpioChip: @Sendable (ConfigValue) -> String? = { value in
+        guard case .string(let text) = value else { return "expected a string" }
+        if text.isEmpty || text.hasPrefix("/") { return nil }
+        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            return "expected a chip name like \"gpiochip0\", a path, or \"\" (got \(value))"
+        }
+        return nil
     }
 }
 

@@ -18,31 +18,45 @@ public final class USBIPExporter: Sendable {
     let usb: USBContext
     let logger: Logger
     private let imported = Mutex<Set<String>>([])
+    /// What the imports have done, for the metrics.
+    public let counters = ExportCounters()
+
+    /// How many devices are imported now.
+    public var importedCount: Int { imported.withLock { $0.count } }
 
     public init(usb: USBContext, logger: Logger) {
         self.usb = usb
         self.logger = logger
     }
 
-    /// The devices this server offers: every device but hubs.
+    /// The devices this server offers: every device but hubs, and but devices that are
+    /// themselves imported here through vhci_hcd (offering those again would loop: a client
+    /// on this machine attaching "every device like this one" would import its own copies).
     public func exportableDevices() throws(USBError) -> [USBDeviceInfo] {
-        try usb.devices().filter { !$0.isHub }
+        try usb.devices().filter { !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) }
+    }
+
+    /// Whether the device hangs off a vhci_hcd controller (sysfs: /sys/devices/platform/vhci_hcd.N/...).
+    static func isImportedThroughVHCI(busid: String) -> Bool {
+        sysfsPath(busid: busid).contains("/vhci_hcd.")
     }
 
     /// The device list as OP_REP_DEVLIST carries it.
-    public func deviceList() throws(USBError) -> [ExportedDevice] {
-        try exportableDevices().compactMap { Self.describe($0, withInterfaces: true) }
+    public func deviceList(where allows: (USBDeviceInfo) -> Bool = { _ in true }) throws(USBError) -> [ExportedDevice] {
+        try exportableDevices().filter(allows).compactMap { Self.describe($0, withInterfaces: true) }
     }
 
     /// Why an import was refused, as OP_REP_IMPORT says it.
     public enum ImportRefusal: Error, Equatable {
         case noSuchDevice
+        /// The access policy keeps it from this peer (it is told "no such device").
+        case notAllowed
         case busy
         case failed(USBError)
 
         public var status: OpStatus {
             switch self {
-            case .noSuchDevice: .noDevice
+            case .noSuchDevice, .notAllowed: .noDevice
             case .busy: .deviceBusy
             case .failed: .deviceError
             }
@@ -50,10 +64,14 @@ public final class USBIPExporter: Sendable {
     }
 
     /// Opens `busid` for one importer. The caller must call `endImport` with the handle.
-    func beginImport(busid: String) throws(ImportRefusal) -> (USBDeviceHandle, ExportedDevice) {
+    /// A device `allows` refuses is, to this importer, no device at all.
+    func beginImport(busid: String, allows: (USBDeviceInfo) -> Bool = { _ in true }) throws(ImportRefusal) -> (
+        USBDeviceHandle, ExportedDevice
+    ) {
         let devices: [USBDeviceInfo]
         do throws(USBError) { devices = try exportableDevices() } catch { throw .failed(error) }
-        guard devices.contains(where: { $0.busid == busid }) else { throw .noSuchDevice }
+        guard let info = devices.first(where: { $0.busid == busid }) else { throw .noSuchDevice }
+        guard allows(info) else { throw .notAllowed }
         guard imported.withLock({ $0.insert(busid).inserted }) else { throw .busy }
         do throws(USBError) {
             let handle = try USBDeviceHandle(context: usb, busid: busid)
@@ -108,6 +126,28 @@ extension USBSpeed {
         case .high: self = .high
         case .super: self = .super
         case .superPlus: self = .superPlus
+        }
+    }
+}
+
+/// Totals over every import since the service started (Prometheus counters).
+public final class ExportCounters: Sendable {
+    public let urbs = Atomic<Int>(0)
+    public let failedURBs = Atomic<Int>(0)
+    /// Transfer bytes from the device to importers (IN) and from importers to the device (OUT).
+    public let bytesIn = Atomic<Int>(0)
+    public let bytesOut = Atomic<Int>(0)
+    public let imports = Atomic<Int>(0)
+
+    public init() {}
+
+    func count(_ reply: SubmitReply, direction: USBIPDirection) {
+        urbs.add(1, ordering: .relaxed)
+        if reply.status != 0 { failedURBs.add(1, ordering: .relaxed) }
+        if direction == .in {
+            bytesIn.add(Int(reply.actualLength), ordering: .relaxed)
+        } else {
+            bytesOut.add(Int(reply.actualLength), ordering: .relaxed)
         }
     }
 }

@@ -45,10 +45,13 @@ final class ImportSession: @unchecked Sendable {
         }
     }
 
+    private let counters: ExportCounters
+
     init(
-        handle: USBDeviceHandle, devid: UInt32, logger: Logger, send: @escaping @Sendable (USBIPMessage) -> Void,
-        deviceGone: @escaping @Sendable () -> Void
+        handle: USBDeviceHandle, devid: UInt32, logger: Logger, counters: ExportCounters = ExportCounters(),
+        send: @escaping @Sendable (USBIPMessage) -> Void, deviceGone: @escaping @Sendable () -> Void
     ) {
+        self.counters = counters
         self.handle = handle
         self.devid = devid
         self.logger = logger
@@ -191,6 +194,7 @@ final class ImportSession: @unchecked Sendable {
                 reply.status = URBStatus.remoteIO  // URB_SHORT_NOT_OK
             }
         }
+        counters.count(reply, direction: command.direction)
         send(.submitReply(reply))
         if result.status == .noDevice { deviceGone() }
     }

@@ -38,7 +38,9 @@ public final class USBIPServer: Sendable {
 
     /// Serves one connection that arrived another way (a session's channel) on a thread
     /// of its own. False when the server is full; the socket is then closed.
-    public func adopt(_ socket: Socket) -> Bool {
+    /// `allows` decides which devices this connection sees and may import (the access
+    /// policy for the session's peer); the plain listener's connections see every one.
+    public func adopt(_ socket: Socket, allows: @escaping @Sendable (USBDeviceInfo) -> Bool = { _ in true }) -> Bool {
         guard connections.add(1, ordering: .acquiringAndReleasing).newValue <= Self.maxConnections else {
             connections.subtract(1, ordering: .acquiringAndReleasing)
             logger.warning("\(socket.peer): refused, \(Self.maxConnections) connections already")
@@ -46,7 +48,7 @@ public final class USBIPServer: Sendable {
             return false
         }
         _ = OSThread.start { [self] in
-            serve(socket)
+            serve(socket, allows: allows)
             connections.subtract(1, ordering: .acquiringAndReleasing)
         }
         return true
@@ -77,7 +79,7 @@ public final class USBIPServer: Sendable {
         listener?.socket.shutdown()
     }
 
-    private func serve(_ socket: Socket) {
+    private func serve(_ socket: Socket, allows: @Sendable (USBDeviceInfo) -> Bool) {
         defer { socket.close() }
         socket.setReceiveTimeout(seconds: Self.opPhaseTimeoutSeconds)
         var decoder = USBIPStreamDecoder(receiver: .server)
@@ -93,7 +95,7 @@ public final class USBIPServer: Sendable {
         switch request {
         case .requestDeviceList:
             do {
-                let devices = try exporter.deviceList()
+                let devices = try exporter.deviceList(where: allows)
                 try socket.writeAll(USBIPMessage.replyDeviceList(status: .ok, devices: devices).encoded)
                 logger.info("\(socket.peer): listed \(devices.count) devices")
             } catch {
@@ -101,16 +103,19 @@ public final class USBIPServer: Sendable {
                 try? socket.writeAll(USBIPMessage.replyDeviceList(status: .error, devices: []).encoded)
             }
         case .requestImport(let busid):
-            serveImport(busid: busid, socket: socket, decoder: &decoder, buffer: &buffer)
+            serveImport(busid: busid, socket: socket, allows: allows, decoder: &decoder, buffer: &buffer)
         default:
             logger.info("\(socket.peer): closed: \(request.kind) before an import")
         }
     }
 
-    private func serveImport(busid: String, socket: Socket, decoder: inout USBIPStreamDecoder, buffer: inout [UInt8]) {
+    private func serveImport(
+        busid: String, socket: Socket, allows: @Sendable (USBDeviceInfo) -> Bool, decoder: inout USBIPStreamDecoder,
+        buffer: inout [UInt8]
+    ) {
         let handle: USBDeviceHandleBox
         do throws(USBIPExporter.ImportRefusal) {
-            let (opened, device) = try exporter.beginImport(busid: busid)
+            let (opened, device) = try exporter.beginImport(busid: busid, allows: allows)
             handle = USBDeviceHandleBox(handle: opened, devid: device.devid)
             do throws(SystemError) {
                 try socket.writeAll(USBIPMessage.replyImport(status: .ok, device: device).encoded)
@@ -124,6 +129,7 @@ public final class USBIPServer: Sendable {
             return
         }
         logger.notice("\(socket.peer): imported \(busid)")
+        exporter.counters.imports.add(1, ordering: .relaxed)
         socket.setReceiveTimeout(seconds: 0)
 
         let gone: @Sendable () -> Void = { [logger] in
@@ -132,7 +138,7 @@ public final class USBIPServer: Sendable {
         }
         let writer = DispatchQueue(label: "usbip-writer")
         let session = ImportSession(
-            handle: handle.handle, devid: handle.devid, logger: logger,
+            handle: handle.handle, devid: handle.devid, logger: logger, counters: exporter.counters,
             send: { message in
                 let bytes = message.encoded
                 writer.async {

@@ -44,6 +44,18 @@ public final class Monitor: @unchecked Sendable {
         pthread_cond_timedwait(&condition, &mutex, &deadline)
     }
 
+    /// Waits (with the lock held) until `done()` is true or the monotonic clock reaches
+    /// `deadline`; returns `done()`.
+    @discardableResult
+    public func wait(until deadline: Double, unless done: () -> Bool) -> Bool {
+        while !done() {
+            let left = deadline - monotonicSeconds()
+            if left <= 0 { return false }
+            wait(seconds: left)
+        }
+        return true
+    }
+
     /// Wakes every waiting thread.
     public func broadcast() { pthread_cond_broadcast(&condition) }
 }

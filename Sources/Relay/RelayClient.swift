@@ -71,6 +71,8 @@ public final class RelayListener: @unchecked Sendable {
     /// The local port of the current registration: hole punching dials from it, so the
     /// NAT shows the peer the same public address the relay saw.
     public var localPort: UInt16? { monitor.withLock { port } }
+    /// Whether a registration stands now (the relay can announce clients).
+    public var isRegistered: Bool { monitor.withLock { current != nil } }
     /// The port registrations try to leave from first (the server's session listener, so
     /// that the relay reports that port's public mapping); nil: any.
     private let preferredPort: UInt16?
@@ -118,14 +120,12 @@ public final class RelayListener: @unchecked Sendable {
                 logger.notice("registered at relay \(relay) (seen as \(seen))")
                 try listen(on: stream)
             } catch {
+                monitor.withLock { current = nil }
                 if monitor.withLock({ stopped }) { return }
                 logger.warning("relay \(relay): \(error)")
             }
-            let delay = backoff.next()
-            monitor.withLock {
-                let until = monotonicSeconds() + delay
-                while !stopped, monotonicSeconds() < until { monitor.wait(seconds: until - monotonicSeconds()) }
-            }
+            let until = monotonicSeconds() + backoff.next()
+            monitor.withLock { monitor.wait(until: until) { stopped } }
         }
     }
 

@@ -30,6 +30,9 @@ public final class SessionRegistry: @unchecked Sendable {
 
     public var count: Int { monitor.withLock { sessions.count } }
 
+    /// What each session is doing now (for the metrics).
+    public var statuses: [Session.Status] { monitor.withLock { Array(sessions.values) }.map(\.status) }
+
     /// Runs the server's side of the hellos on an authenticated stream and hands the
     /// stream to its session. Throws when the stream is not usable (it is then closed).
     @discardableResult

@@ -33,6 +33,11 @@ public final class USBContext: @unchecked Sendable {
         let retained = Mutex<[any Sendable & AnyObject]>([])
         let info = Mutex<EventThreadInfo?>(nil)
         let pinError = Mutex<Int32>(0)
+        /// When the loop last went round (monotonic milliseconds): the service's watchdog
+        /// stops reassuring systemd when this gets old.
+        let heartbeat = Atomic<Int>(0)
+        /// Set by `stallEventThreadForTesting()`: the loop stops going round.
+        let stalled = Atomic<Bool>(false)
     }
 
     /// The libusb context pointer, handed to the event thread. libusb contexts are
@@ -54,8 +59,12 @@ public final class USBContext: @unchecked Sendable {
             }
             var timeout = timeval(tv_sec: 0, tv_usec: 250_000)
             while state.running.load(ordering: .acquiring) {
+                state.heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
                 timeout = timeval(tv_sec: 0, tv_usec: 250_000)
                 _ = libusb_handle_events_timeout_completed(pointer.raw, &timeout, nil)
+                while state.stalled.load(ordering: .relaxed) && state.running.load(ordering: .acquiring) {
+                    usleep(100_000)
+                }
             }
         }
         while state.info.withLock({ $0 }) == nil { usleep(1000) }
@@ -70,6 +79,16 @@ public final class USBContext: @unchecked Sendable {
     }
 
     func keepAlive(_ object: any Sendable & AnyObject) { state.retained.withLock { $0.append(object) } }
+
+    /// Seconds since the event thread last went round its loop (it does at least every
+    /// 250 ms while healthy).
+    public var secondsSinceEventLoopRan: Double {
+        monotonicSeconds() - Double(state.heartbeat.load(ordering: .relaxed)) / 1000
+    }
+
+    /// Makes the event thread stop handling events, as a hung driver call would: for the
+    /// test that proves the watchdog restarts the service (usbp2pd's fault injection).
+    public func stallEventThreadForTesting() { state.stalled.store(true, ordering: .relaxed) }
 
     /// The event thread's id and affinity.
     public var eventThread: EventThreadInfo? { state.info.withLock { $0 } }

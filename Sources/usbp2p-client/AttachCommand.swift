@@ -3,6 +3,7 @@ import AttachStatus
 import CLISupport
 import Config
 import Dispatch
+import Identity
 import Log
 import OSThreads
 import Session
@@ -18,14 +19,20 @@ import VHCI
 struct AttachCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attach",
-        abstract: "Attach devices of a server, so they appear here as if plugged in.",
+        abstract: "Attach a server's devices, so they appear here as if plugged in; keeps them attached.",
         discussion: """
-            'attach SERVER BUSID...' keeps running: it holds the session to the server \
-            (EndpointId@host:port directly, or the EndpointId alone: found on the LAN by \
-            mDNS, or through the relay), moves it to a direct path when one is found and \
-            back to the relay if that path dies (each path it uses is printed; see also \
-            'status'), resumes it after a network drop without the devices noticing, \
-            re-attaches them if the server was out of reach for longer than \
+            'attach' attaches every device the paired server offers this client; \
+            'attach DEVICE...' only those named, by bus id (1-1, as 'list' shows) or by \
+            VID:PID (046d:c52b). A server may come first (a paired server's name, an \
+            EndpointId, or either @host:port); it may be left out when only one is paired. \
+            When the server offers a device later (plugged in there), it is attached too if \
+            it matches.
+
+            attach keeps running: it holds the session to the server (found on the LAN by \
+            mDNS, at the address given, or through the relay), moves it to a direct path \
+            when one is found and back to the relay if that path dies (each path it uses is \
+            printed; see also 'status'), resumes it after a network drop without the devices \
+            noticing, re-attaches them if the server was out of reach for longer than \
             session.grace_seconds, and detaches them on Ctrl-C or SIGTERM.
 
             'attach --usbip HOST BUSID' imports one device from a plain USB/IP server (usbp2pd \
@@ -41,31 +48,27 @@ struct AttachCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A plain USB/IP server instead (port 3240 if not given).", valueName: "host[:port]"))
     var usbip: String?
 
+    @Option(help: ArgumentHelp("The server, when a device could be taken for one.", valueName: "server"))
+    var server: String?
+
     @Argument(
         help: ArgumentHelp(
-            "The server, then the bus ids of its devices as 'list' shows them (e.g. 1-1); with --usbip, one bus id.",
-            valueName: "server busid"))
-    var arguments: [String]
+            "An optional server, then devices: bus ids (1-1) or VID:PID (046d:c52b); none: all. With --usbip, one bus id.",
+            valueName: "server/device"))
+    var arguments: [String] = []
 
     /// How long the server may take to answer the import.
     static let replyTimeoutSeconds = 10
-
-    var busids: [String] { usbip == nil ? Array(arguments.dropFirst()) : arguments }
 
     func validate() throws {
         if let usbip {
             guard Endpoint(parsing: usbip, defaultPort: usbipDefaultPort) != nil else {
                 throw ValidationError("--usbip: expected host[:port] with a numeric address, got '\(usbip)'")
             }
-            guard arguments.count == 1 else { throw ValidationError("with --usbip, give exactly one bus id") }
-        } else {
-            guard arguments.count >= 2 else { throw ValidationError("expected a server and at least one bus id") }
-            _ = try ServerAddress(parsing: arguments[0])
-        }
-        for busid in busids {
-            guard !busid.isEmpty, busid.utf8.count < 32,
-                busid.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ".") })
-            else { throw ValidationError("'\(busid)' is not a bus id (digits, '-' and '.', like 1-1 or 3-2.4)") }
+            guard arguments.count == 1, server == nil else { throw ValidationError("with --usbip, give exactly one bus id") }
+            guard case .busid = DeviceSelector(arguments[0]) else {
+                throw ValidationError("'\(arguments[0])' is not a bus id (digits, '-' and '.', like 1-1 or 3-2.4)")
+            }
         }
     }
 
@@ -91,13 +94,35 @@ struct AttachCommand: ParsableCommand {
         }
     }
 
+    /// The server and the device selectors, from the arguments and the peers.
+    func serverAndDevices(peers: PeerList) throws -> (ServerAddress, [DeviceSelector]) {
+        var words = arguments[...]
+        var named = server
+        if named == nil, let first = words.first, DeviceSelector(first) == nil || ServerAddress.looksLikeServer(first, peers: peers) {
+            named = first
+            words = words.dropFirst()
+        }
+        let address = try ServerAddress.resolve(named, peers: peers)
+        let selectors = try words.map { word in
+            guard let selector = DeviceSelector(word) else {
+                throw ValidationError("'\(word)' is not a device: give a bus id (1-1, 3-2.4) or VID:PID (046d:c52b)")
+            }
+            return selector
+        }
+        return (address, selectors)
+    }
+
     private func attachThroughSession(config: ConfigFile, log: Logger) throws {
         let identity = try loadIdentity(config: config, log: log)
-        let address = try ServerAddress(parsing: arguments[0])
-        let attached = AttachedDevices(busids: busids, log: log)
+        let (address, selectors) = try serverAndDevices(peers: try Peers.load(config))
+        let attached = AttachedDevices(selectors: selectors, log: log)
         let client = try ServerConnection.client(
             for: address, relay: relayOptions.relay, config: config, identity: identity, log: log, upgrade: true,
             events: SessionEvents(
+                control: { message, session in
+                    // The server's devices changed: attach what now matches.
+                    if message == .devicesChanged { attached.reconcileLater(in: session) }
+                },
                 disconnected: { reason in say("connection lost (\(reason)); resuming…") },
                 resumed: { path in say("resumed: the devices stayed attached; path: \(path)") },
                 moved: { path in say("path: \(path)") },
@@ -116,7 +141,7 @@ struct AttachCommand: ParsableCommand {
             throw ServerConnection.explain(error, server: address, identity: identity)
         }
         say("path: \(session.currentPath)")
-        do { try attached.attach(in: session) } catch {
+        do { try attached.attachFirst(in: session) } catch {
             client.stop(reason: "attach failed")
             throw CLIError("\(error)")
         }
@@ -132,28 +157,122 @@ struct AttachCommand: ParsableCommand {
     }
 }
 
+/// A device as the user names it: its bus id on the server, or its vendor and product.
+enum DeviceSelector: Equatable, Sendable, CustomStringConvertible {
+    case busid(String)
+    case ids(vendor: UInt16, product: UInt16)
+
+    init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 2, parts.allSatisfy({ $0.count == 4 }), let v = UInt16(parts[0], radix: 16),
+            let p = UInt16(parts[1], radix: 16)
+        {
+            self = .ids(vendor: v, product: p)
+        } else if !text.isEmpty, text.utf8.count < 32, text.contains("-"),
+            text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ".") })
+        {
+            self = .busid(text)
+        } else {
+            return nil
+        }
+    }
+
+    func matches(_ device: ExportedDevice) -> Bool {
+        switch self {
+        case .busid(let busid): device.busid == busid
+        case .ids(let vendor, let product): device.idVendor == vendor && device.idProduct == product
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .busid(let busid): busid
+        case .ids(let vendor, let product): "\(hex4(vendor)):\(hex4(product))"
+        }
+    }
+}
+
 /// The devices this process keeps attached, and their vhci ports.
 final class AttachedDevices: @unchecked Sendable {
-    let busids: [String]
+    /// What to attach; empty: every device the server offers.
+    let selectors: [DeviceSelector]
     let log: Logger
     private let lock = Monitor()
     private var ports: [(busid: String, port: Int)] = []
+    /// One reconciliation at a time (hotplug notices can come in bursts).
+    private let reconciling = Monitor()
 
-    init(busids: [String], log: Logger) {
-        self.busids = busids
+    init(selectors: [DeviceSelector], log: Logger) {
+        self.selectors = selectors
         self.log = log
     }
 
-    /// Imports every device over `session` and hands each channel to vhci_hcd.
-    func attach(in session: Session) throws {
+    /// The bus ids to attach from what the server lists.
+    private func wanted(in session: Session) throws -> (busids: [String], offered: [ExportedDevice]) {
+        let channel = try session.openChannel()
+        defer { channel.close() }
+        let devices = try USBIPClient.deviceList(over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
+        let chosen = selectors.isEmpty ? devices : devices.filter { d in selectors.contains { $0.matches(d) } }
+        return (chosen.map(\.busid), devices)
+    }
+
+    /// The first attach: every selector must match a device the server offers.
+    func attachFirst(in session: Session) throws {
+        let (busids, offered) = try wanted(in: session)
+        let listed = offered.map { "\($0.busid) (\(hex4($0.idVendor)):\(hex4($0.idProduct)))" }.joined(separator: ", ")
+        for selector in selectors where !offered.contains(where: selector.matches) {
+            throw AttachError(
+                "the server offers no device \(selector)"
+                    + (offered.isEmpty ? " (it offers none to this client)" : " (it offers: \(listed))"))
+        }
+        if busids.isEmpty { say("the server offers no devices to this client yet; waiting for one") }
         for busid in busids { try attach(busid, in: session) }
     }
 
-    /// Attaches every device in a new session, retrying each every 2 s for a while (the
-    /// server answers "busy" until it has released the old session's imports).
+    struct AttachError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Attaches what matches and is not attached yet, on a thread of its own.
+    func reconcileLater(in session: Session) {
+        _ = OSThread.start { [self] in
+            reconciling.withLock {
+                pruneFreedPorts()
+                do {
+                    let (busids, _) = try wanted(in: session)
+                    let have = Set(lock.withLock { ports.map(\.busid) })
+                    for busid in busids where !have.contains(busid) { try attach(busid, in: session) }
+                } catch {
+                    if !session.isEnded { log.notice("attaching new devices: \(error)") }
+                }
+            }
+        }
+    }
+
+    /// Ports vhci_hcd has let go of (the device went away on the server).
+    private func pruneFreedPorts() {
+        guard let free = try? Set(VHCI.ports().filter(\.isFree).map(\.port)) else { return }
+        lock.withLock { ports.removeAll { free.contains($0.port) } }
+    }
+
+    /// Attaches every wanted device in a new session, retrying each every 2 s for a while
+    /// (the server answers "busy" until it has released the old session's imports).
     func attachAgain(in session: Session, forSeconds limit: Double) {
-        var remaining = busids
         let deadline = monotonicSeconds() + limit
+        var remaining: [String] = []
+        while !session.isEnded {
+            do {
+                remaining = try wanted(in: session).busids
+                break
+            } catch {
+                guard monotonicSeconds() < deadline else {
+                    say("could not list the devices again: \(error)")
+                    return
+                }
+                usleep(2_000_000)
+            }
+        }
         while !remaining.isEmpty, !session.isEnded {
             let busid = remaining.removeFirst()
             do { try attach(busid, in: session) } catch {

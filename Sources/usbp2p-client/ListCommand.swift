@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttachStatus
 import CLISupport
 import Session
 import Sockets
@@ -8,26 +9,32 @@ import USBIP
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the devices a server exports.",
+        abstract: "List the devices a server offers this client.",
         discussion: """
-            SERVER is EndpointId@host:port to connect directly, or the EndpointId alone: found \
-            on the LAN by mDNS (lan.mdns), else through the relay. With --usbip instead, the devices of a plain USB/IP server \
-            (the kernel's usbipd, or usbp2pd with usbip.enabled) are listed.
+            SERVER is a paired server's name (see 'peers'; it may be left out when only one \
+            is paired), an EndpointId (found on the LAN by mDNS, else through the relay), or \
+            either with @host:port to connect directly. A server lists only the devices its \
+            access rules let this client use. With --usbip instead, the devices of a plain \
+            USB/IP server (the kernel's usbipd, or usbp2pd with usbip.enabled) are listed.
             """)
 
     @OptionGroup var options: CommonOptions
     @OptionGroup var relayOptions: RelayOptions
 
-    @Argument(help: ArgumentHelp("The server.", valueName: "server")) var server: String?
+    @Argument(help: ArgumentHelp("The server (default: the only paired one).", valueName: "server")) var server: String?
+
+    @Flag(
+        help: "Print JSON: {\"devices\": [{\"busid\", \"vid\", \"pid\", \"speed\", \"interfaces\": [\"class/subclass/protocol\"]}]}."
+    )
+    var json = false
 
     @Option(help: ArgumentHelp("A plain USB/IP server instead (port 3240 if not given).", valueName: "host[:port]"))
     var usbip: String?
 
     func validate() throws {
         switch (server, usbip) {
-        case (nil, nil): throw ValidationError("name a server (EndpointId[@host:port]) or --usbip host")
+        case (nil, nil), (.some, nil): break  // resolved against the peers in run()
         case (.some, .some): throw ValidationError("give a server or --usbip, not both")
-        case (.some(let server), nil): _ = try ServerAddress(parsing: server)
         case (nil, .some(let usbip)):
             guard Endpoint(parsing: usbip, defaultPort: usbipDefaultPort) != nil else {
                 throw ValidationError("--usbip: expected host[:port] with a numeric address, got '\(usbip)'")
@@ -42,7 +49,7 @@ struct ListCommand: ParsableCommand {
             do {
                 let socket = try TCP.connect(to: endpoint)
                 defer { socket.close() }
-                print(describe(try USBIPClient.deviceList(over: socket, timeoutSeconds: timeout), from: "\(endpoint)"))
+                print(render(try USBIPClient.deviceList(over: socket, timeoutSeconds: timeout), from: "\(endpoint)"))
             } catch {
                 throw CLIError("\(error)")
             }
@@ -51,7 +58,7 @@ struct ListCommand: ParsableCommand {
         let config = try options.loadConfig(for: Client.self)
         let log = options.logger(for: Client.self, config: config)
         let identity = try loadIdentity(config: config, log: log)
-        let address = try ServerAddress(parsing: server!)
+        let address = try ServerAddress.resolve(server, peers: try Peers.load(config))
         let client = try ServerConnection.client(
             for: address, relay: relayOptions.relay, config: config, identity: identity, log: log)
         let session: Session
@@ -62,10 +69,23 @@ struct ListCommand: ParsableCommand {
         do {
             let channel = try session.openChannel()
             defer { channel.close() }
-            print(describe(try USBIPClient.deviceList(over: channel, timeoutSeconds: timeout), from: "the server"))
+            print(render(try USBIPClient.deviceList(over: channel, timeoutSeconds: timeout), from: "the server"))
         } catch {
             throw CLIError("\(error)")
         }
+    }
+
+    private func render(_ devices: [ExportedDevice], from source: String) -> String {
+        guard json else { return describe(devices, from: source) }
+        let items = devices.map { d in
+            let classes = d.interfaces.map {
+                AttachStatus.quote(
+                    "\(hex2($0.bInterfaceClass))/\(hex2($0.bInterfaceSubClass))/\(hex2($0.bInterfaceProtocol))")
+            }
+            return "{\"busid\":\(AttachStatus.quote(d.busid)),\"vid\":\"\(hex4(d.idVendor))\",\"pid\":\"\(hex4(d.idProduct))\","
+                + "\"speed\":\(AttachStatus.quote("\(d.speed)")),\"interfaces\":[\(classes.joined(separator: ","))]}"
+        }
+        return "{\"devices\":[\(items.joined(separator: ","))]}"
     }
 
     private func describe(_ devices: [ExportedDevice], from source: String) -> String {

@@ -10,27 +10,75 @@ import Secure
 import Session
 import Sockets
 
-/// A server as the user names it: `EndpointId@host:port` (direct, e.g. on a LAN), or the
-/// EndpointId alone (reached through the relay).
+/// A server as the user names it: `EndpointId@host:port` (direct, e.g. on a LAN), the
+/// EndpointId alone (found on the LAN by mDNS, or through the relay), or the name of a
+/// paired server (its name or the start of its EndpointId, optionally `@host:port`).
 struct ServerAddress: Sendable {
     let id: EndpointId
     let direct: Endpoint?
 
     static let defaultPort: UInt16 = 7575
 
+    init(id: EndpointId, direct: Endpoint?) {
+        self.id = id
+        self.direct = direct
+    }
+
+    /// An EndpointId, with an address or not; a name needs `resolve`.
     init(parsing text: String) throws {
         let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
         do throws(EndpointIdError) { id = try EndpointId(parsing: parts.first ?? "") } catch {
             throw ValidationError("the server '\(parts.first ?? "")' is \(error)")
         }
-        if parts.count == 2 {
-            guard let endpoint = Endpoint(parsing: parts[1], defaultPort: Self.defaultPort) else {
-                throw ValidationError("'\(parts[1])': expected host[:port] with a numeric address")
-            }
-            direct = endpoint
-        } else {
-            direct = nil
+        direct = try Self.endpoint(parts.count == 2 ? parts[1] : nil)
+    }
+
+    static func endpoint(_ text: String?) throws -> Endpoint? {
+        guard let text else { return nil }
+        guard let endpoint = Endpoint(parsing: text, defaultPort: Self.defaultPort) else {
+            throw ValidationError("'\(text)': expected host[:port] with a numeric address")
         }
+        return endpoint
+    }
+
+    /// Whether `text` could name a server, so a command can tell it from a device.
+    static func looksLikeServer(_ text: String, peers: PeerList) -> Bool {
+        if (try? ServerAddress(parsing: text)) != nil { return true }
+        let name = String(text.split(separator: "@", maxSplits: 1).first ?? "")
+        return (try? peers.find(name).get()) != nil
+    }
+
+    /// The server `text` names, or the only paired server when `text` is nil.
+    static func resolve(_ text: String?, peers: PeerList) throws -> ServerAddress {
+        guard let text else {
+            switch peers.entries.count {
+            case 0:
+                throw ValidationError(
+                    "no server is paired yet: pair with one first (usbp2p-client pair CODE), or name one by EndpointId")
+            case 1: return ServerAddress(id: peers.entries[0].id, direct: nil)
+            default:
+                throw ValidationError(
+                    "several servers are paired (\(peers.entries.map { $0.name.isEmpty ? "\($0.id)" : $0.name }.joined(separator: ", "))): name one")
+            }
+        }
+        if let address = try? ServerAddress(parsing: text) { return address }
+        let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+        switch peers.find(parts[0]) {
+        case .success(let entry): return ServerAddress(id: entry.id, direct: try endpoint(parts.count == 2 ? parts[1] : nil))
+        case .failure(let error):
+            // Something as long as an EndpointId was meant as one: say what is wrong with it.
+            if parts[0].count >= EndpointId.textLength - 6 { _ = try ServerAddress(parsing: text) }
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// The client's paired servers (state_directory/peers).
+enum Peers {
+    static func path(_ config: ConfigFile) -> String { "\(config.string("state_directory"))/peers" }
+
+    static func load(_ config: ConfigFile) throws -> PeerList {
+        do throws(AllowlistError) { return try PeerList.load(from: path(config)) } catch { throw CLIError("\(error)") }
     }
 }
 
@@ -59,10 +107,7 @@ enum ServerConnection {
         replaced: @escaping @Sendable (Session) -> Void = { _ in }
     ) throws -> SessionClient {
         let tls = try TLSContext(clientFor: server.id, identity: identity, protocols: [alpn])
-        let relayText = option ?? config.string("relay.address")
-        let relay = relayText.isEmpty ? nil : Endpoint(parsing: relayText, defaultPort: 443)
-        let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
-        let mdns = config.boolean("lan.mdns")
+        let (relay, relayId, mdns) = try reachSettings(relay: option, config: config)
         guard server.direct != nil || relay != nil || mdns else {
             throw CLIError(
                 "no way to reach \(server.id): give its address (\(server.id)@host:port) or a relay "
@@ -87,13 +132,46 @@ enum ServerConnection {
                 control(message, session)
             }
         }
+        let dial = dialer(
+            for: server, relay: relay, relayId: relayId, mdns: mdns, config: config, identity: identity,
+            knownDirect: { upgrader?.knownDirect ?? [] })
         let client = SessionClient(
             peerName: name, configuration: configuration, logger: log, events: sessionEvents, replaced: replaced
         ) {
+            let transport = try dial()
+            upgrader?.connecting(through: transport.relayPath)
+            do {
+                return (try TLSStream(socket: transport.stream, context: tls), transport.path)
+            } catch {
+                transport.stream.close()
+                throw error
+            }
+        }
+        upgrader?.manage(client)
+        return client
+    }
+
+    /// Where the server's settings say to look for it: relay, relay id, mDNS.
+    static func reachSettings(relay option: String?, config: ConfigFile) throws -> (
+        relay: Endpoint?, relayId: EndpointId?, mdns: Bool
+    ) {
+        let relayText = option ?? config.string("relay.address")
+        let relay = relayText.isEmpty ? nil : Endpoint(parsing: relayText, defaultPort: 443)
+        let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
+        return (relay, relayId, config.boolean("lan.mdns"))
+    }
+
+    /// One connection to the server, before TLS: its given address, the addresses that
+    /// worked before, the LAN by mDNS and the relay, raced; the first to answer wins.
+    static func dialer(
+        for server: ServerAddress, relay: Endpoint?, relayId: EndpointId?, mdns: Bool, config: ConfigFile,
+        identity: EndpointIdentity, knownDirect: @escaping @Sendable () -> [Endpoint] = { [] }
+    ) -> @Sendable () throws -> Transport {
+        {
             // Direct addresses first (the one given, and ones that worked before), the relay
             // a moment later: whichever answers first carries the session.
             var attempts: [@Sendable () throws -> Transport] = []
-            for address in ([server.direct].compactMap { $0 } + (upgrader?.knownDirect ?? [])) {
+            for address in ([server.direct].compactMap { $0 } + knownDirect()) {
                 attempts.append {
                     let socket = try TCP.connect(to: address, timeoutSeconds: 5)
                     socket.setReceiveTimeout(seconds: 10)
@@ -134,24 +212,14 @@ enum ServerConnection {
                     )
                 }
             }
-            let transport: Transport
             // The relay half a second after the direct attempts: an mDNS answer on a LAN comes
             // well within it.
             do {
-                transport = try FirstOf.run(attempts, stagger: 0.5) { $0.stream.close() }
+                return try FirstOf.run(attempts, stagger: 0.5) { $0.stream.close() }
             } catch let failed as FirstOf.AllFailed {
                 throw failed.errors.count == 1 ? ConnectError(failed.errors[0]) : ConnectError(failed.description)
             }
-            upgrader?.connecting(through: transport.relayPath)
-            do {
-                return (try TLSStream(socket: transport.stream, context: tls), transport.path)
-            } catch {
-                transport.stream.close()
-                throw error
-            }
         }
-        upgrader?.manage(client)
-        return client
     }
 
     /// A connection before TLS, and how it runs.
@@ -172,8 +240,8 @@ enum ServerConnection {
         switch error {
         case TLSError.recordFailed(let detail) where detail.contains("alert"):
             return CLIError(
-                "the server refused this client (\(detail)). Is it on the server's allowlist? "
-                    + "On the server: usbp2pd allow \(identity.endpointId)")
+                "the server refused this client (\(detail)). Is it paired? Press the server's button and run "
+                    + "'usbp2p-client pair CODE' (or, on the server: usbp2pd allow \(identity.endpointId))")
         case TLSError.peerRefused(let why):
             return CLIError("refusing the server: \(why)")
         default:

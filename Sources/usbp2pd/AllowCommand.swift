@@ -2,11 +2,11 @@ import ArgumentParser
 import CLISupport
 import Identity
 
-/// `usbp2pd allow`: let a client's EndpointId in (pairing will do this by itself).
+/// `usbp2pd allow`: let a client's EndpointId in without pairing (pairing does it by itself).
 struct AllowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "allow",
-        abstract: "Add a client's EndpointId to the allowlist (or remove it, or list the allowlist).",
+        abstract: "Add a client's EndpointId to the allowlist by hand (or remove it, or list the allowlist).",
         discussion: """
             The allowlist is state_directory/allowlist; the running service reads it for every \
             new connection, so a change takes effect without a restart. A client prints its \
@@ -39,7 +39,9 @@ struct AllowCommand: ParsableCommand {
             var allowlist = try Allowlist.load(from: path)
             if list {
                 for entry in allowlist.entries {
-                    print(entry.name.isEmpty ? "\(entry.id)" : "\(entry.id)  \(entry.name)")
+                    var line = entry.name.isEmpty ? "\(entry.id)" : "\(entry.id)  \(entry.name)"
+                    if !entry.added.isEmpty { line += "  (added \(entry.added))" }
+                    print(line)
                 }
                 return
             }
@@ -48,7 +50,7 @@ struct AllowCommand: ParsableCommand {
                 guard allowlist.contains(id) else { throw CLIError("\(id) is not on the allowlist \(path)") }
                 allowlist.remove(id)
             } else {
-                allowlist.add(id, name: name.joined(separator: " "))
+                allowlist.add(id, name: name.joined(separator: " "), added: todayUTC())
             }
             try allowlist.save(to: path)
             print("\(remove ? "removed" : "allowed") \(id)")

@@ -2,8 +2,11 @@ import ArgumentParser
 import CLISupport
 import Config
 import Dispatch
+import Log
 import Exporter
+import Metrics
 import Sockets
+import Systemd
 import USBHost
 
 #if canImport(Glibc)
@@ -49,23 +52,34 @@ struct ServeCommand: ParsableCommand {
             throw CLIError(
                 "nothing to serve: session.listen and relay.address are empty and plain USB/IP is off (\(config.path))")
         }
+        let notifier = SystemdNotifier()
+        notifier.status("starting")
         let identity = try loadIdentity(config: config, log: log)
+        let secret = try loadPairingSecret(config: config, log: log)
+        let appliance = Appliance(config: config, secret: secret, logger: log)
+        appliance.start()
         let configured = config.integer("usb_thread_cpu")
         let cpu = configured >= 0 ? configured : max(0, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1)
 
         let usb: USBContext
+        let exporter: USBIPExporter
         let server: USBIPServer
         let sessions: SessionService
         do {
             usb = try USBContext(eventThreadCPU: cpu, logger: log)
-            server = try USBIPServer(
-                exporter: USBIPExporter(usb: usb, logger: log), endpoint: usbipEndpoint, logger: log)
-            sessions = try SessionService(identity: identity, config: config, usbip: server, logger: log)
+            exporter = USBIPExporter(usb: usb, logger: log)
+            server = try USBIPServer(exporter: exporter, endpoint: usbipEndpoint, logger: log)
+            sessions = try SessionService(
+                identity: identity, config: config, usbip: server, logger: log,
+                pairingOpen: { appliance.window.isOpen }, pairing: { appliance.pair(over: $0) })
         } catch {
+            appliance.update { $0.failure = "\(error)" }
+            notifier.status("failed: \(error)")
             throw CLIError("\(error)")
         }
+        appliance.cleared = { sessions.registry.endAll(reason: "the server's allowlist was cleared") }
         do {
-            // Devices coming and going, in the log (and, later, to connected clients).
+            // Devices coming and going, in the log and to connected clients.
             let hotplug = try usb.onHotplug { event in
                 sessions.devicesChanged()
                 switch event {
@@ -86,16 +100,84 @@ struct ServeCommand: ParsableCommand {
                 "plain USB/IP on \(endpoint) has no encryption and no authentication: "
                     + "anyone who can reach it can use every exported device")
         }
+        let health = ServiceHealth(
+            usb: usb, exporter: exporter, sessions: sessions, appliance: appliance, notifier: notifier, logger: log)
+        let control = try startControlSocket(config: config, appliance: appliance, usb: usb, health: health, log: log)
+        let metrics = try startMetrics(config: config, health: health, log: log)
         server.start()
         sessions.start()
+        health.start()
+        appliance.update { $0.ready = true }
+        notifier.ready(status: "serving")
+        log.notice("ready: serving as \(identity.endpointId)")
 
-        // Stop on SIGTERM (systemd) and SIGINT (Ctrl-C): the kernel releases the devices
-        // (usbfs) as the process exits; importers see their connection close.
+        // Stop on SIGTERM (systemd) and SIGINT (Ctrl-C): clients are told the session ends,
+        // the kernel releases the devices (usbfs) as the process exits.
         onTerminationSignal { signalNumber in
             log.notice("stopping (signal \(signalNumber))")
+            notifier.stopping(status: "stopping: releasing the devices")
+            health.stop()
+            control?.stop()
+            metrics?.stop()
             sessions.stop()
             server.stop()
+            appliance.stop()
         }
         dispatchMain()
+    }
+}
+
+/// The control socket: pairing without a button, status, and (for tests) fault injection.
+private func startControlSocket(
+    config: ConfigFile, appliance: Appliance, usb: USBContext, health: ServiceHealth, log: Logger
+) throws -> ControlSocket? {
+    let path = config.string("control.socket")
+    guard !path.isEmpty else { return nil }
+    let faults = getenv("USBP2PD_FAULT_INJECTION").map { String(cString: $0) } == "1"
+    let control: ControlSocket
+    do {
+        control = try ControlSocket(path: path, logger: log) { words in
+            switch (words[0], words.count) {
+            case ("pair-open", 2):
+                guard let seconds = Int(words[1]), (1...3600).contains(seconds) else {
+                    return "error expected seconds from 1 to 3600"
+                }
+                appliance.openPairing(seconds: Double(seconds), by: "usbp2pd pair --open")
+                return "ok pairing is open for \(seconds) s"
+            case ("pair-close", 1):
+                appliance.closePairing(by: "usbp2pd pair --close")
+                return "ok pairing is closed"
+            case ("status", 1):
+                let state = appliance.current
+                let window = appliance.window.remainingSeconds.map { "open for \(Int($0)) s more" } ?? "closed"
+                return "ok led=\(state.pattern.rawValue) pairing=\(window) attached=\(state.attachedDevices) "
+                    + "online=\(state.online) usb-thread=\(health.usbThreadHealthy ? "running" : "stalled")"
+            case ("fault", 2) where words[1] == "usb-stall":
+                guard faults else { return "error fault injection is off (USBP2PD_FAULT_INJECTION=1 turns it on)" }
+                log.warning("fault injection: stopping the USB thread")
+                usb.stallEventThreadForTesting()
+                return "ok the USB thread is stalled"
+            default:
+                return "error unknown request '\(words.joined(separator: " "))'"
+            }
+        }
+    } catch {
+        throw CLIError("control socket \(path): \(error) (set control.socket to \"\" to run without)")
+    }
+    control.start()
+    return control
+}
+
+private func startMetrics(config: ConfigFile, health: ServiceHealth, log: Logger) throws -> MetricsServer? {
+    let listen = config.string("metrics.listen")
+    guard !listen.isEmpty, let endpoint = Endpoint(parsing: listen, defaultPort: 9575) else { return nil }
+    do {
+        let server = try MetricsServer(endpoint: endpoint, logger: log) { health.metrics() }
+        server.start()
+        return server
+    } catch {
+        // Metrics are not worth refusing to serve devices for.
+        log.warning("metrics: cannot listen on \(endpoint): \(error); no metrics")
+        return nil
     }
 }

@@ -1,9 +1,11 @@
+import AccessPolicy
 import Config
 import Exporter
 import Identity
 import LocalDiscovery
 import Log
 import OSThreads
+import Pairing
 import PortMapping
 import Reach
 import Relay
@@ -11,6 +13,7 @@ import Secure
 import Session
 import Sockets
 import Synchronization
+import USBHost
 
 /// usbp2pd's sessions: mutual TLS with clients on its allowlist, reached directly (LAN
 /// listener) or through its relay; each channel a client opens is one connection to the
@@ -23,6 +26,8 @@ final class SessionService: @unchecked Sendable {
     /// thread for up to `handshakeSeconds`, so a flood of silent ones is bounded).
     static let maxHandshakes = 64
     private let handshakes = Atomic<Int>(0)
+    /// Connections refused in their handshake (not on the allowlist, garbage, timeouts).
+    let refusedHandshakes = Atomic<Int>(0)
 
     let identity: EndpointIdentity
     let tls: TLSContext
@@ -48,15 +53,33 @@ final class SessionService: @unchecked Sendable {
     /// each costs this server a TLS connection.
     static let strangerInterval = 2.0
 
-    init(identity: EndpointIdentity, config: ConfigFile, usbip: USBIPServer, logger: Logger) throws {
+    /// Pairing connections (ALPN usbp2p-pair/1), from anyone: the window decides.
+    private let pairing: @Sendable (TLSStream) -> Void
+    private let pairingOpen: @Sendable () -> Bool
+
+    init(
+        identity: EndpointIdentity, config: ConfigFile, usbip: USBIPServer, logger: Logger,
+        pairingOpen: @escaping @Sendable () -> Bool = { false },
+        pairing: @escaping @Sendable (TLSStream) -> Void = { $0.close() }
+    ) throws {
         self.identity = identity
         self.logger = logger
+        self.pairing = pairing
+        self.pairingOpen = pairingOpen
         let allowlistPath = "\(config.string("state_directory"))/allowlist"
         self.allowlistPath = allowlistPath
         // Fail at start on a broken allowlist rather than refusing everyone silently.
         let count = try Allowlist.load(from: allowlistPath).entries.count
         logger.info("\(count) client(s) on the allowlist \(allowlistPath)")
-        tls = try TLSContext(role: .server, identity: identity, protocols: [Self.alpn]) { peer in
+        let policy = try AccessPolicy(default: config.string("access.default"), rules: config.strings("access.rules"))
+        if !policy.rules.isEmpty || policy.defaultVerdict == .deny {
+            logger.info("access: \(policy.rules.count) rule(s), otherwise \(policy.defaultVerdict)")
+        }
+        tls = try TLSContext(
+            role: .server, identity: identity, protocols: [Self.alpn, PairingExchange.alpn]
+        ) { peer, alpn in
+            // Anyone may try to pair; the pairing window and the secret decide.
+            if alpn == PairingExchange.alpn { return nil }
             // Read for each handshake: additions take effect without a restart.
             do throws(AllowlistError) {
                 return try Allowlist.load(from: allowlistPath).contains(peer)
@@ -89,10 +112,20 @@ final class SessionService: @unchecked Sendable {
         var sessionConfiguration = SessionConfiguration()
         sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
         registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { [paths] peer in
-            SessionEvents(
+            let peerId = try? EndpointId(parsing: peer)
+            // The access policy for this peer: which devices it sees and may import.
+            let allows: @Sendable (USBDeviceInfo) -> Bool = { info in
+                guard let peerId else { return false }
+                return policy.allows(
+                    peerId,
+                    DeviceFacts(
+                        busid: info.busid, vendor: info.idVendor, product: info.idProduct, serial: info.serialNumber))
+            }
+            return SessionEvents(
                 openChannel: { channel in
                     guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                    return usbip.adopt(Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"))
+                    return usbip.adopt(
+                        Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"), allows: allows)
                         ? mine : nil
                 },
                 control: { message, session in paths.handle(message, in: session) })
@@ -140,6 +173,11 @@ final class SessionService: @unchecked Sendable {
         registry.endAll(reason: "the server is stopping")
     }
 
+    /// Whether the relay has this server registered now.
+    var isRegisteredAtRelay: Bool { relayListener?.isRegistered ?? false }
+    var hasRelay: Bool { relayListener != nil }
+    var hasListener: Bool { listener != nil }
+
     /// A devices-changed notice to every client.
     func devicesChanged() { registry.broadcast(.devicesChanged) }
 
@@ -156,11 +194,16 @@ final class SessionService: @unchecked Sendable {
         do {
             let stream = try TLSStream(socket: transport, context: tls)
             guard let peer = stream.connection.peer else { throw TLSError.peerRefused("no peer key") }
+            if stream.connection.applicationProtocol == PairingExchange.alpn {
+                pairing(stream)
+                return
+            }
             // From here the session's pings keep the link busy; a silent one is dead.
             socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
             let session = try registry.accept(stream, peer: peer.description)
             paths.connected(session)
         } catch {
+            refusedHandshakes.add(1, ordering: .relaxed)
             logger.notice("\(transport.peer): refused: \(error)")
             transport.shutdown()
             transport.close()
@@ -170,7 +213,8 @@ final class SessionService: @unchecked Sendable {
     private func acceptFromRelay(token: [UInt8], from: EndpointId, relay: Endpoint, relayId: EndpointId?) {
         // A client not on the allowlist is taken up too, now and then, so the handshake can
         // refuse it with an alert that tells it why (silence would only time out).
-        if (try? Allowlist.load(from: allowlistPath).contains(from)) != true {
+        // While pairing is open, strangers may be laptops pairing through the relay.
+        if !pairingOpen(), (try? Allowlist.load(from: allowlistPath).contains(from)) != true {
             let now = monotonicSeconds()
             let due = lastStrangerAccepted.withLock { last in
                 guard now - last >= Self.strangerInterval else { return false }

@@ -20,7 +20,8 @@ struct Usbp2pd: ParsableCommand {
             """,
         version: versionText("usbp2pd"),
         subcommands: [
-            ServeCommand.self, DevicesCommand.self, AllowCommand.self, IdentityCommand<Server>.self,
+            ServeCommand.self, PairingCodeCommand.self, PairCommand.self, DevicesCommand.self, AllowCommand.self,
+            IdentityCommand<Server>.self,
             ConfigCommand<Server>.self,
         ])
 }

@@ -1,0 +1,85 @@
+import FileSystem
+import Log
+import OSThreads
+import Sockets
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// usbp2pd's control socket (control.socket, mode 0600: only the service's own user and
+/// root): one request line, one answer line ("ok ..." or "error ..."), then it closes.
+///
+///   pair-open SECONDS    open the pairing window
+///   pair-close           close it
+///   status               what the service is doing
+///   fault usb-stall      stop the USB thread (only with USBP2PD_FAULT_INJECTION=1, for tests)
+final class ControlSocket: @unchecked Sendable {
+    private let listener: Socket
+    private let path: String
+    private let logger: Logger
+    private let handle: @Sendable ([String]) -> String
+
+    static let maxLine = 256
+
+    init(path: String, logger: Logger, handle: @escaping @Sendable ([String]) -> String) throws(SystemError) {
+        let directory = AtomicFile.parentDirectory(of: path)
+        if !AtomicFile.isDirectory(directory) { try AtomicFile.createDirectory(directory, mode: 0o755) }
+        listener = try UnixSocket.listen(at: path, mode: 0o600)
+        self.path = path
+        self.logger = logger
+        self.handle = handle
+    }
+
+    func start() {
+        _ = OSThread.start { [self] in
+            while let client = try? UnixSocket.accept(on: listener) {
+                answer(client)
+            }
+        }
+    }
+
+    func stop() {
+        listener.shutdown()
+        unlink(path)
+    }
+
+    private func answer(_ client: Socket) {
+        defer { client.close() }
+        client.setReceiveTimeout(seconds: 2)
+        var line: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while !line.contains(10) {
+            guard let n = try? client.read(into: &buffer), n > 0 else { break }
+            line += buffer[0..<n]
+            guard line.count <= Self.maxLine else {
+                try? client.writeAll(Array("error request too long\n".utf8))
+                return
+            }
+        }
+        let text = String(decoding: line.prefix { $0 != 10 }, as: UTF8.self)
+        let words = text.split(separator: " ").map(String.init)
+        let reply = words.isEmpty ? "error empty request" : handle(words)
+        try? client.writeAll(Array((reply + "\n").utf8))
+    }
+
+    /// Sends one request to the service at `path` and returns its answer line.
+    static func request(_ line: String, at path: String) throws -> String {
+        let socket = try UnixSocket.connect(to: path)
+        defer { socket.close() }
+        socket.setReceiveTimeout(seconds: 5)
+        try socket.writeAll(Array((line + "\n").utf8))
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while let n = try? socket.read(into: &buffer), n > 0 { reply += buffer[0..<n] }
+        return String(decoding: reply, as: UTF8.self).trimmingTrailingNewlines
+    }
+}
+
+extension String {
+    var trimmingTrailingNewlines: String {
+        var s = self
+        while s.last?.isNewline == true { s.removeLast() }
+        return s
+    }
+}

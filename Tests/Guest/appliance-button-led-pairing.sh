@@ -1,0 +1,229 @@
+#!/bin/bash
+# init: systemd
+# timeout: 900
+# The appliance service as a person meets it, under a real systemd (PID 1 in the guest)
+# with gpio-sim standing in for the Pi's LED and button, through the kernel's GPIO
+# character device and libgpiod:
+#   - usbp2pd is a Type=notify unit: active (running) only after READY=1, STATUS= says
+#     what it does; without a network address the LED says "no network", with one "online".
+#   - pairing: refused outside the window; a (bouncing) button press opens it once;
+#     a mistyped code fails its checksum before any traffic; three wrong secrets close
+#     the window and a fourth try is refused, the allowlist unchanged; after another
+#     press the right code pairs (allowlist: name and date; client: peers).
+#   - attach by the paired server's name: the LED says "attached"; an unpaired client
+#     is refused; the metrics count the pairing attempts.
+#   - a 10 s press: the LED flickers from 3 s, then the allowlist is cleared and the
+#     attached device goes away.
+#   - a stalled USB thread: no more watchdog pings, systemd restarts the service.
+#   - systemctl stop: a graceful stop.
+. "$(dirname "$0")/lib.sh"
+work=/tmp/appliance
+mkdir -p $work/pi $work/laptop $work/stranger $work/wrong
+log_file=$work/usbp2pd.log
+trap 'echo "-- usbp2pd log (tail)"; tail -n 40 $log_file 2>/dev/null; systemctl status usbp2pd --no-pager 2>&1 | head -n 15' EXIT
+
+log "gpio-sim: one chip of 32 lines (LED on 17, button on 27)"
+modules=$(bash "$project/scripts/build-gpio-sim" 2>/dev/null | tail -n1)
+[ -f "$modules/gpio-sim.ko" ] || fail "gpio-sim was not built (scripts/build-gpio-sim)"
+insmod "$modules/irq_sim.ko"
+insmod "$modules/gpio-sim.ko"
+sim=/sys/kernel/config/gpio-sim/usbp2p
+mkdir $sim $sim/gpio-bank0
+echo 32 > $sim/gpio-bank0/num_lines
+echo 1 > $sim/live
+chip=$(cat $sim/gpio-bank0/chip_name)
+lines=/sys/devices/platform/$(cat $sim/dev_name)/$chip
+led=$lines/sim_gpio17/value
+button=$lines/sim_gpio27/pull
+echo "chip $chip at $lines"
+
+sourcesink_gadget
+modprobe vhci-hcd
+
+cat > $work/pi.toml <<EOF
+name = "Test Pi"
+state_directory = "$work/pi"
+session.listen = "127.0.0.1:7575"
+lan.mdns = false
+reach.port_mapping = false
+gpio.chip = "$chip"
+control.socket = "$work/control.sock"
+metrics.listen = "127.0.0.1:9575"
+pairing.window_seconds = 120
+EOF
+for who in laptop stranger; do
+  printf 'state_directory = "%s"\nlan.mdns = false\nname = "%s"\n' "$work/$who" "$who" > $work/$who.toml
+done
+cat > /run/systemd/system/usbp2pd.service <<EOF
+[Unit]
+Description=usbp2pd under test
+DefaultDependencies=no
+[Service]
+Type=notify
+ExecStart=$bin/usbp2pd serve --config $work/pi.toml
+WatchdogSec=4
+# On a watchdog timeout systemd sends SIGABRT; Swift's backtracer would take long under
+# emulation before the process ends (the appliance's unit does the same).
+Environment=SWIFT_BACKTRACE=enable=no
+TimeoutAbortSec=10
+Restart=on-failure
+RestartSec=1
+Environment=USBP2PD_FAULT_INJECTION=1
+StandardOutput=append:$log_file
+StandardError=append:$log_file
+EOF
+systemctl daemon-reload
+
+# sample_led SECONDS: samples the LED line for SECONDS, as fast as bash's builtins go
+# (no sleep: forking one would take longer than the 50 ms steps); prints "duty changes/s".
+sample_led() {
+  local seconds=$1 end now value last="" lit=0 total=0 changes=0
+  end=$(awk -v t="$EPOCHREALTIME" -v s="$seconds" 'BEGIN { printf "%.6f", t + s }')
+  while :; do
+    now=$EPOCHREALTIME
+    [ "${now/./}" -lt "${end/./}" ] || break
+    read -r value < "$led"
+    total=$((total + 1)); [ "$value" = 1 ] && lit=$((lit + 1))
+    [ -n "$last" ] && [ "$value" != "$last" ] && changes=$((changes + 1))
+    last=$value
+  done
+  awk -v l=$lit -v t=$total -v c=$changes -v s="$seconds" 'BEGIN { printf "%.2f %.1f\n", l / t, c / s }'
+}
+# expect_led NAME SECONDS: the LED shows pattern NAME (docs/user-guide.md, "The status LED").
+expect_led() {
+  local name=$1 seconds=$2 sample duty rate ok=0
+  sample=$(sample_led "$seconds"); duty=${sample% *}; rate=${sample#* }
+  case $name in
+    online) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d >= 0.97 && r == 0) }' && ok=1 ;;
+    noNetwork) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0 && d < 0.25 && r > 0 && r < 2) }' && ok=1 ;;
+    pairing) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.3 && d < 0.7 && r >= 5 && r <= 12) }' && ok=1 ;;
+    attached) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.65 && d < 0.97 && r >= 1 && r <= 3.5) }' && ok=1 ;;
+    clearWarning) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.2 && d < 0.8 && r > 13) }' && ok=1 ;;
+  esac
+  echo "LED: duty $duty, $rate changes/s: expected $name"
+  [ $ok = 1 ] || fail "the LED does not show '$name' (duty $duty, $rate changes/s)"
+}
+press() {  # press SECONDS: the button to ground for SECONDS, with contact bounce at both ends
+  local i
+  for i in 1 2 3; do echo pull-down > "$button"; echo pull-up > "$button"; done
+  echo pull-down > "$button"
+  sleep "$1"
+  for i in 1 2 3; do echo pull-up > "$button"; echo pull-down > "$button"; done
+  echo pull-up > "$button"
+}
+control() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall((sys.argv[2]+"\n").encode()); print(s.recv(512).decode().strip())' "$work/control.sock" "$1"; }
+allowlist_sum() { { grep -v '^#' "$work/pi/allowlist" 2>/dev/null || true; } | sha256sum; }
+opened_count() { grep -c "pairing is open for .* (opened by the button)" $log_file || true; }
+
+log "start: Type=notify, active only after READY=1"
+systemctl start usbp2pd || fail "systemctl start usbp2pd failed"
+[ "$(systemctl is-active usbp2pd)" = active ] || fail "usbp2pd is not active"
+systemctl show -p StatusText --value usbp2pd | tee /dev/stderr | grep -q "session" || fail "no STATUS= line"
+grep -q "ready: serving" $log_file || fail "usbp2pd did not say it is ready"
+grep -q "GPIO on $chip" $log_file || fail "usbp2pd did not take the GPIO lines"
+
+log "no address but loopback: 'no network'; an address: 'online'"
+expect_led noNetwork 4.5
+ip link add lan0 type dummy && ip addr add 10.99.0.1/24 dev lan0 && ip link set lan0 up
+sleep 1
+expect_led online 2
+
+code=$("$bin/usbp2pd" pairing-code --config $work/pi.toml --text-only | sed -n 's/^pairing code: //p')
+[ -n "$code" ] || fail "no pairing code"
+uri=$("$bin/usbp2pd" pairing-code --config $work/pi.toml --text-only | sed -n 's/^as a URI: *//p')
+pair() { "$bin/usbp2p-client" pair --config $work/$1.toml --address 127.0.0.1:7575 "${@:2}" 2>&1; }
+
+log "outside the pairing window the right code is refused"
+before=$(allowlist_sum)
+out=$(pair laptop "$code") && fail "paired with the window closed"
+echo "$out"; echo "$out" | grep -q "pairing is not open" || fail "no 'not open' message"
+[ "$(allowlist_sum)" = "$before" ] || fail "the allowlist changed"
+
+log "a mistyped code fails its checksum, before any connection"
+typo=$(python3 -c 'import sys; c=sys.argv[1]; print(("b" if c[0] == "a" else "a") + c[1:])' "$code")
+out=$(pair laptop "$typo") && fail "a mistyped code paired"
+echo "$out"; echo "$out" | grep -q "checksum" || fail "no checksum message for a typo"
+
+log "a short press (bouncing contacts) opens the window once"
+press 0.4
+wait_for 10 "the pairing window to open" bash -c "grep -q 'opened by the button' $log_file"
+sleep 1
+[ "$(opened_count)" = 1 ] || fail "one bouncing press opened the window $(opened_count) times"
+expect_led pairing 2
+
+log "three wrong secrets close the window; a fourth try, even with the right code, is refused"
+cp $work/pi/identity.key $work/wrong/identity.key
+printf 'state_directory = "%s"\ngpio.chip = ""\n' "$work/wrong" > $work/wrong.toml
+wrong=$("$bin/usbp2pd" pairing-code --config $work/wrong.toml --text-only | sed -n 's/^pairing code: //p')
+[ "$wrong" != "$code" ] && [ "${wrong:0:20}" = "${code:0:20}" ] || fail "the wrong code is not for the same server"
+for try in 1 2 3; do
+  out=$(pair laptop "$wrong") && fail "a wrong secret paired"
+  echo "$out"; echo "$out" | grep -q "wrong pairing secret" || fail "no 'wrong pairing secret' message"
+done
+echo "$out" | grep -q "pairing is closed" || fail "the third wrong secret did not close the window"
+out=$(pair laptop "$uri") && fail "a fourth try paired"
+echo "$out"; echo "$out" | grep -q "pairing is not open" || fail "the fourth try was not refused as closed"
+[ "$(allowlist_sum)" = "$before" ] || fail "the allowlist changed after wrong tries"
+expect_led online 2
+
+log "another press, the right code (the URI form): paired"
+press 0.3
+wait_for 10 "the pairing window to open again" bash -c "[ \$(grep -c 'opened by the button' $log_file) = 2 ]"
+pair laptop "$uri" --json | tee $work/pair.json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["paired"] and d["server"]["name"] == "Test Pi", d' $work/pair.json \
+  || fail "pair --json did not report the pairing"
+grep -q "laptop  # added $(date -u +%F)" $work/pi/allowlist || fail "the allowlist has no named, dated entry"
+"$bin/usbp2p-client" peers --config $work/laptop.toml | grep -q "^Test Pi " || fail "the client's peers lack the server"
+"$bin/usbp2p-client" peers --config $work/laptop.toml --json | python3 -c 'import json,sys; assert json.load(sys.stdin)["peers"][0]["name"] == "Test Pi"' \
+  || fail "peers --json"
+expect_led online 2
+
+log "an unpaired client is refused"
+pi_id=$("$bin/usbp2pd" identity show --config $work/pi.toml | head -n1)
+out=$("$bin/usbp2p-client" list --config $work/stranger.toml "$pi_id@127.0.0.1:7575" 2>&1) \
+  && fail "an unpaired client listed the devices"
+echo "$out"; echo "$out" | grep -q "Is it paired" || fail "no hint to pair"
+
+log "attach by the server's name: the device comes up, the LED says 'attached'"
+"$bin/usbp2p-client" list --config $work/laptop.toml --json "Test Pi@127.0.0.1:7575" | tee $work/list.json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(x["vid"] == sys.argv[2] for x in d["devices"]), d' $work/list.json $ss_vid \
+  || fail "list --json does not show the SourceSink device"
+"$bin/usbp2p-client" attach --config $work/laptop.toml "test pi@127.0.0.1:7575" $ss_vid:$ss_pid > $work/attach.log 2>&1 &
+attach_pid=$!
+wait_for 60 "the attached copy to enumerate" at_least 2 $ss_vid $ss_pid
+cat $work/attach.log
+sleep 1
+expect_led attached 3
+metrics=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9575/metrics").read().decode())')
+echo "$metrics" | grep -E '^usbp2p_(pairing_attempts_total|devices_attached|sessions)'
+echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="wrong_secret"} 2$' || fail "metrics: 2 wrong secrets"
+echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="too_many_wrong"} 1$' || fail "metrics: then too many"
+echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="paired"} 1$' || fail "metrics: 1 pairing"
+echo "$metrics" | grep -q '^usbp2p_devices_attached 1$' || fail "metrics: 1 device attached"
+
+log "holding the button 10 s: a fast flicker from 3 s, then the allowlist is cleared"
+echo pull-down > "$button"
+sleep 4
+expect_led clearWarning 2
+sleep 5
+echo pull-up > "$button"
+wait_for 10 "the allowlist to be cleared" bash -c "grep -q 'cleared the allowlist (1 client' $log_file"
+[ -z "$(grep -v '^#' $work/pi/allowlist)" ] || fail "the allowlist is not empty"
+wait_for 30 "the attached copy to go" exactly 1 $ss_vid $ss_pid
+kill $attach_pid 2>/dev/null; wait $attach_pid 2>/dev/null
+
+log "a stalled USB thread: the watchdog pings stop and systemd restarts the service"
+pid=$(systemctl show -p MainPID --value usbp2pd)
+control "fault usb-stall" | grep -q "^ok" || fail "fault injection refused"
+wait_for 30 "systemd to restart usbp2pd" bash -c "[ \$(systemctl show -p NRestarts --value usbp2pd) -ge 1 ]"
+wait_for 30 "usbp2pd to be active again" bash -c "[ \$(systemctl is-active usbp2pd) = active ]"
+[ "$(systemctl show -p MainPID --value usbp2pd)" != "$pid" ] || fail "the same process is still running"
+grep -q "the USB thread has not run" $log_file || fail "no log line about the stalled USB thread"
+
+log "systemctl stop: a graceful stop"
+systemctl stop usbp2pd
+[ "$(systemctl is-active usbp2pd)" != active ] || fail "usbp2pd still active"
+tail -n 5 $log_file | grep -q "stopping (signal 15)" || fail "no graceful stop"
+[ "$(systemctl show -p Result --value usbp2pd)" = success ] || fail "the stop was not clean: $(systemctl show -p Result --value usbp2pd)"
+trap - EXIT
+echo "ok: appliance service, button, LED and pairing"
