@@ -82,7 +82,9 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         // Pairing a laptop with a server: the pairing window, the channel-bound proof of the
         // secret, and the two messages of usbp2p-pair/1.
-        .target(name: "Pairing", dependencies: ["Identity", "Sodium", "Secure", "Sockets", "OSThreads"], swiftSettings: strict),
+        .target(
+            name: "Pairing", dependencies: ["Identity", "Sodium", "Secure", "Sockets", "OSThreads"],
+            swiftSettings: strict),
         // What a running attach tells `usbp2p-client status` (a small file per process).
         .target(name: "AttachStatus", dependencies: ["FileSystem"], swiftSettings: strict),
         // Finding a server on the LAN: DNS-SD over multicast DNS, `_usbp2p._tcp` with the EndpointId.

@@ -128,7 +128,8 @@ public struct AccessPolicy: Equatable, Sendable {
             parts[1] == "*" || (parts[1].count == 4 && UInt16(parts[1], radix: 16) != nil)
         else {
             throw .badRule(
-                number, line, "'\(word)' is not a device: use *, VVVV:PPPP (hex; PPPP may be *), serial=... or port=...")
+                number, line, "'\(word)' is not a device: use *, VVVV:PPPP (hex; PPPP may be *), serial=... or port=..."
+            )
         }
         return .ids(vendor: vendor, product: parts[1] == "*" ? nil : UInt16(parts[1], radix: 16))
     }

@@ -17,7 +17,7 @@ public enum ServerSchema {
                 check: ConfigChecks.logLevel),
             ConfigKey(
                 "state_directory", .string, default: .string("/var/lib/usbp2p"),
-                "Directory of the service's state: its identity key (identity.key) and, later, its allowlist. "
+                "Directory of the service's state: its identity key (identity.key), allowlist and pairing secret. "
                     + "On the appliance it is on the writable state partition.",
                 check: ConfigChecks.absolutePath),
             ConfigKey(
@@ -127,7 +127,7 @@ public enum ClientSchema {
                 ConfigKey(
                     "state_directory", .string,
                     default: .string("\(xdgDirectory("XDG_STATE_HOME", fallback: ".local/state"))/usbp2p"),
-                    "Directory of the client's state: its identity key (identity.key) and, later, its paired servers. "
+                    "Directory of the client's state: its identity key (identity.key) and its paired servers (peers). "
                         + "Default: $XDG_STATE_HOME/usbp2p, or ~/.local/state/usbp2p.",
                     check: ConfigChecks.absolutePath),
                 ConfigKey(
@@ -156,7 +156,8 @@ extension ConfigChecks {
 
     /// A name shown to people: one line, at most 64 bytes.
     public static let displayName: @Sendable (ConfigValue) -> String? = { value in
-        guard case .string(let text) = value, text.utf8.count <= 64, !text.contains(where: { $0.isNewline || $0 == "#" })
+        guard case .string(let text) = value, text.utf8.count <= 64,
+            !text.contains(where: { $0.isNewline || $0 == "#" })
         else { return "expected one line of at most 64 bytes without '#' (got \(value))" }
         return nil
     }

@@ -28,7 +28,9 @@ public struct ButtonGestures: Sendable {
     private var warned = false
     private var longPressed = false
 
-    public init(debounce: Double = 0.03, minimumPress: Double = 0.05, warningAfter: Double = 3, longPressAfter: Double = 10) {
+    public init(
+        debounce: Double = 0.03, minimumPress: Double = 0.05, warningAfter: Double = 3, longPressAfter: Double = 10
+    ) {
         self.debounce = debounce
         self.minimumPress = minimumPress
         self.warningAfter = warningAfter

@@ -92,8 +92,9 @@ public final class GPIOLine: @unchecked Sendable {
 
     /// Drives an output line: true is active (the LED lit).
     public func set(_ active: Bool) throws(GPIOError) {
-        guard gpiod_line_request_set_value(request, offset, active ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE)
-            == 0
+        guard
+            gpiod_line_request_set_value(request, offset, active ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE)
+                == 0
         else { throw GPIOError(what: "set line \(offset) of \(chip)", errno: errno) }
     }
 

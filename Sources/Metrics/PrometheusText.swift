@@ -36,7 +36,9 @@ public enum PrometheusText {
             for sample in metric.samples {
                 let labels =
                     sample.labels.isEmpty
-                    ? "" : "{" + sample.labels.map { "\($0.0)=\"\(escape($0.1, quote: true))\"" }.joined(separator: ",") + "}"
+                    ? ""
+                    : "{" + sample.labels.map { "\($0.0)=\"\(escape($0.1, quote: true))\"" }.joined(separator: ",")
+                        + "}"
                 out += "\(metric.name)\(labels) \(format(sample.value))\n"
             }
         }

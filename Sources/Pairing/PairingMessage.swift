@@ -48,7 +48,8 @@ public struct PairingReply: Equatable, Sendable {
     static let magic = Array("UPR1".utf8)
 
     public enum Status: UInt8, Sendable {
-        case paired = 0, notOpen, wrongProof, tooManyWrongProofs, malformed, failed
+        case paired = 0
+        case notOpen, wrongProof, tooManyWrongProofs, malformed, failed
     }
 
     public let status: Status

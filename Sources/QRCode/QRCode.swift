@@ -54,7 +54,8 @@ public struct QRCode: Equatable, Sendable {
         var path = ""
         for row in 0..<size {
             for column in 0..<size where isDark(row: row, column: column) {
-                path += "M\((column + quiet) * moduleSize) \((row + quiet) * moduleSize)h\(moduleSize)v\(moduleSize)h-\(moduleSize)z"
+                path +=
+                    "M\((column + quiet) * moduleSize) \((row + quiet) * moduleSize)h\(moduleSize)v\(moduleSize)h-\(moduleSize)z"
             }
         }
         var svg = """
@@ -66,7 +67,8 @@ public struct QRCode: Equatable, Sendable {
             """
         for (index, line) in caption.enumerated() {
             let y = side + (index + 1) * lineHeight - moduleSize / 2
-            svg += "<text x=\"\(side / 2)\" y=\"\(y)\" font-family=\"monospace\" font-size=\"\(moduleSize * 3 / 2)\" "
+            svg +=
+                "<text x=\"\(side / 2)\" y=\"\(y)\" font-family=\"monospace\" font-size=\"\(moduleSize * 3 / 2)\" "
                 + "text-anchor=\"middle\">\(escapeXML(line))</text>\n"
         }
         return svg + "</svg>\n"

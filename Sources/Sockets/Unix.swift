@@ -9,7 +9,9 @@ import FileSystem
 public enum UnixSocket {
     /// Sends one datagram to `path`.
     public static func sendDatagram(_ bytes: [UInt8], to path: String) throws(SystemError) {
-        let fd = try systemCall("socket") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let fd = try systemCall("socket") {
+            socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
         defer { Glibc.close(fd) }
         try withAddress(path) { address, length throws(SystemError) in
             try systemCall("sendto", path: path) {

@@ -65,7 +65,9 @@ struct AttachCommand: ParsableCommand {
             guard Endpoint(parsing: usbip, defaultPort: usbipDefaultPort) != nil else {
                 throw ValidationError("--usbip: expected host[:port] with a numeric address, got '\(usbip)'")
             }
-            guard arguments.count == 1, server == nil else { throw ValidationError("with --usbip, give exactly one bus id") }
+            guard arguments.count == 1, server == nil else {
+                throw ValidationError("with --usbip, give exactly one bus id")
+            }
             guard case .busid = DeviceSelector(arguments[0]) else {
                 throw ValidationError("'\(arguments[0])' is not a bus id (digits, '-' and '.', like 1-1 or 3-2.4)")
             }
@@ -98,7 +100,9 @@ struct AttachCommand: ParsableCommand {
     func serverAndDevices(peers: PeerList) throws -> (ServerAddress, [DeviceSelector]) {
         var words = arguments[...]
         var named = server
-        if named == nil, let first = words.first, DeviceSelector(first) == nil || ServerAddress.looksLikeServer(first, peers: peers) {
+        if named == nil, let first = words.first,
+            DeviceSelector(first) == nil || ServerAddress.looksLikeServer(first, peers: peers)
+        {
             named = first
             words = words.dropFirst()
         }

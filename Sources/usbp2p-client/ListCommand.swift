@@ -24,7 +24,8 @@ struct ListCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The server (default: the only paired one).", valueName: "server")) var server: String?
 
     @Flag(
-        help: "Print JSON: {\"devices\": [{\"busid\", \"vid\", \"pid\", \"speed\", \"interfaces\": [\"class/subclass/protocol\"]}]}."
+        help:
+            "Print JSON: {\"devices\": [{\"busid\", \"vid\", \"pid\", \"speed\", \"interfaces\": [\"class/subclass/protocol\"]}]}."
     )
     var json = false
 
@@ -82,7 +83,8 @@ struct ListCommand: ParsableCommand {
                 AttachStatus.quote(
                     "\(hex2($0.bInterfaceClass))/\(hex2($0.bInterfaceSubClass))/\(hex2($0.bInterfaceProtocol))")
             }
-            return "{\"busid\":\(AttachStatus.quote(d.busid)),\"vid\":\"\(hex4(d.idVendor))\",\"pid\":\"\(hex4(d.idProduct))\","
+            return
+                "{\"busid\":\(AttachStatus.quote(d.busid)),\"vid\":\"\(hex4(d.idVendor))\",\"pid\":\"\(hex4(d.idProduct))\","
                 + "\"speed\":\(AttachStatus.quote("\(d.speed)")),\"interfaces\":[\(classes.joined(separator: ","))]}"
         }
         return "{\"devices\":[\(items.joined(separator: ","))]}"

@@ -34,7 +34,9 @@ struct PairCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The server's address, if it is not found by itself.", valueName: "host[:port]"))
     var address: String?
 
-    @Option(help: ArgumentHelp("The name the server will know this client by (default: name, or user@host).", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "The name the server will know this client by (default: name, or user@host).", valueName: "name"))
     var name: String?
 
     @Flag(help: "Print JSON: {\"paired\": true, \"server\": {\"id\", \"name\"}} or {\"paired\": false, \"error\"}.")
@@ -64,7 +66,8 @@ struct PairCommand: ParsableCommand {
         do {
             let transport = try ServerConnection.dialer(
                 for: server, relay: relay, relayId: relayId, mdns: mdns, config: config, identity: identity)()
-            let context = try TLSContext(clientFor: pairing.server, identity: identity, protocols: [PairingExchange.alpn])
+            let context = try TLSContext(
+                clientFor: pairing.server, identity: identity, protocols: [PairingExchange.alpn])
             transport.stream.setReceiveTimeout(seconds: 15)
             let stream = try TLSStream(socket: transport.stream, context: context)
             defer { stream.close() }
@@ -112,7 +115,9 @@ struct PeersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peers",
         abstract: "List the servers this client has paired with.",
-        discussion: "Kept in state_directory/peers. Commands that take a server accept a peer's name, or the start of its EndpointId.")
+        discussion:
+            "Kept in state_directory/peers. Commands that take a server accept a peer's name, or the start of its EndpointId."
+    )
 
     @OptionGroup var options: CommonOptions
 
@@ -132,7 +137,9 @@ struct PeersCommand: ParsableCommand {
             print("no server is paired yet: press the button on the appliance, then usbp2p-client pair CODE")
         }
         for entry in peers.entries {
-            print("\(entry.name.isEmpty ? "(no name)" : entry.name)  \(entry.id)\(entry.added.isEmpty ? "" : "  paired \(entry.added)")")
+            print(
+                "\(entry.name.isEmpty ? "(no name)" : entry.name)  \(entry.id)\(entry.added.isEmpty ? "" : "  paired \(entry.added)")"
+            )
         }
     }
 }

@@ -58,13 +58,15 @@ struct ServerAddress: Sendable {
             case 1: return ServerAddress(id: peers.entries[0].id, direct: nil)
             default:
                 throw ValidationError(
-                    "several servers are paired (\(peers.entries.map { $0.name.isEmpty ? "\($0.id)" : $0.name }.joined(separator: ", "))): name one")
+                    "several servers are paired (\(peers.entries.map { $0.name.isEmpty ? "\($0.id)" : $0.name }.joined(separator: ", "))): name one"
+                )
             }
         }
         if let address = try? ServerAddress(parsing: text) { return address }
         let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
         switch peers.find(parts[0]) {
-        case .success(let entry): return ServerAddress(id: entry.id, direct: try endpoint(parts.count == 2 ? parts[1] : nil))
+        case .success(let entry):
+            return ServerAddress(id: entry.id, direct: try endpoint(parts.count == 2 ? parts[1] : nil))
         case .failure(let error):
             // Something as long as an EndpointId was meant as one: say what is wrong with it.
             if parts[0].count >= EndpointId.textLength - 6 { _ = try ServerAddress(parsing: text) }

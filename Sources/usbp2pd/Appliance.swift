@@ -131,7 +131,8 @@ final class Appliance: @unchecked Sendable {
             let count = list.entries.count
             list.removeAll()
             try list.save(to: allowlistPath)
-            logger.notice("long press: cleared the allowlist (\(count) client(s) removed); pair again to use the devices")
+            logger.notice(
+                "long press: cleared the allowlist (\(count) client(s) removed); pair again to use the devices")
         } catch {
             logger.error("long press: could not clear the allowlist: \(error)")
             update { $0.failure = "could not clear the allowlist" }

@@ -81,12 +81,15 @@ struct PairCommand: ParsableCommand {
     func run() throws {
         let config = try options.loadConfig(for: Server.self)
         let path = config.string("control.socket")
-        guard !path.isEmpty else { throw CLIError("control.socket is \"\" in \(config.path): no way to reach the service") }
+        guard !path.isEmpty else {
+            throw CLIError("control.socket is \"\" in \(config.path): no way to reach the service")
+        }
         let request =
             open ? "pair-open \(seconds ?? config.integer("pairing.window_seconds"))" : close ? "pair-close" : "status"
         let reply: String
         do { reply = try ControlSocket.request(request, at: path) } catch {
-            throw CLIError("cannot reach the running usbp2pd at \(path): \(error) (is 'usbp2pd serve' running, and are you root?)")
+            throw CLIError(
+                "cannot reach the running usbp2pd at \(path): \(error) (is 'usbp2pd serve' running, and are you root?)")
         }
         if reply.hasPrefix("ok ") {
             print(String(reply.dropFirst(3)))

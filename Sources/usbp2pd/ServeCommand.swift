@@ -2,8 +2,8 @@ import ArgumentParser
 import CLISupport
 import Config
 import Dispatch
-import Log
 import Exporter
+import Log
 import Metrics
 import Sockets
 import Systemd

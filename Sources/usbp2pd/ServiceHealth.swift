@@ -106,7 +106,9 @@ final class ServiceHealth: @unchecked Sendable {
             (.tooManyWrongProofs, "too_many_wrong"), (.malformed, "malformed"), (.failed, "failed"),
         ]
         return [
-            Metric("usbp2p_sessions", .gauge, "Sessions with clients (connected or resuming).", value: Double(statuses.count)),
+            Metric(
+                "usbp2p_sessions", .gauge, "Sessions with clients (connected or resuming).",
+                value: Double(statuses.count)),
             Metric(
                 "usbp2p_session_paths", .gauge, "Connected sessions by path.",
                 samples: byPath.sorted { $0.key < $1.key }.map { ([("path", $0.key)], Double($0.value)) }),
@@ -116,9 +118,14 @@ final class ServiceHealth: @unchecked Sendable {
                     ([("direction", "sent")], Double(statuses.reduce(0) { $0 + $1.bytesSent })),
                     ([("direction", "received")], Double(statuses.reduce(0) { $0 + $1.bytesReceived })),
                 ]),
-            Metric("usbp2p_devices_attached", .gauge, "Devices imported by clients now.", value: Double(exporter.importedCount)),
-            Metric("usbp2p_imports_total", .counter, "Device imports since start.", value: Double(counters.imports.load(ordering: .relaxed))),
-            Metric("usbp2p_urbs_total", .counter, "URBs completed.", value: Double(counters.urbs.load(ordering: .relaxed))),
+            Metric(
+                "usbp2p_devices_attached", .gauge, "Devices imported by clients now.",
+                value: Double(exporter.importedCount)),
+            Metric(
+                "usbp2p_imports_total", .counter, "Device imports since start.",
+                value: Double(counters.imports.load(ordering: .relaxed))),
+            Metric(
+                "usbp2p_urbs_total", .counter, "URBs completed.", value: Double(counters.urbs.load(ordering: .relaxed))),
             Metric(
                 "usbp2p_urb_errors_total", .counter, "URBs completed with an error status.",
                 value: Double(counters.failedURBs.load(ordering: .relaxed))),
@@ -134,8 +141,12 @@ final class ServiceHealth: @unchecked Sendable {
             Metric(
                 "usbp2p_pairing_attempts_total", .counter, "Pairing attempts by result.",
                 samples: results.map { ([("result", $0.1)], Double(pairing[$0.0] ?? 0)) }),
-            Metric("usbp2p_pairing_open", .gauge, "1 while the pairing window is open.", value: appliance.window.isOpen ? 1 : 0),
-            Metric("usbp2p_relay_registered", .gauge, "1 while registered at the relay.", value: sessions.isRegisteredAtRelay ? 1 : 0),
+            Metric(
+                "usbp2p_pairing_open", .gauge, "1 while the pairing window is open.",
+                value: appliance.window.isOpen ? 1 : 0),
+            Metric(
+                "usbp2p_relay_registered", .gauge, "1 while registered at the relay.",
+                value: sessions.isRegisteredAtRelay ? 1 : 0),
             Metric(
                 "usbp2p_usb_thread_stalled", .gauge, "1 while the USB thread has stopped going round.",
                 value: usb.secondsSinceEventLoopRan > Self.stallSeconds ? 1 : 0),

@@ -60,7 +60,7 @@ import Testing
         #expect(result.stdout.contains("hole-punched"))
     }
 
-    @Test(arguments: ["attach", "list", "status", "detach", "ports"])
+    @Test(arguments: ["pair", "peers", "forget", "attach", "list", "status", "detach", "ports"])
     func everyClientCommandExplainsItselfInItsHelp(command: String) throws {
         let result = try Executable.client.run([command, "--help"], home: scratchDirectory())
         #expect(result.status == 0)

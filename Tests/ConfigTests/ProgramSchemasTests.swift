@@ -36,3 +36,39 @@ import Testing
         #expect(ClientSchema.schema.key(named: "state_directory")?.defaultValue == .string("/tmp/xdg-state/usbp2p"))
     }
 }
+
+extension ProgramSchemasTests {
+    func server(_ text: String) throws(ConfigError) -> ConfigFile {
+        try ConfigFile(parsing: text, path: "usbp2pd.toml", schema: ServerSchema.schema)
+    }
+
+    @Test func accessRulesAreAnArrayOfCheckedRuleLines() throws {
+        let config = try server("[access]\ndefault = \"deny\"\nrules = [\"allow * 046d:c52b\", \"deny * port=1-2\"]\n")
+        #expect(config.strings("access.rules") == ["allow * 046d:c52b", "deny * port=1-2"])
+        #expect(config.string("access.default") == "deny")
+        #expect(ConfigFile(defaultsOf: ServerSchema.schema).strings("access.rules").isEmpty)
+    }
+
+    @Test func aBadAccessRuleIsRefusedWithItsLineAndNumber() {
+        #expect {
+            _ = try server("access.rules = [\"allow * *\",\n  \"allow everyone usb\"]\n")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("access.rules") && text.contains("rule 2")
+        }
+        #expect {
+            _ = try server("access.rules = [\"allow * *\", 3]\n")
+        } throws: { error in "\(error)".contains("item 2 is an integer") }
+        #expect {
+            _ = try server("access.rules = \"allow * *\"\n")
+        } throws: { error in "\(error)".contains("expected an array of strings") }
+    }
+
+    @Test func gpioAndPairingKeysAreChecked() {
+        for bad in [
+            "gpio.led_line = 5000", "gpio.chip = \"gpio chip\"", "pairing.window_seconds = 1", "name = \"a#b\"",
+        ] {
+            #expect(throws: ConfigError.self, "\(bad)") { _ = try server(bad + "\n") }
+        }
+    }
+}

@@ -11,7 +11,8 @@
 #     the window and a fourth try is refused, the allowlist unchanged; after another
 #     press the right code pairs (allowlist: name and date; client: peers).
 #   - attach by the paired server's name: the LED says "attached"; an unpaired client
-#     is refused; the metrics count the pairing attempts.
+#     is refused, one the access rules deny sees no devices; the metrics count the
+#     pairing attempts.
 #   - a 10 s press: the LED flickers from 3 s, then the allowlist is cleared and the
 #     attached device goes away.
 #   - a stalled USB thread: no more watchdog pings, systemd restarts the service.
@@ -19,6 +20,9 @@
 . "$(dirname "$0")/lib.sh"
 work=/tmp/appliance
 mkdir -p $work/pi $work/laptop $work/stranger $work/wrong
+for who in laptop stranger; do
+  printf 'state_directory = "%s"\nlan.mdns = false\nname = "%s"\n' "$work/$who" "$who" > $work/$who.toml
+done
 log_file=$work/usbp2pd.log
 trap 'echo "-- usbp2pd log (tail)"; tail -n 40 $log_file 2>/dev/null; systemctl status usbp2pd --no-pager 2>&1 | head -n 15' EXIT
 
@@ -40,8 +44,11 @@ echo "chip $chip at $lines"
 sourcesink_gadget
 modprobe vhci-hcd
 
+stranger_id=$("$bin/usbp2p-client" identity show --config $work/stranger.toml 2>/dev/null | head -n1)
+[ -n "$stranger_id" ] || fail "no identity for the second client"
 cat > $work/pi.toml <<EOF
 name = "Test Pi"
+access.rules = ["deny $stranger_id *"]
 state_directory = "$work/pi"
 session.listen = "127.0.0.1:7575"
 lan.mdns = false
@@ -51,9 +58,6 @@ control.socket = "$work/control.sock"
 metrics.listen = "127.0.0.1:9575"
 pairing.window_seconds = 120
 EOF
-for who in laptop stranger; do
-  printf 'state_directory = "%s"\nlan.mdns = false\nname = "%s"\n' "$work/$who" "$who" > $work/$who.toml
-done
 cat > /run/systemd/system/usbp2pd.service <<EOF
 [Unit]
 Description=usbp2pd under test
@@ -183,6 +187,16 @@ pi_id=$("$bin/usbp2pd" identity show --config $work/pi.toml | head -n1)
 out=$("$bin/usbp2p-client" list --config $work/stranger.toml "$pi_id@127.0.0.1:7575" 2>&1) \
   && fail "an unpaired client listed the devices"
 echo "$out"; echo "$out" | grep -q "Is it paired" || fail "no hint to pair"
+
+log "a client the access rules deny everything sees no devices and cannot import one"
+"$bin/usbp2pd" allow --config $work/pi.toml "$stranger_id" stranger
+"$bin/usbp2p-client" list --config $work/stranger.toml "$pi_id@127.0.0.1:7575" | tee $work/stranger-list
+grep -q "exports no devices" $work/stranger-list || fail "a denied client was listed devices"
+ss_busid=$(busid_of $ss_vid $ss_pid)
+out=$(timeout 60 "$bin/usbp2p-client" attach --config $work/stranger.toml "$pi_id@127.0.0.1:7575" "$ss_busid" 2>&1) \
+  && fail "a denied client attached"
+echo "$out"; echo "$out" | grep -q "offers no device $ss_busid" || fail "no clear refusal for a denied device"
+"$bin/usbp2pd" allow --config $work/pi.toml --remove "$stranger_id"
 
 log "attach by the server's name: the device comes up, the LED says 'attached'"
 "$bin/usbp2p-client" list --config $work/laptop.toml --json "Test Pi@127.0.0.1:7575" | tee $work/list.json

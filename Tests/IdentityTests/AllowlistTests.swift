@@ -9,7 +9,8 @@ import Testing
 
     @Test func entriesWithNamesCommentsAndBlankLinesParse() throws {
         let list = try Allowlist(parsing: "# comment\n\n\(anna)  Anna's laptop\n\t\(ben)\n", path: "a")
-        #expect(list.entries == [.init(id: anna, name: "Anna's laptop", added: ""), .init(id: ben, name: "", added: "")])
+        #expect(
+            list.entries == [.init(id: anna, name: "Anna's laptop", added: ""), .init(id: ben, name: "", added: "")])
         #expect(list.contains(anna) && list.contains(ben))
         #expect(!list.contains(EndpointIdentity.generate().endpointId))
     }

@@ -23,9 +23,11 @@ import Testing
     /// The server half of one connection: pairs strangers on usbp2p-pair/1 only.
     func serve(_ socket: Socket, window: PairingWindow, stored: Locked<[EndpointId]>) -> PairingExchange.Outcome? {
         guard
-            let context = try? TLSContext(role: .server, identity: pi, protocols: [PairingExchange.alpn], admitting: {
-                _, alpn in alpn == PairingExchange.alpn ? nil : "not pairing"
-            }),
+            let context = try? TLSContext(
+                role: .server, identity: pi, protocols: [PairingExchange.alpn],
+                admitting: {
+                    _, alpn in alpn == PairingExchange.alpn ? nil : "not pairing"
+                }),
             let stream = try? TLSStream(socket: socket, context: context)
         else { return nil }
         defer { stream.close() }
