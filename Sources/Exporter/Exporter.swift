@@ -32,9 +32,15 @@ public final class USBIPExporter: Sendable {
     /// The devices this server offers: every device but hubs, and but devices that are
     /// themselves imported here through vhci_hcd (offering those again would loop: a client
     /// on this machine attaching "every device like this one" would import its own copies).
-    public func exportableDevices() throws(USBError) -> [USBDeviceInfo] {
-        try usb.devices().filter { !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) }
+    public func exportableDevices(strings: Bool? = nil) throws(USBError) -> [USBDeviceInfo] {
+        try usb.devices(strings: strings ?? readsStrings.load(ordering: .relaxed)).filter {
+            !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid)
+        }
     }
+
+    /// Whether device lists read the string descriptors (serial numbers, for access rules
+    /// that name them): each read opens the device briefly.
+    public let readsStrings = Atomic<Bool>(false)
 
     /// Whether the device hangs off a vhci_hcd controller (sysfs: /sys/devices/platform/vhci_hcd.N/...).
     static func isImportedThroughVHCI(busid: String) -> Bool {

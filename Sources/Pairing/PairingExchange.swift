@@ -31,7 +31,7 @@ public enum PairingExchange {
         over stream: TLSStream, secret: PairingSecret, window: PairingWindow,
         store: (EndpointId, String) throws -> String
     ) throws -> Outcome {
-        guard let peer = stream.connection.peer else { throw PairingMessageError.badMagic }
+        guard let peer = stream.connection.peer else { throw TLSError.peerRefused("no peer key") }
         let request: PairingRequest
         do {
             request = try readMessage(from: stream) { bytes throws(PairingMessageError) in

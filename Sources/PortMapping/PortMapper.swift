@@ -178,10 +178,8 @@ public final class PortMappingKeeper: @unchecked Sendable {
                 delay = retry
                 retry = min(retry * 2, Self.retryCap)
             }
-            monitor.withLock {
-                let until = monotonicSeconds() + delay
-                while !stopped, monotonicSeconds() < until { monitor.wait(seconds: until - monotonicSeconds()) }
-            }
+            let until = monotonicSeconds() + delay
+            _ = monitor.withLock { monitor.wait(until: until) { stopped } }
         }
     }
 }

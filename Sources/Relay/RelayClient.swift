@@ -125,7 +125,7 @@ public final class RelayListener: @unchecked Sendable {
                 logger.warning("relay \(relay): \(error)")
             }
             let until = monotonicSeconds() + backoff.next()
-            monitor.withLock { monitor.wait(until: until) { stopped } }
+            _ = monitor.withLock { monitor.wait(until: until) { stopped } }
         }
     }
 

@@ -13,7 +13,11 @@ import Sockets
 //                                                 server answers with its own punch addresses
 //                  7 sync                         client → server: dial now (the client waits
 //                                                 half the punch round trip, then dials too)
+//                  8 device names  names          server → client: what its devices are called
+//                                                 (sent at the start and after each change)
 //
+//   names: count u8 (≤ 64), then per device: busid length u8 (1-31), busid (ASCII digits,
+//   '-' and '.'), name length u8 (≤ 127), name (UTF-8, "manufacturer product").
 //   endpoints: count u8 (≤ 16), then per endpoint: family u8 (4 or 6), address (4 or 16
 //   bytes), port u16 (not 0). Everything big-endian.
 
@@ -26,6 +30,7 @@ public enum ControlMessage: Equatable, Sendable {
     case addresses([Endpoint])
     case punch([Endpoint])
     case sync
+    case deviceNames([DeviceName])
 
     /// Texts are cut to this many bytes (they are for logs and error messages).
     static let maxText = 1024
@@ -42,7 +47,50 @@ public enum ControlMessage: Equatable, Sendable {
         case .addresses(let endpoints): [5] + Self.encode(endpoints)
         case .punch(let endpoints): [6] + Self.encode(endpoints)
         case .sync: [7]
+        case .deviceNames(let names): Self.encode(names)
         }
+    }
+
+    private static func encode(_ names: [DeviceName]) -> [UInt8] {
+        var bytes: [UInt8] = [8, UInt8(min(names.count, maxNames))]
+        for name in names.prefix(maxNames) {
+            bytes.append(UInt8(name.busid.utf8.count))
+            bytes += name.busid.utf8
+            bytes.append(UInt8(name.name.utf8.count))
+            bytes += name.name.utf8
+        }
+        return bytes
+    }
+
+    /// Devices named in one message at most.
+    public static let maxNames = 64
+
+    private static func decodeNames(_ bytes: ArraySlice<UInt8>) throws(SessionFrameError) -> [DeviceName] {
+        guard let count = bytes.first else { throw .malformed("device names without a count") }
+        guard count <= maxNames else { throw .malformed("\(count) device names, at most \(maxNames)") }
+        var names: [DeviceName] = []
+        var offset = bytes.startIndex + 1
+        func field(_ what: String, max: Int) throws(SessionFrameError) -> ArraySlice<UInt8> {
+            guard offset < bytes.endIndex else { throw .malformed("device names cut short") }
+            let length = Int(bytes[offset])
+            guard length <= max else { throw .malformed("a device \(what) of \(length) bytes") }
+            guard bytes.endIndex - offset - 1 >= length else { throw .malformed("device names cut short") }
+            defer { offset += 1 + length }
+            return bytes[(offset + 1)..<(offset + 1 + length)]
+        }
+        for _ in 0..<count {
+            let busid = try field("bus id", max: DeviceName.maxBusid)
+            let name = try field("name", max: DeviceName.maxName)
+            guard let busidText = String(validating: busid, as: UTF8.self),
+                let nameText = String(validating: name, as: UTF8.self),
+                let device = DeviceName(busid: busidText, name: nameText), device.name == nameText
+            else { throw .malformed("a device name that is not a bus id and UTF-8 text") }
+            names.append(device)
+        }
+        guard offset == bytes.endIndex else {
+            throw .malformed("\(bytes.endIndex - offset) bytes after the device names")
+        }
+        return names
     }
 
     /// Numeric endpoints only; others (host names) are left out.
@@ -109,7 +157,35 @@ public enum ControlMessage: Equatable, Sendable {
         case 7:
             guard bytes.count == 1 else { throw .malformed("sync of \(bytes.count) bytes") }
             self = .sync
+        case 8: self = .deviceNames(try Self.decodeNames(bytes[1...]))
         default: throw .malformed("unknown control message \(kind)")
         }
+    }
+}
+
+/// What a server's device is called ("SanDisk Ultra"), by its bus id: `list` shows it and
+/// `attach` can select by it (USB/IP's own device list carries no names).
+public struct DeviceName: Equatable, Sendable {
+    public static let maxBusid = 31
+    public static let maxName = 127
+
+    public let busid: String
+    public let name: String
+
+    /// Nil for a bus id that is not one; a long name is cut at a character boundary, and
+    /// control characters become spaces.
+    public init?(busid: String, name: String) {
+        guard !busid.isEmpty, busid.utf8.count <= Self.maxBusid,
+            busid.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ".") })
+        else { return nil }
+        self.busid = busid
+        var cut = ""
+        for character in name {
+            let clean: Character =
+                character.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f } ? character : " "
+            if cut.utf8.count + String(clean).utf8.count > Self.maxName { break }
+            cut.append(clean)
+        }
+        self.name = cut
     }
 }

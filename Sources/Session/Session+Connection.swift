@@ -128,6 +128,9 @@ extension Session {
         case .addresses:
             guard role == .client else { throw .protocolViolation("the client sent addresses") }
             notices.append(message)
+        case .deviceNames:
+            guard role == .client else { throw .protocolViolation("the client sent device names") }
+            notices.append(message)
         case .sync:
             guard role == .server else { throw .protocolViolation("the server sent a sync") }
             notices.append(message)

@@ -144,10 +144,8 @@ public final class SessionClient: @unchecked Sendable {
             } catch {
                 let delay = backoff.next()
                 logger.info("reconnecting to \(peerName) failed (\(error)); next try in \(Int(delay * 1000)) ms")
-                monitor.withLock {
-                    let until = monotonicSeconds() + delay
-                    while !stopped, monotonicSeconds() < until { monitor.wait(seconds: until - monotonicSeconds()) }
-                }
+                let until = monotonicSeconds() + delay
+                _ = monitor.withLock { monitor.wait(until: until) { stopped } }
             }
         }
     }

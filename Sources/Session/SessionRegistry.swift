@@ -30,6 +30,11 @@ public final class SessionRegistry: @unchecked Sendable {
 
     public var count: Int { monitor.withLock { sessions.count } }
 
+    /// Every session with the peer it belongs to.
+    public var sessionsByPeer: [(peer: String, session: Session)] {
+        monitor.withLock { sessions.map { ($0.key.peer, $0.value) } }
+    }
+
     /// What each session is doing now (for the metrics).
     public var statuses: [Session.Status] { monitor.withLock { Array(sessions.values) }.map(\.status) }
 

@@ -66,6 +66,7 @@ public enum UnixSocket {
         return Socket(descriptor: fd, peer: "control client")
     }
 
+    @discardableResult
     private static func withAddress<T>(
         _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> T
     ) throws(SystemError) -> T {

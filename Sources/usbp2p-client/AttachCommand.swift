@@ -22,8 +22,8 @@ struct AttachCommand: ParsableCommand {
         abstract: "Attach a server's devices, so they appear here as if plugged in; keeps them attached.",
         discussion: """
             'attach' attaches every device the paired server offers this client; \
-            'attach DEVICE...' only those named, by bus id (1-1, as 'list' shows) or by \
-            VID:PID (046d:c52b). A server may come first (a paired server's name, an \
+            'attach DEVICE...' only those named, by bus id (1-1, as 'list' shows), by \
+            VID:PID (046d:c52b) or by part of the name 'list' shows ("SanDisk", any case). A server may come first (a paired server's name, an \
             EndpointId, or either @host:port); it may be left out when only one is paired. \
             When the server offers a device later (plugged in there), it is attached too if \
             it matches.
@@ -53,7 +53,7 @@ struct AttachCommand: ParsableCommand {
 
     @Argument(
         help: ArgumentHelp(
-            "An optional server, then devices: bus ids (1-1) or VID:PID (046d:c52b); none: all. With --usbip, one bus id.",
+            "An optional server, then devices: bus ids (1-1), VID:PID (046d:c52b) or names; none: all. With --usbip, one bus id.",
             valueName: "server/device"))
     var arguments: [String] = []
 
@@ -100,20 +100,18 @@ struct AttachCommand: ParsableCommand {
     func serverAndDevices(peers: PeerList) throws -> (ServerAddress, [DeviceSelector]) {
         var words = arguments[...]
         var named = server
-        if named == nil, let first = words.first,
-            DeviceSelector(first) == nil || ServerAddress.looksLikeServer(first, peers: peers)
-        {
+        // The first word names the server if it can (an EndpointId, a paired server's name);
+        // the rest, and a first word that cannot, are devices.
+        if named == nil, let first = words.first, ServerAddress.looksLikeServer(first, peers: peers) {
             named = first
             words = words.dropFirst()
         }
         let address = try ServerAddress.resolve(named, peers: peers)
-        let selectors = try words.map { word in
-            guard let selector = DeviceSelector(word) else {
-                throw ValidationError("'\(word)' is not a device: give a bus id (1-1, 3-2.4) or VID:PID (046d:c52b)")
-            }
-            return selector
+        for word in words where word.isEmpty || word.utf8.count > DeviceName.maxName {
+            throw ValidationError(
+                "'\(word)' is not a device: give a bus id (1-1), VID:PID (046d:c52b) or part of its name")
         }
-        return (address, selectors)
+        return (address, words.map(DeviceSelector.parse))
     }
 
     private func attachThroughSession(config: ConfigFile, log: Logger) throws {
@@ -124,6 +122,7 @@ struct AttachCommand: ParsableCommand {
             for: address, relay: relayOptions.relay, config: config, identity: identity, log: log, upgrade: true,
             events: SessionEvents(
                 control: { message, session in
+                    attached.names.take(message)
                     // The server's devices changed: attach what now matches.
                     if message == .devicesChanged { attached.reconcileLater(in: session) }
                 },
@@ -165,6 +164,13 @@ struct AttachCommand: ParsableCommand {
 enum DeviceSelector: Equatable, Sendable, CustomStringConvertible {
     case busid(String)
     case ids(vendor: UInt16, product: UInt16)
+    /// Part of the name the server gives the device (any case): "sandisk", "Ultra".
+    case name(String)
+
+    /// A bus id or VID:PID; anything else is a name (`named`).
+    static func parse(_ text: String) -> DeviceSelector {
+        DeviceSelector(text) ?? .name(text)
+    }
 
     init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
@@ -181,10 +187,12 @@ enum DeviceSelector: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    func matches(_ device: ExportedDevice) -> Bool {
+    func matches(_ device: ExportedDevice, names: DeviceNames) -> Bool {
         switch self {
         case .busid(let busid): device.busid == busid
         case .ids(let vendor, let product): device.idVendor == vendor && device.idProduct == product
+        case .name(let text):
+            names.name(of: device.busid)?.lowercased().contains(text.lowercased()) == true
         }
     }
 
@@ -192,6 +200,7 @@ enum DeviceSelector: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .busid(let busid): busid
         case .ids(let vendor, let product): "\(hex4(vendor)):\(hex4(product))"
+        case .name(let text): "named \"\(text)\""
         }
     }
 }
@@ -200,6 +209,8 @@ enum DeviceSelector: Equatable, Sendable, CustomStringConvertible {
 final class AttachedDevices: @unchecked Sendable {
     /// What to attach; empty: every device the server offers.
     let selectors: [DeviceSelector]
+    /// What the server calls its devices (for selectors by name).
+    let names = DeviceNames()
     let log: Logger
     private let lock = Monitor()
     private var ports: [(busid: String, port: Int)] = []
@@ -216,15 +227,18 @@ final class AttachedDevices: @unchecked Sendable {
         let channel = try session.openChannel()
         defer { channel.close() }
         let devices = try USBIPClient.deviceList(over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
-        let chosen = selectors.isEmpty ? devices : devices.filter { d in selectors.contains { $0.matches(d) } }
+        let chosen =
+            selectors.isEmpty ? devices : devices.filter { d in selectors.contains { $0.matches(d, names: names) } }
         return (chosen.map(\.busid), devices)
     }
 
     /// The first attach: every selector must match a device the server offers.
     func attachFirst(in session: Session) throws {
         let (busids, offered) = try wanted(in: session)
-        let listed = offered.map { "\($0.busid) (\(hex4($0.idVendor)):\(hex4($0.idProduct)))" }.joined(separator: ", ")
-        for selector in selectors where !offered.contains(where: selector.matches) {
+        let listed = offered.map { d in
+            "\(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct))\(names.name(of: d.busid).map { ", \($0)" } ?? ""))"
+        }.joined(separator: ", ")
+        for selector in selectors where !offered.contains(where: { selector.matches($0, names: names) }) {
             throw AttachError(
                 "the server offers no device \(selector)"
                     + (offered.isEmpty ? " (it offers none to this client)" : " (it offers: \(listed))"))

@@ -25,7 +25,7 @@ struct ListCommand: ParsableCommand {
 
     @Flag(
         help:
-            "Print JSON: {\"devices\": [{\"busid\", \"vid\", \"pid\", \"speed\", \"interfaces\": [\"class/subclass/protocol\"]}]}."
+            "Print JSON: {\"devices\": [{\"busid\", \"vid\", \"pid\", \"name\", \"speed\", \"interfaces\": [\"class/subclass/protocol\"]}]}."
     )
     var json = false
 
@@ -60,8 +60,10 @@ struct ListCommand: ParsableCommand {
         let log = options.logger(for: Client.self, config: config)
         let identity = try loadIdentity(config: config, log: log)
         let address = try ServerAddress.resolve(server, peers: try Peers.load(config))
+        let names = DeviceNames()
         let client = try ServerConnection.client(
-            for: address, relay: relayOptions.relay, config: config, identity: identity, log: log)
+            for: address, relay: relayOptions.relay, config: config, identity: identity, log: log,
+            events: SessionEvents(control: { message, _ in names.take(message) }))
         let session: Session
         do { session = try client.start() } catch {
             throw ServerConnection.explain(error, server: address, identity: identity)
@@ -70,14 +72,17 @@ struct ListCommand: ParsableCommand {
         do {
             let channel = try session.openChannel()
             defer { channel.close() }
-            print(render(try USBIPClient.deviceList(over: channel, timeoutSeconds: timeout), from: "the server"))
+            print(
+                render(
+                    try USBIPClient.deviceList(over: channel, timeoutSeconds: timeout), from: "the server", names: names
+                ))
         } catch {
             throw CLIError("\(error)")
         }
     }
 
-    private func render(_ devices: [ExportedDevice], from source: String) -> String {
-        guard json else { return describe(devices, from: source) }
+    private func render(_ devices: [ExportedDevice], from source: String, names: DeviceNames? = nil) -> String {
+        guard json else { return describe(devices, from: source, names: names) }
         let items = devices.map { d in
             let classes = d.interfaces.map {
                 AttachStatus.quote(
@@ -85,19 +90,21 @@ struct ListCommand: ParsableCommand {
             }
             return
                 "{\"busid\":\(AttachStatus.quote(d.busid)),\"vid\":\"\(hex4(d.idVendor))\",\"pid\":\"\(hex4(d.idProduct))\","
+                + "\"name\":\(AttachStatus.quote(names?.name(of: d.busid) ?? "")),"
                 + "\"speed\":\(AttachStatus.quote("\(d.speed)")),\"interfaces\":[\(classes.joined(separator: ","))]}"
         }
         return "{\"devices\":[\(items.joined(separator: ","))]}"
     }
 
-    private func describe(_ devices: [ExportedDevice], from source: String) -> String {
+    private func describe(_ devices: [ExportedDevice], from source: String, names: DeviceNames?) -> String {
         if devices.isEmpty { return "\(source) exports no devices" }
         return devices.map { d in
             let classes = d.interfaces.map {
                 "\(hex2($0.bInterfaceClass))/\(hex2($0.bInterfaceSubClass))/\(hex2($0.bInterfaceProtocol))"
             }
+            let name = names?.name(of: d.busid).map { $0.isEmpty ? "" : "  \($0)" } ?? ""
             return
-                "\(d.busid)  \(hex4(d.idVendor)):\(hex4(d.idProduct))  \(d.speed)  interfaces \(classes.joined(separator: " "))"
+                "\(d.busid)  \(hex4(d.idVendor)):\(hex4(d.idProduct))\(name)  \(d.speed)  interfaces \(classes.joined(separator: " "))"
         }.joined(separator: "\n")
     }
 

@@ -4,6 +4,7 @@ import Config
 import Identity
 import LocalDiscovery
 import Log
+import OSThreads
 import Reach
 import Relay
 import Secure
@@ -73,6 +74,21 @@ struct ServerAddress: Sendable {
             throw ValidationError("\(error)")
         }
     }
+}
+
+/// The names the server gave its devices (USB/IP's device list has none), by bus id: it
+/// sends them when the session starts, ahead of any reply, and again after each change.
+final class DeviceNames: @unchecked Sendable {
+    private let monitor = Monitor()
+    private var names: [String: String] = [:]
+
+    /// Keeps the names of a `deviceNames` message; other messages pass.
+    func take(_ message: ControlMessage) {
+        guard case .deviceNames(let list) = message else { return }
+        monitor.withLock { names = Dictionary(list.map { ($0.busid, $0.name) }) { _, last in last } }
+    }
+
+    func name(of busid: String) -> String? { monitor.withLock { names[busid] } }
 }
 
 /// The client's paired servers (state_directory/peers).

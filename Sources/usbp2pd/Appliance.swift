@@ -16,7 +16,7 @@ final class Appliance: @unchecked Sendable {
     let serverName: String
     let windowSeconds: Double
     let secret: PairingSecret
-    private(set) var window: PairingWindow!
+    let window: PairingWindow
     private let monitor = Monitor()
     private var state = ApplianceState()
     private var led: StatusLED?
@@ -33,7 +33,10 @@ final class Appliance: @unchecked Sendable {
         let name = config.string("name")
         serverName = name.isEmpty ? hostName() : name
         windowSeconds = Double(config.integer("pairing.window_seconds"))
-        window = PairingWindow(changed: { [weak self] open in self?.update { $0.pairingOpen = open } })
+        // The window tells the LED when it opens and closes; it exists before self does.
+        let late = LateAppliance()
+        window = PairingWindow(changed: { open in late.appliance?.update { $0.pairingOpen = open } })
+        late.appliance = self
         setUpGPIO(config)
     }
 
@@ -165,6 +168,11 @@ final class Appliance: @unchecked Sendable {
             logger.notice("\(stream.peer): pairing failed: \(error)")
         }
     }
+}
+
+/// The appliance, for the pairing window made before it.
+private final class LateAppliance: @unchecked Sendable {
+    weak var appliance: Appliance?
 }
 
 /// Pairing attempts by what became of them.

@@ -70,7 +70,7 @@ struct ServeCommand: ParsableCommand {
             exporter = USBIPExporter(usb: usb, logger: log)
             server = try USBIPServer(exporter: exporter, endpoint: usbipEndpoint, logger: log)
             sessions = try SessionService(
-                identity: identity, config: config, usbip: server, logger: log,
+                identity: identity, config: config, usbip: server, exporter: exporter, logger: log,
                 pairingOpen: { appliance.window.isOpen }, pairing: { appliance.pair(over: $0) })
         } catch {
             appliance.update { $0.failure = "\(error)" }

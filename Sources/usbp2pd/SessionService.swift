@@ -1,5 +1,6 @@
 import AccessPolicy
 import Config
+import Dispatch
 import Exporter
 import Identity
 import LocalDiscovery
@@ -53,12 +54,15 @@ final class SessionService: @unchecked Sendable {
     /// each costs this server a TLS connection.
     static let strangerInterval = 2.0
 
+    /// The access policy, and the devices (for their names) it filters.
+    let policy: AccessPolicy
+    let exporter: USBIPExporter
     /// Pairing connections (ALPN usbp2p-pair/1), from anyone: the window decides.
     private let pairing: @Sendable (TLSStream) -> Void
     private let pairingOpen: @Sendable () -> Bool
 
     init(
-        identity: EndpointIdentity, config: ConfigFile, usbip: USBIPServer, logger: Logger,
+        identity: EndpointIdentity, config: ConfigFile, usbip: USBIPServer, exporter: USBIPExporter, logger: Logger,
         pairingOpen: @escaping @Sendable () -> Bool = { false },
         pairing: @escaping @Sendable (TLSStream) -> Void = { $0.close() }
     ) throws {
@@ -72,8 +76,14 @@ final class SessionService: @unchecked Sendable {
         let count = try Allowlist.load(from: allowlistPath).entries.count
         logger.info("\(count) client(s) on the allowlist \(allowlistPath)")
         let policy = try AccessPolicy(default: config.string("access.default"), rules: config.strings("access.rules"))
+        self.policy = policy
+        self.exporter = exporter
         if !policy.rules.isEmpty || policy.defaultVerdict == .deny {
             logger.info("access: \(policy.rules.count) rule(s), otherwise \(policy.defaultVerdict)")
+        }
+        // Serial numbers are string descriptors: read them only when a rule needs one.
+        if policy.rules.contains(where: { if case .serial = $0.device { true } else { false } }) {
+            exporter.readsStrings.store(true, ordering: .relaxed)
         }
         tls = try TLSContext(
             role: .server, identity: identity, protocols: [Self.alpn, PairingExchange.alpn]
@@ -112,15 +122,8 @@ final class SessionService: @unchecked Sendable {
         var sessionConfiguration = SessionConfiguration()
         sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
         registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { [paths] peer in
-            let peerId = try? EndpointId(parsing: peer)
             // The access policy for this peer: which devices it sees and may import.
-            let allows: @Sendable (USBDeviceInfo) -> Bool = { info in
-                guard let peerId else { return false }
-                return policy.allows(
-                    peerId,
-                    DeviceFacts(
-                        busid: info.busid, vendor: info.idVendor, product: info.idProduct, serial: info.serialNumber))
-            }
+            let allows = Self.allows(policy, for: peer)
             return SessionEvents(
                 openChannel: { channel in
                     guard let (mine, theirs) = try? Socket.pair() else { return nil }
@@ -178,8 +181,39 @@ final class SessionService: @unchecked Sendable {
     var hasRelay: Bool { relayListener != nil }
     var hasListener: Bool { listener != nil }
 
-    /// A devices-changed notice to every client.
-    func devicesChanged() { registry.broadcast(.devicesChanged) }
+    /// Which devices `peer` (an EndpointId's text) may see and import.
+    static func allows(_ policy: AccessPolicy, for peer: String) -> @Sendable (USBDeviceInfo) -> Bool {
+        let peerId = try? EndpointId(parsing: peer)
+        return { info in
+            guard let peerId else { return false }
+            return policy.allows(
+                peerId,
+                DeviceFacts(
+                    busid: info.busid, vendor: info.idVendor, product: info.idProduct, serial: info.serialNumber))
+        }
+    }
+
+    /// The names of the devices `peer` may use ("manufacturer product").
+    func deviceNames(for peer: String) -> [DeviceName] {
+        let allows = Self.allows(policy, for: peer)
+        let devices = (try? exporter.exportableDevices(strings: true)) ?? []
+        return devices.filter(allows).compactMap { d in
+            DeviceName(busid: d.busid, name: [d.manufacturer, d.product].compactMap { $0 }.joined(separator: " "))
+        }
+    }
+
+    /// Each client gets its devices' names, then a devices-changed notice. Called from the
+    /// USB thread (hotplug): the names need synchronous control transfers, which must not
+    /// run on it (they would wait for the events it handles), so the work queues elsewhere.
+    func devicesChanged() {
+        notices.async { [self] in
+            for (peer, session) in registry.sessionsByPeer {
+                session.send(.deviceNames(deviceNames(for: peer)))
+                session.send(.devicesChanged)
+            }
+        }
+    }
+    private let notices = DispatchQueue(label: "usbp2pd-device-notices")
 
     /// TLS (refusing keys not on the allowlist), then the session's hellos.
     private func serve(_ socket: Socket, via transport: any ByteStream) {
@@ -201,6 +235,7 @@ final class SessionService: @unchecked Sendable {
             // From here the session's pings keep the link busy; a silent one is dead.
             socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
             let session = try registry.accept(stream, peer: peer.description)
+            session.send(.deviceNames(deviceNames(for: peer.description)))
             paths.connected(session)
         } catch {
             refusedHandshakes.add(1, ordering: .relaxed)

@@ -119,8 +119,13 @@ control() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.co
 allowlist_sum() { { grep -v '^#' "$work/pi/allowlist" 2>/dev/null || true; } | sha256sum; }
 opened_count() { grep -c "pairing is open for .* (opened by the button)" $log_file || true; }
 
+# since T0: seconds since the EPOCHREALTIME stamp T0 (for the figures in docs/performance.md).
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
+
 log "start: Type=notify, active only after READY=1"
+t0=$EPOCHREALTIME
 systemctl start usbp2pd || fail "systemctl start usbp2pd failed"
+echo "measured: systemctl start until READY=1: $(since $t0) s"
 [ "$(systemctl is-active usbp2pd)" = active ] || fail "usbp2pd is not active"
 systemctl show -p StatusText --value usbp2pd | tee /dev/stderr | grep -q "session" || fail "no STATUS= line"
 grep -q "ready: serving" $log_file || fail "usbp2pd did not say it is ready"
@@ -173,7 +178,9 @@ expect_led online 2
 log "another press, the right code (the URI form): paired"
 press 0.3
 wait_for 10 "the pairing window to open again" bash -c "[ \$(grep -c 'opened by the button' $log_file) = 2 ]"
+t0=$EPOCHREALTIME
 pair laptop "$uri" --json | tee $work/pair.json
+echo "measured: usbp2p-client pair (TCP, TLS, proof, both lists written): $(since $t0) s"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["paired"] and d["server"]["name"] == "Test Pi", d' $work/pair.json \
   || fail "pair --json did not report the pairing"
 grep -q "laptop  # added $(date -u +%F)" $work/pi/allowlist || fail "the allowlist has no named, dated entry"
@@ -198,11 +205,12 @@ out=$(timeout 60 "$bin/usbp2p-client" attach --config $work/stranger.toml "$pi_i
 echo "$out"; echo "$out" | grep -q "offers no device $ss_busid" || fail "no clear refusal for a denied device"
 "$bin/usbp2pd" allow --config $work/pi.toml --remove "$stranger_id"
 
-log "attach by the server's name: the device comes up, the LED says 'attached'"
+log "attach by the server's name and the device's: it comes up, the LED says 'attached'"
 "$bin/usbp2p-client" list --config $work/laptop.toml --json "Test Pi@127.0.0.1:7575" | tee $work/list.json
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(x["vid"] == sys.argv[2] for x in d["devices"]), d' $work/list.json $ss_vid \
-  || fail "list --json does not show the SourceSink device"
-"$bin/usbp2p-client" attach --config $work/laptop.toml "test pi@127.0.0.1:7575" $ss_vid:$ss_pid > $work/attach.log 2>&1 &
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(x["vid"] == sys.argv[2] and x["name"] == "usbp2p SourceSink test device" for x in d["devices"]), d' $work/list.json $ss_vid \
+  || fail "list --json does not show the SourceSink device by its name"
+# By part of the name the server gives it (any case).
+"$bin/usbp2p-client" attach --config $work/laptop.toml "test pi@127.0.0.1:7575" sourcesink > $work/attach.log 2>&1 &
 attach_pid=$!
 wait_for 60 "the attached copy to enumerate" at_least 2 $ss_vid $ss_pid
 cat $work/attach.log
@@ -228,9 +236,11 @@ kill $attach_pid 2>/dev/null; wait $attach_pid 2>/dev/null
 
 log "a stalled USB thread: the watchdog pings stop and systemd restarts the service"
 pid=$(systemctl show -p MainPID --value usbp2pd)
+t0=$EPOCHREALTIME
 control "fault usb-stall" | grep -q "^ok" || fail "fault injection refused"
 wait_for 30 "systemd to restart usbp2pd" bash -c "[ \$(systemctl show -p NRestarts --value usbp2pd) -ge 1 ]"
 wait_for 30 "usbp2pd to be active again" bash -c "[ \$(systemctl is-active usbp2pd) = active ]"
+echo "measured: USB thread stalled until active again (WatchdogSec=4): $(since $t0) s"
 [ "$(systemctl show -p MainPID --value usbp2pd)" != "$pid" ] || fail "the same process is still running"
 grep -q "the USB thread has not run" $log_file || fail "no log line about the stalled USB thread"
 

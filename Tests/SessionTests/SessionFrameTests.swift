@@ -106,3 +106,24 @@ import Testing
         }
     }
 }
+
+extension SessionFrameTests {
+    @Test func deviceNamesRoundTripAreBoundedAndBadOnesAreRefused() throws {
+        let names = [DeviceName(busid: "1-1.2", name: "SanDisk Ultra")!, DeviceName(busid: "3-1", name: "")!]
+        #expect(try ControlMessage(decoding: ControlMessage.deviceNames(names).encoded) == .deviceNames(names))
+        #expect(DeviceName(busid: "1-1; rm", name: "x") == nil)
+        #expect(DeviceName(busid: "1-1", name: "tab\there")?.name == "tab here")
+        #expect(DeviceName(busid: "1-1", name: String(repeating: "é", count: 100))?.name.utf8.count == 126)
+        let many = (1...80).map { DeviceName(busid: "1-\($0)", name: "d")! }
+        #expect(
+            try ControlMessage(decoding: ControlMessage.deviceNames(many).encoded) == .deviceNames(Array(many[0..<64])))
+        let bad: [[UInt8]] = [
+            [8], [8, 65], [8, 1], [8, 1, 3, 49, 45, 49], [8, 1, 3, 49, 45, 49, 1], [8, 1, 2, 65, 66, 0],
+            [8, 1, 3, 49, 45, 49, 2, 0xFF, 0xFE], [8, 0, 0],
+            [8, 1, 3, 49, 45, 49, 200] + [UInt8](repeating: 65, count: 200),
+        ]
+        for bytes in bad {
+            #expect(throws: SessionFrameError.self, "\(bytes.prefix(8))") { try ControlMessage(decoding: bytes) }
+        }
+    }
+}
