@@ -36,9 +36,14 @@ public enum UnixSocket {
         return Socket(descriptor: fd, peer: path)
     }
 
-    /// A listening stream socket at `path` (a stale socket file there is replaced), with
-    /// the file's mode set to `mode` so only its owner (and group) may connect.
+    /// A listening stream socket at `path`, with the file's mode set to `mode` so only its
+    /// owner (and group) may connect. A stale socket file there (nobody answers) is
+    /// replaced; one that another process still listens on is EADDRINUSE.
     public static func listen(at path: String, mode: mode_t) throws(SystemError) -> Socket {
+        if !path.hasPrefix("@"), let other = try? connect(to: path) {
+            other.close()
+            throw SystemError(call: "bind", path: path, errno: EADDRINUSE)
+        }
         let fd = try systemCall("socket") {
             socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }

@@ -102,8 +102,8 @@ struct ServeCommand: ParsableCommand {
         }
         let health = ServiceHealth(
             usb: usb, exporter: exporter, sessions: sessions, appliance: appliance, notifier: notifier, logger: log)
-        let control = try startControlSocket(config: config, appliance: appliance, usb: usb, health: health, log: log)
-        let metrics = try startMetrics(config: config, health: health, log: log)
+        let control = startControlSocket(config: config, appliance: appliance, usb: usb, health: health, log: log)
+        let metrics = startMetrics(config: config, health: health, log: log)
         server.start()
         sessions.start()
         health.start()
@@ -130,7 +130,7 @@ struct ServeCommand: ParsableCommand {
 /// The control socket: pairing without a button, status, and (for tests) fault injection.
 private func startControlSocket(
     config: ConfigFile, appliance: Appliance, usb: USBContext, health: ServiceHealth, log: Logger
-) throws -> ControlSocket? {
+) -> ControlSocket? {
     let path = config.string("control.socket")
     guard !path.isEmpty else { return nil }
     let faults = getenv("USBP2PD_FAULT_INJECTION").map { String(cString: $0) } == "1"
@@ -162,13 +162,17 @@ private func startControlSocket(
             }
         }
     } catch {
-        throw CLIError("control socket \(path): \(error) (set control.socket to \"\" to run without)")
+        // The devices and the button do not need it: serve on, and say what is missing.
+        log.warning(
+            "control socket \(path): \(error); 'usbp2pd pair' cannot reach this service "
+                + "(another usbp2pd may hold it; control.socket sets another path)")
+        return nil
     }
     control.start()
     return control
 }
 
-private func startMetrics(config: ConfigFile, health: ServiceHealth, log: Logger) throws -> MetricsServer? {
+private func startMetrics(config: ConfigFile, health: ServiceHealth, log: Logger) -> MetricsServer? {
     let listen = config.string("metrics.listen")
     guard !listen.isEmpty, let endpoint = Endpoint(parsing: listen, defaultPort: 9575) else { return nil }
     do {

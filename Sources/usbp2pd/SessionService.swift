@@ -196,16 +196,26 @@ final class SessionService: @unchecked Sendable {
     /// The names of the devices `peer` may use ("manufacturer product").
     func deviceNames(for peer: String) -> [DeviceName] {
         let allows = Self.allows(policy, for: peer)
-        let devices = (try? exporter.exportableDevices(strings: true)) ?? []
-        return devices.filter(allows).compactMap { d in
+        return namedDevices().filter(allows).compactMap { d in
             DeviceName(busid: d.busid, name: [d.manufacturer, d.product].compactMap { $0 }.joined(separator: " "))
         }
     }
+
+    /// The exportable devices with their string descriptors, read once per change of the
+    /// device set (each read opens every device and asks it over endpoint 0), not per session.
+    private func namedDevices() -> [USBDeviceInfo] {
+        if let known = knownDevices.withLock({ $0 }) { return known }
+        let devices = (try? exporter.exportableDevices(strings: true)) ?? []
+        knownDevices.withLock { $0 = devices }
+        return devices
+    }
+    private let knownDevices = Mutex<[USBDeviceInfo]?>(nil)
 
     /// Each client gets its devices' names, then a devices-changed notice. Called from the
     /// USB thread (hotplug): the names need synchronous control transfers, which must not
     /// run on it (they would wait for the events it handles), so the work queues elsewhere.
     func devicesChanged() {
+        knownDevices.withLock { $0 = nil }
         notices.async { [self] in
             for (peer, session) in registry.sessionsByPeer {
                 session.send(.deviceNames(deviceNames(for: peer)))
