@@ -79,6 +79,12 @@ public enum AtomicFile {
         return lstat(path, &info) == 0
     }
 
+    /// Whether `path` itself (not following a link) is a Unix socket.
+    public static func isSocket(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK
+    }
+
     /// Permission bits and owner of a file (following links).
     public static func attributes(_ path: String) throws(SystemError) -> (mode: mode_t, owner: uid_t) {
         var info = stat()

@@ -48,7 +48,15 @@ public enum UnixSocket {
             socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do throws(SystemError) {
-            if !path.hasPrefix("@") { unlink(path) }
+            // Only a socket is replaced: a file of another kind there is a mistake in the
+            // configuration, not something to delete.
+            if !path.hasPrefix("@") {
+                if AtomicFile.isSocket(path) {
+                    unlink(path)
+                } else if AtomicFile.exists(path) {
+                    throw SystemError(call: "bind", path: path, errno: EEXIST)
+                }
+            }
             // Made with no permissions for others from the start, then set exactly.
             let old = umask(0o177)
             defer { umask(old) }
