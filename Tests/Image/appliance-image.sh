@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# The appliance as a user meets it, end to end, with the image a user flashes:
+#   1. image/build makes the amd64 image (.img.xz, SHA-256, Raspberry Pi Imager JSON,
+#      under 300 MiB); a second build with the prebuilt binary adds the test's overlay
+#      (gpio-sim as LED and button, the test agent) and skips the Swift build.
+#   2. provisioning/provision gives it an identity and a pairing secret and prints the
+#      label; --read gets the same code back.
+#   3. The appliance VM (UEFI, the image's own bootloader, kernel and initrd) with an
+#      emulated USB stick boots to READY; root read-only, state on its partition, ssh off,
+#      the USB interrupt on the USB core, the LED "online".
+#   4. A second VM, the laptop (vhci_hcd, and the LAN's DHCP server), on one Ethernet with
+#      it: a button press opens pairing (LED "pairing"), `usbp2p-client pair CODE` pairs,
+#      `usbp2p-client attach` brings the stick up, a file on it has its checksum, LED
+#      "attached".
+#   5. The appliance's power is cut (qemu killed) while the laptop writes to the stick;
+#      the root filesystem has no damage (e2fsck); the appliance boots again with the
+#      same identity and allowlist, and the laptop's attach brings the stick back by
+#      itself, the file intact.
+# Prints "measured:" lines (boot to READY, systemd-analyze) and PASS/FAIL per stage.
+# Run by scripts/test; needs root (image build, chroot) and takes about 12 minutes here.
+# No `set -e`: every check says what failed (an agent call that fails leaves its
+# variable empty, and the check on it fails with a message).
+set -uo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/scripts/lib.sh"
+work="$here/.build/image-test"
+agent_py="$here/Tests/Image/agent.py"
+# The laptop's client and the provisioning machine's usbp2pd (this machine's build).
+bin=${USBP2P_BIN:-$here/.build/debug}
+stage=0 appliance_pid="" laptop_pid=""
+log() { printf '== %s %s\n' "$(date +%T)" "$*"; }
+pass() { echo "PASS: image/$1"; }
+fail() {
+  echo "FAIL: image/$*"
+  [ -f "$work/appliance.console" ] && { echo "-- appliance console (tail)"; tail -n 25 "$work/appliance.console" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
+  on_appliance 20 "journalctl -b --no-pager -n 40 -u usbp2pd -u usbp2p-firstboot" 2>/dev/null | sed 's/^/   appliance: /' || true
+  [ -f "$work/laptop.log" ] && { echo "-- laptop (tail)"; tail -n 15 "$work/laptop.log"; }
+  on_laptop 30 "tail -n 20 /tmp/attach.log" 2>/dev/null | sed 's/^/   laptop attach: /' || true
+  # USBP2P_KEEP_VMS=SECONDS leaves both machines running that long to look at them
+  # (Tests/Image/agent.py .build/image-test/appliance.sock 10 "COMMAND").
+  sleep "${USBP2P_KEEP_VMS:-0}"
+  exit 1
+}
+cleanup() {
+  [ -n "$appliance_pid" ] && kill -9 "$appliance_pid" 2>/dev/null || true
+  if [ -n "$laptop_pid" ]; then
+    python3 "$agent_py" "$work/laptop.sock" 5 "touch /tmp/laptop-done" >/dev/null 2>&1 || true
+    sleep 2; kill "$laptop_pid" 2>/dev/null || true
+  fi
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+on_appliance() { python3 "$agent_py" "$work/appliance.sock" "$1" "$2"; }  # on_appliance TIMEOUT SCRIPT
+on_laptop() { python3 "$agent_py" "$work/laptop.sock" "$1" "$2"; }
+# until_ok SECONDS WHAT COMMAND...: retries COMMAND every second.
+until_ok() {
+  local seconds=$1 what=$2 deadline; shift 2; deadline=$((SECONDS + seconds))
+  until "$@" > /dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "$what (not within $seconds s)"
+    sleep 1
+  done
+}
+
+rm -rf "$work"; mkdir -p "$work/out" "$work/overlay"
+
+# 1. The image.
+log "building the appliance image (image/build)"
+start=$SECONDS
+bash "$here/image/build" --out "$work/out" > "$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; fail "build: image/build failed"; }
+grep -E '^\[[0-6]/6\]|MiB|image built' "$work/build.log" | sed 's/^/   /'
+img=$(ls "$work"/out/usbp2p-*-amd64.img); name=$(basename "$img" .img)
+(cd "$work/out" && sha256sum -c --quiet "$name.img.sha256" && sha256sum -c --quiet "$name.img.xz.sha256") || fail "build: checksums do not match"
+python3 - "$work/out/$name.json" "$img" "$img.xz" <<'PY' || fail "build: the Raspberry Pi Imager entry is wrong"
+import json, os, sys
+entry = json.load(open(sys.argv[1]))["os_list"][0]
+assert entry["extract_size"] == os.path.getsize(sys.argv[2]), "extract_size"
+assert entry["image_download_size"] == os.path.getsize(sys.argv[3]), "image_download_size"
+assert entry["url"] == os.path.basename(sys.argv[3]), "url"
+PY
+size_mib=$(( $(stat -c %s "$img") / 1048576 ))
+[ "$size_mib" -lt 300 ] || fail "build: the image is $size_mib MiB, not under 300"
+echo "measured: image build $((SECONDS - start)) s, image $size_mib MiB, .img.xz $(( $(stat -c %s "$img.xz") / 1048576 )) MiB"
+pass "build: .img ($size_mib MiB), .img.xz, SHA-256 and Imager JSON"
+
+# The test's overlay: gpio-sim for the image's kernel, built against its headers in the
+# trixie chroot, set up before usbp2pd; and the agent.
+kernel=$(ls "$here/.build/image-amd64/rootfs/usr/lib/modules" | sort -V | tail -n1)
+log "gpio-sim for $kernel"
+bash "$here/scripts/trixie-chroot" install "linux-headers-$kernel" linux-source-6.12 make gcc-14 xz-utils bc > /dev/null
+bash "$here/scripts/trixie-chroot" run bash scripts/build-gpio-sim > "$work/gpio-sim.log" 2>&1 || { tail "$work/gpio-sim.log"; fail "build: gpio-sim for $kernel"; }
+chroot_root=$(bash "$here/scripts/trixie-chroot" path)
+ov="$work/overlay"
+mkdir -p "$ov/usr/lib/modules/$kernel/extra" "$ov/usr/lib/usbp2p-test" "$ov/etc/systemd/system/multi-user.target.wants" \
+  "$ov/etc/systemd/system/usbp2pd.service.wants"
+cp "$chroot_root/build/usbp2p/.build/guest/gpio-sim-$kernel/"*.ko "$ov/usr/lib/modules/$kernel/extra/"
+cp "$here/Tests/Image/agent" "$ov/usr/lib/usbp2p-test/agent"
+cat > "$ov/usr/lib/usbp2p-test/gpio-sim" <<'SH'
+#!/bin/sh
+# A GPIO chip of 32 lines standing in for the Pi's header: LED on 17, button on 27.
+set -eu
+modprobe gpio-sim
+mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+sim=/sys/kernel/config/gpio-sim/usbp2p
+mkdir -p $sim/gpio-bank0
+echo 32 > $sim/gpio-bank0/num_lines
+echo 1 > $sim/live
+# The chip node as udev leaves it (group usbp2p), before usbp2pd starts.
+udevadm wait --timeout=60 /dev/gpiochip0
+echo "gpio-sim: $(cat $sim/gpio-bank0/chip_name) at $(cat $sim/dev_name)"
+SH
+chmod 755 "$ov/usr/lib/usbp2p-test/gpio-sim"
+cat > "$ov/etc/systemd/system/usbp2p-test-gpio-sim.service" <<'UNIT'
+[Unit]
+Description=test: gpio-sim as the LED and the button
+DefaultDependencies=no
+After=systemd-udevd.service sys-kernel-config.mount
+Before=usbp2pd.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/lib/usbp2p-test/gpio-sim
+UNIT
+cat > "$ov/etc/systemd/system/usbp2p-test-agent.service" <<'UNIT'
+[Unit]
+Description=test: the end-to-end test's agent on virtio-serial port usbp2p.test
+DefaultDependencies=no
+After=systemd-udevd.service
+[Service]
+ExecStart=/usr/lib/usbp2p-test/agent
+Restart=always
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -s ../usbp2p-test-gpio-sim.service "$ov/etc/systemd/system/usbp2pd.service.wants/"
+ln -s ../usbp2p-test-agent.service "$ov/etc/systemd/system/multi-user.target.wants/"
+log "the test's image: the same recipe, the prebuilt usbp2pd, the test overlay"
+bash "$here/image/build" --usbp2pd "$here/.build/appliance/amd64/usbp2pd" --overlay "$ov" --out "$work/test" --no-xz \
+  > "$work/build-test.log" 2>&1 || { tail -n 30 "$work/build-test.log"; fail "build: the test image"; }
+grep -q "the Swift build is skipped" "$work/build-test.log" || fail "build: given a prebuilt usbp2pd, the recipe built it anyway"
+disk="$work/appliance.img"
+mv "$work/test/$name.img" "$disk"
+pass "build: the prebuilt binary is used, the Swift build skipped"
+
+# 2. Provisioning.
+log "provisioning the card"
+provision_bin="$bin/usbp2pd"
+bash "$here/provisioning/provision" --usbp2pd "$provision_bin" --labels "$work/labels" --name "Test appliance" "$disk" > "$work/provision.log" 2>&1 \
+  || { cat "$work/provision.log"; fail "provision: provisioning/provision failed"; }
+label_dir=$(ls -d "$work"/labels/*/); code=$(cat "$label_dir/code.txt"); endpoint=$(cat "$label_dir/endpoint-id.txt")
+for f in label.svg label.png label.pdf; do [ -s "$label_dir/$f" ] || fail "provision: no $f"; done
+if command -v zbarimg >/dev/null; then
+  read_back=$(zbarimg -q --raw "$label_dir/label.png" | tr 'A-Z' 'a-z')
+  [ "$read_back" = "usbp2p://pair/${code//-/}" ] || fail "provision: the PNG's QR code reads '$read_back'"
+fi
+bash "$here/provisioning/provision" --usbp2pd "$provision_bin" --labels "$work/labels-read" --read "$disk" > "$work/provision-read.log" 2>&1 \
+  || { cat "$work/provision-read.log"; fail "provision: --read failed"; }
+[ "$(cat "$work"/labels-read/*/code.txt)" = "$code" ] || fail "provision: --read gives another code"
+echo "   EndpointId $endpoint"
+pass "provision: identity and secret on the state partition, labels (SVG, PNG read back, PDF), --read"
+
+# root_fsck: e2fsck -fn of the appliance's root partition (a copy, read-only check).
+root_fsck() {
+  local start size
+  start=$(sfdisk -d "$disk" | grep -E '^[^ ]+ : start=' | sed -n 2p | sed 's/.*start= *\([0-9]*\).*/\1/')
+  size=$(sfdisk -d "$disk" | grep -E '^[^ ]+ : start=' | sed -n 2p | sed 's/.*size= *\([0-9]*\).*/\1/')
+  dd if="$disk" of="$work/root.ext4" bs=512 skip="$start" count="$size" status=none
+  e2fsck -fn "$work/root.ext4" > "$work/root-fsck.log" 2>&1; local status=$?
+  rm -f "$work/root.ext4"; return $status
+}
+root_fsck || { cat "$work/root-fsck.log"; fail "provision: the new root filesystem is not clean"; }
+
+# 3. The appliance VM. The LAN is a UDP tunnel between the two VMs (it survives one of
+# them being killed and started again).
+stick="$work/stick.img"
+truncate -s 64M "$stick"; mkfs.vfat -n STICK "$stick" > /dev/null
+head -c 4194304 /dev/urandom > "$work/photo.bin"
+mcopy -i "$stick" "$work/photo.bin" ::photo.bin
+photo_sum=$(sha256sum < "$work/photo.bin" | cut -d' ' -f1)
+port=$((20000 + RANDOM % 20000))
+accel="-accel tcg,thread=multi -cpu max"
+start_appliance() {
+  rm -f "$work/appliance.sock"
+  # shellcheck disable=SC2086
+  qemu-system-x86_64 $accel -machine q35 -smp 2 -m 1024 -bios /usr/share/ovmf/OVMF.fd \
+    -drive file="$disk",if=virtio,format=raw,cache=writeback \
+    -device qemu-xhci,id=xhci -drive if=none,id=stick,format=raw,file="$stick" -device usb-storage,bus=xhci.0,drive=stick \
+    -netdev socket,id=lan,udp=127.0.0.1:$((port + 1)),localaddr=127.0.0.1:$port \
+    -device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:02 \
+    -device virtio-serial-pci -chardev socket,id=agent,path="$work/appliance.sock",server=on,wait=off \
+    -device virtserialport,chardev=agent,name=usbp2p.test \
+    -display none -serial file:"$work/appliance.console" -no-reboot < /dev/null > "$work/appliance.qemu.log" 2>&1 &
+  appliance_pid=$!
+}
+wait_ready() {  # wait_ready: seconds from now until usbp2pd is active (READY=1)
+  local begin=$SECONDS
+  until on_appliance 5 "systemctl is-active --quiet usbp2pd" > /dev/null 2>&1; do
+    kill -0 "$appliance_pid" 2>/dev/null || fail "boot: the appliance VM ended"
+    [ $((SECONDS - begin)) -lt 420 ] || fail "boot: usbp2pd not active within 420 s"
+    sleep 1
+  done
+  echo $((SECONDS - begin))
+}
+log "booting the appliance (UEFI, systemd-boot, its own kernel)"
+start_appliance
+ready_s=$(wait_ready)
+echo "measured: boot to READY (power on to usbp2pd active, TCG, first boot, no DHCP server yet) $ready_s s"
+# The laptop boots after it: two emulated machines booting at once on two cores would
+# make both boots meaningless as figures.
+log "booting the laptop"
+laptop_qemu="-netdev socket,id=lan,udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1)) -device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:01 -device virtio-serial-pci -chardev socket,id=agent,path=$work/laptop.sock,server=on,wait=off -device virtserialport,chardev=agent,name=usbp2p.test"
+bash "$here/scripts/guest" run --timeout 1800 --qemu "$laptop_qemu" "$here/Tests/Image/laptop-job.sh" > "$work/laptop.log" 2>&1 &
+laptop_pid=$!
+analyze=$(on_appliance 30 "systemd-analyze; systemd-analyze blame --no-pager | head -n 8")
+echo "$analyze" | sed 's/^/   /'
+echo "measured: $(echo "$analyze" | grep -m1 '^Startup finished')"
+mounts=$(on_appliance 30 "findmnt -no OPTIONS /; findmnt -no OPTIONS /var/lib/usbp2p")
+[[ "$(echo "$mounts" | sed -n 1p)" == ro,* ]] || fail "boot: the root filesystem is not read-only ($mounts)"
+[[ "$(echo "$mounts" | sed -n 2p)" == rw,* ]] || fail "boot: the state partition is not mounted read-write ($mounts)"
+[ "$(on_appliance 30 "usbp2pd identity show | head -n1")" = "$endpoint" ] || fail "boot: the appliance's identity is not the provisioned one"
+on_appliance 30 "! systemctl is-active --quiet ssh" > /dev/null || fail "boot: ssh runs without the boot partition's ssh file"
+irq=$(on_appliance 30 "journalctl -b -u usbp2p-irq-affinity --no-pager -o cat | grep 'USB interrupt'")
+echo "   $irq"
+[[ "$irq" == *"on CPU 1"* ]] || fail "boot: the USB interrupt was not moved to the USB core"
+on_appliance 30 "systemctl show -p User --value usbp2pd | grep -qx usbp2p" > /dev/null || fail "boot: usbp2pd does not run as its own user"
+until_ok 120 "boot: the appliance has no address from the laptop's DHCP" on_appliance 30 "ip -4 addr show | grep -q 198.18.77."
+pass "boot: READY in ${ready_s} s; root ro, state rw, provisioned identity, ssh off, USB IRQ on CPU 1, own user"
+
+# The LED, read from gpio-sim's sysfs while usbp2pd holds the line (as in the guest
+# scenario appliance-button-led-pairing).
+lines='lines=/sys/devices/platform/$(cat /sys/kernel/config/gpio-sim/usbp2p/dev_name)/$(cat /sys/kernel/config/gpio-sim/usbp2p/gpio-bank0/chip_name)'
+led_sample() {  # led_sample SECONDS: prints "duty changes/s"
+  on_appliance $(( $1 + 20 )) "$lines"'
+    end=$(awk -v t="$EPOCHREALTIME" -v s='"$1"' "BEGIN { printf \"%.6f\", t + s }")
+    lit=0 total=0 changes=0 last=""
+    while :; do now=$EPOCHREALTIME; [ "${now/./}" -lt "${end/./}" ] || break
+      read -r v < $lines/sim_gpio17/value; total=$((total + 1)); [ "$v" = 1 ] && lit=$((lit + 1))
+      [ -n "$last" ] && [ "$v" != "$last" ] && changes=$((changes + 1)); last=$v; done
+    awk -v l=$lit -v t=$total -v c=$changes -v s='"$1"' "BEGIN { printf \"%.2f %.1f\n\", l / t, c / s }"'
+}
+expect_led() {  # expect_led NAME: the pattern of docs/user-guide.md, "The status LED"
+  local sample duty rate ok=0
+  sample=$(led_sample 4); duty=${sample% *}; rate=${sample#* }
+  case $1 in
+    online) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d >= 0.97 && r == 0) }' && ok=1 ;;
+    pairing) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.3 && d < 0.7 && r >= 5 && r <= 12) }' && ok=1 ;;
+    attached) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.65 && d < 0.97 && r >= 1 && r <= 3.5) }' && ok=1 ;;
+  esac
+  echo "   LED: duty $duty, $rate changes/s: expected $1"
+  [ $ok = 1 ]
+}
+until_ok 60 "led: the LED does not say 'online'" expect_led online
+pass "led: online"
+
+# 4. Pairing and attaching from the laptop.
+until_ok 120 "laptop: its agent does not answer" on_laptop 30 true
+on_appliance 30 "$lines"'; echo pull-down > $lines/sim_gpio27/pull; sleep 0.3; echo pull-up > $lines/sim_gpio27/pull' > /dev/null
+expect_led pairing || fail "led: a button press did not show 'pairing'"
+client="$bin/usbp2p-client"
+pair_out=$(on_laptop 120 "mkdir -p /tmp/laptop && printf 'state_directory = \"/tmp/laptop\"\nname = \"laptop\"\n' > /tmp/laptop.toml && $client pair --config /tmp/laptop.toml '$code' 2>&1") \
+  || fail "pair: usbp2p-client pair failed: $pair_out"
+echo "$pair_out" | sed 's/^/   /'
+laptop_id=$(on_laptop 30 "$client identity show --config /tmp/laptop.toml | head -n1")
+on_appliance 30 "grep -q '^$laptop_id' /var/lib/usbp2p/allowlist" > /dev/null || fail "pair: the laptop is not on the appliance's allowlist"
+pass "pair: button, then usbp2p-client pair with the label's code, over the LAN"
+on_laptop 30 "setsid nohup $client attach --config /tmp/laptop.toml > /tmp/attach.log 2>&1 < /dev/null & sleep 0.5" > /dev/null
+mount_stick='modprobe sd_mod; modprobe usb-storage; modprobe vfat; modprobe nls_cp437; modprobe nls_iso8859_1
+  for d in /sys/bus/usb/devices/*; do [ "$(cat $d/idVendor 2>/dev/null)" = 46f4 ] && found=1; done; [ -n "${found:-}" ] || exit 1
+  disk=$(ls /sys/bus/usb/drivers/usb-storage/*/host*/target*/*/block 2>/dev/null | head -n1); [ -n "$disk" ] || exit 1
+  mkdir -p /mnt/stick; mountpoint -q /mnt/stick || mount /dev/$disk /mnt/stick'
+attach_begin=$SECONDS
+until_ok 120 "attach: the stick does not appear on the laptop" on_laptop 30 "$mount_stick"
+echo "measured: attach until the stick is mounted on the laptop $((SECONDS - attach_begin)) s"
+sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1")
+[ "$sum" = "$photo_sum" ] || fail "attach: photo.bin reads back as $sum, not $photo_sum"
+until_ok 30 "led: the LED does not say 'attached'" expect_led attached
+pass "attach: the stick on the laptop through vhci_hcd, its file's SHA-256 right, LED attached"
+
+# 5. Power cut in the middle of a write, and the boot after it.
+on_laptop 30 "setsid nohup dd if=/dev/urandom of=/mnt/stick/big.bin bs=64k count=2000 conv=fsync > /tmp/dd.log 2>&1 < /dev/null & sleep 0.2" > /dev/null
+sleep 3
+on_laptop 30 "pgrep -x dd" > /dev/null || fail "power: the write ended before the power cut"
+state_before=$(on_appliance 30 "cd /var/lib/usbp2p && sha256sum identity.key pairing.secret allowlist")
+log "power cut: kill -9 of the appliance's qemu, mid-write"
+kill -9 "$appliance_pid"; wait "$appliance_pid" 2>/dev/null || true
+root_fsck || { cat "$work/root-fsck.log"; fail "power: the root filesystem is damaged after the power cut"; }
+pass "power: root filesystem clean after the cut (e2fsck -fn)"
+start_appliance
+ready_s=$(wait_ready)
+echo "measured: boot to READY after the power cut $ready_s s"
+[ "$(on_appliance 30 "cd /var/lib/usbp2p && sha256sum identity.key pairing.secret allowlist")" = "$state_before" ] \
+  || fail "power: the state partition's files changed across the power cut"
+fsck_log=$(on_appliance 30 "journalctl -b --no-pager -o cat -u 'systemd-fsck*' | grep -iE 'usbp2p|clean|recover' | head -n 4" || true)
+echo "$fsck_log" | sed 's/^/   fsck at boot: /'
+reattach_begin=$SECONDS
+on_laptop 30 "umount -l /mnt/stick 2>/dev/null; true" > /dev/null
+until_ok 240 "power: the laptop's attach did not bring the stick back" on_laptop 30 "$mount_stick"
+echo "measured: the stick back on the laptop $((SECONDS - reattach_begin)) s after the appliance was started again"
+sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1")
+[ "$sum" = "$photo_sum" ] || fail "power: photo.bin reads back as $sum after the power cut"
+pass "power: same identity, secret and allowlist; the laptop re-attached by itself; the file intact"
+on_laptop 30 "umount /mnt/stick; pkill -INT -f 'usbp2p-client attach'; sleep 2; tail -n 5 /tmp/attach.log" | sed 's/^/   attach: /' || true
