@@ -46,3 +46,15 @@ find_swift() {
 
 # The Swift files that swift-format checks (scripts/format, scripts/test).
 swift_format_paths=(Sources Tests Fuzz Benchmarks/USBIPCodec Benchmarks/SessionPaths Package.swift Benchmarks/Package.swift)
+
+# partition_bytes DISK N: prints "START SIZE" in bytes of partition N of a disk or image
+# (sfdisk's dump); returns 1 if it has no partition N.
+partition_bytes() {
+  local line start size
+  line=$(sfdisk -d "$1" 2>/dev/null | grep -E '^[^ ]+ : start=' | sed -n "$2p")
+  [ -n "$line" ] || return 1
+  start=$(sed -n 's/.*start= *\([0-9]*\).*/\1/p' <<< "$line")
+  size=$(sed -n 's/.*size= *\([0-9]*\).*/\1/p' <<< "$line")
+  [ -n "$start" ] && [ -n "$size" ] || return 1
+  echo "$((start * 512)) $((size * 512))"
+}

@@ -27,7 +27,7 @@ work="$here/.build/image-test"
 agent_py="$here/Tests/Image/agent.py"
 # The laptop's client and the provisioning machine's usbp2pd (this machine's build).
 bin=${USBP2P_BIN:-$here/.build/debug}
-stage=0 appliance_pid="" laptop_pid=""
+appliance_pid="" laptop_pid=""
 log() { printf '== %s %s\n' "$(date +%T)" "$*"; }
 pass() { echo "PASS: image/$1"; }
 fail() {
@@ -161,9 +161,8 @@ pass "provision: identity and secret on the state partition, labels (SVG, PNG re
 # root_fsck: e2fsck -fn of the appliance's root partition (a copy, read-only check).
 root_fsck() {
   local start size
-  start=$(sfdisk -d "$disk" | grep -E '^[^ ]+ : start=' | sed -n 2p | sed 's/.*start= *\([0-9]*\).*/\1/')
-  size=$(sfdisk -d "$disk" | grep -E '^[^ ]+ : start=' | sed -n 2p | sed 's/.*size= *\([0-9]*\).*/\1/')
-  dd if="$disk" of="$work/root.ext4" bs=512 skip="$start" count="$size" status=none
+  read -r start size < <(partition_bytes "$disk" 2) || return 1
+  dd if="$disk" of="$work/root.ext4" bs=1M iflag=skip_bytes,count_bytes skip="$start" count="$size" status=none
   e2fsck -fn "$work/root.ext4" > "$work/root-fsck.log" 2>&1; local status=$?
   rm -f "$work/root.ext4"; return $status
 }
@@ -191,18 +190,19 @@ start_appliance() {
     -display none -serial file:"$work/appliance.console" -no-reboot < /dev/null > "$work/appliance.qemu.log" 2>&1 &
   appliance_pid=$!
 }
-wait_ready() {  # wait_ready: seconds from now until usbp2pd is active (READY=1)
+wait_ready() {  # wait_ready: sets ready_s, the seconds until usbp2pd is active (READY=1)
+  # (Not in a command substitution: fail must end the script, not a subshell.)
   local begin=$SECONDS
   until on_appliance 5 "systemctl is-active --quiet usbp2pd" > /dev/null 2>&1; do
     kill -0 "$appliance_pid" 2>/dev/null || fail "boot: the appliance VM ended"
     [ $((SECONDS - begin)) -lt 420 ] || fail "boot: usbp2pd not active within 420 s"
     sleep 1
   done
-  echo $((SECONDS - begin))
+  ready_s=$((SECONDS - begin))
 }
 log "booting the appliance (UEFI, systemd-boot, its own kernel)"
 start_appliance
-ready_s=$(wait_ready)
+wait_ready
 echo "measured: boot to READY (power on to usbp2pd active, TCG, first boot, no DHCP server yet) $ready_s s"
 # The laptop boots after it: two emulated machines booting at once on two cores would
 # make both boots meaningless as figures.
@@ -285,7 +285,7 @@ kill -9 "$appliance_pid"; wait "$appliance_pid" 2>/dev/null || true
 root_fsck || { cat "$work/root-fsck.log"; fail "power: the root filesystem is damaged after the power cut"; }
 pass "power: root filesystem clean after the cut (e2fsck -fn)"
 start_appliance
-ready_s=$(wait_ready)
+wait_ready
 echo "measured: boot to READY after the power cut $ready_s s"
 [ "$(on_appliance 30 "cd /var/lib/usbp2p && sha256sum identity.key pairing.secret allowlist")" = "$state_before" ] \
   || fail "power: the state partition's files changed across the power cut"
