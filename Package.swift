@@ -58,7 +58,8 @@ let package = Package(
         .target(name: "GPIO", dependencies: ["CGPIOD", "OSThreads", "Log"], swiftSettings: strict),
         // Mutual TLS 1.3 on EndpointIds through OpenSSL, sans-IO, with a socket driver.
         .target(
-            name: "Secure", dependencies: ["COpenSSL", "Identity", "Sockets", "OSThreads"], swiftSettings: strict),
+            name: "Secure", dependencies: ["COpenSSL", "CPlatform", "Identity", "Sockets", "OSThreads"],
+            swiftSettings: strict),
         // One multiplexed, resumable session per peer pair over any byte stream.
         .target(
             name: "Session", dependencies: ["Sockets", "OSThreads", "Log", "FileSystem", "Sodium"],
@@ -151,7 +152,7 @@ let package = Package(
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP"], swiftSettings: strict),
-        .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity"], swiftSettings: strict),
+        .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity", "CPlatform"], swiftSettings: strict),
         .testTarget(
             name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
         .testTarget(

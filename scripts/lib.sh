@@ -58,3 +58,19 @@ partition_bytes() {
   [ -n "$start" ] && [ -n "$size" ] || return 1
   echo "$((start * 512)) $((size * 512))"
 }
+
+# ensure_foreign_arch ARCH: makes sure this (amd64) machine runs ARCH's programs, for a
+# chroot or root filesystem of that architecture: qemu-user-static registered with
+# binfmt_misc with the F flag (the kernel opens the interpreter once, so it works inside
+# a chroot). Nothing to do for amd64.
+ensure_foreign_arch() {
+  [ "$1" = amd64 ] && return 0
+  [ "$1" = arm64 ] || die "no emulation set up for '$1'"
+  local entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+  [ -x /usr/bin/qemu-aarch64-static ] || die "qemu-user-static is missing: run scripts/install-deps image"
+  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
+    || die "cannot mount binfmt_misc (arm64 programs run through it)"
+  [ -e "$entry" ] || update-binfmts --enable qemu-aarch64 > /dev/null 2>&1 || true
+  grep -q '^enabled' "$entry" 2>/dev/null && grep -q '^flags:.*F' "$entry" \
+    || die "qemu-aarch64 is not registered with binfmt_misc with the F flag: update-binfmts --enable qemu-aarch64"
+}

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 
 int usbp2p_pin_current_thread(int cpu) {
@@ -27,3 +28,5 @@ unsigned long long usbp2p_current_thread_affinity(void) {
 int usbp2p_current_thread_id(void) { return (int)syscall(SYS_gettid); }
 
 void usbp2p_name_current_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
+
+unsigned long usbp2p_hardware_capabilities(void) { return getauxval(AT_HWCAP); }

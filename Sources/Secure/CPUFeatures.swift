@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import CPlatform
 
 /// What the CPU can do fast, for choosing a cipher.
 public enum CPUFeatures {
@@ -9,7 +7,7 @@ public enum CPUFeatures {
     /// OpenSSL's default order.
     public static let prefersChaCha20: Bool = {
         #if arch(arm64)
-            return getauxval(UInt(AT_HWCAP)) & (1 << 3) == 0
+            return usbp2p_hardware_capabilities() & (1 << 3) == 0
         #else
             return false
         #endif

@@ -15,4 +15,8 @@ int usbp2p_current_thread_id(void);
 /// Names the calling thread (at most 15 bytes are kept), as seen in /proc and top.
 void usbp2p_name_current_thread(const char *name);
 
+/// The kernel's hardware capability bits for this CPU (getauxval(AT_HWCAP); <sys/auxv.h>
+/// is not part of Swift's Glibc module).
+unsigned long usbp2p_hardware_capabilities(void);
+
 #endif
