@@ -44,6 +44,24 @@ find_swift() {
   else die "no Swift toolchain found (expected swift on PATH or /opt/swift)"; fi
 }
 
+# The product's version, as the programs print it (usbp2pVersion in CLISupport); dies if
+# it cannot be read.
+project_version() {
+  local version
+  version=$(sed -n 's/^public let usbp2pVersion = "\(.*\)"$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../Sources/CLISupport/Program.swift")
+  [ -n "$version" ] || die "no usbp2pVersion in Sources/CLISupport/Program.swift"
+  echo "$version"
+}
+
+# elf_machine ARCH: what file(1) says of an executable for the Debian architecture ARCH.
+elf_machine() {
+  case "$1" in
+    amd64) echo x86-64 ;;
+    arm64) echo "ARM aarch64" ;;
+    *) die "unknown architecture '$1' (amd64 or arm64)" ;;
+  esac
+}
+
 # The Swift files that swift-format checks (scripts/format, scripts/test).
 swift_format_paths=(Sources Tests Fuzz Benchmarks/USBIPCodec Benchmarks/SessionPaths Package.swift Benchmarks/Package.swift)
 
