@@ -41,7 +41,7 @@ let package = Package(
         // Thread affinity and ids (glibc's _GNU_SOURCE functions).
         .target(name: "CPlatform"),
         // Plain POSIX threads for loops that own a thread (USB events, blocking sockets).
-        .target(name: "OSThreads", swiftSettings: strict),
+        .target(name: "OSThreads", dependencies: ["CPlatform"], swiftSettings: strict),
 
         // Pure Swift: the USB/IP wire format. No I/O, no C.
         .target(name: "USBIP", swiftSettings: strict),
@@ -151,7 +151,9 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
-        .testTarget(name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP"], swiftSettings: strict),
+        .testTarget(
+            name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP", "Sockets", "Log"],
+            swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity", "CPlatform"], swiftSettings: strict),
         .testTarget(
             name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
@@ -174,6 +176,7 @@ let package = Package(
         .testTarget(name: "GPIOTests", dependencies: ["GPIO"], swiftSettings: strict),
         .testTarget(name: "AttachStatusTests", dependencies: ["AttachStatus"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
+        .testTarget(name: "OSThreadsTests", dependencies: ["OSThreads"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <string.h>
 #include "platform.h"
 #include <pthread.h>
 #include <sched.h>
@@ -27,6 +28,12 @@ unsigned long long usbp2p_current_thread_affinity(void) {
 
 int usbp2p_current_thread_id(void) { return (int)syscall(SYS_gettid); }
 
-void usbp2p_name_current_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
+void usbp2p_name_current_thread(const char *name) {
+    // The kernel keeps 15 bytes and a NUL; a longer name would be refused (ERANGE).
+    char kept[16];
+    strncpy(kept, name, sizeof kept - 1);
+    kept[sizeof kept - 1] = '\0';
+    pthread_setname_np(pthread_self(), kept);
+}
 
 unsigned long usbp2p_hardware_capabilities(void) { return getauxval(AT_HWCAP); }

@@ -17,9 +17,9 @@ final class DeviceWatch: Sendable {
 
     /// Starts watching `busid`, whose kernel device number is `devnum`; calls `gone`
     /// once if it disappears before `stop()`.
-    init(busid: String, devnum: UInt8, gone: @escaping @Sendable () -> Void) {
+    init(busid: String, devnum: UInt8, gone: @escaping @Sendable () -> Void) throws(ThreadStartError) {
         let path = "/sys/bus/usb/devices/\(busid)/devnum"
-        _ = OSThread.start { [self] in
+        try OSThread.detach(name: "device-watch") { [self] in
             while !stopped.load(ordering: .acquiring) {
                 usleep(Self.interval)
                 if stopped.load(ordering: .acquiring) { return }

@@ -1,30 +1,44 @@
 import Log
-import Synchronization
+import OSThreads
 import USBHost
 import USBIP
 
-/// The URB phase of one import: CMD_SUBMIT becomes a libusb transfer, its completion a
-/// RET_SUBMIT; CMD_UNLINK cancels. Replies go out in completion order through `send`,
-/// which must not block (completions run on the USB thread).
+/// The URB phase of one import: CMD_SUBMIT becomes a transfer on the device, its
+/// completion a RET_SUBMIT; CMD_UNLINK cancels. Replies go out in completion order
+/// through `send`.
 ///
 /// Semantics follow the kernel's usbip-host (drivers/usb/usbip/stub_rx.c, stub_tx.c):
 /// an unlinked URB is answered by RET_UNLINK alone (status -ECONNRESET, or the URB's own
 /// status if it finished first); an unlink for a URB no longer in flight gets RET_UNLINK
 /// with status 0; CLEAR_FEATURE(HALT), SET_INTERFACE, SET_CONFIGURATION and a port reset
 /// are carried out through the host stack and answered directly, never sent twice.
+///
+/// Ordering: a URB's RET_SUBMIT always leaves before any RET_UNLINK that refers to it, as
+/// in usbip-host's stub_tx loop. The one ordering point is the in-flight table's lock:
+/// a completion removes its entry and queues its reply under it, and an unlink that finds
+/// no entry queues its RET_UNLINK under it, so `send` sees them in that order. `send` is
+/// therefore called with the lock held: it must only queue (never block, never call back).
 final class ImportSession: @unchecked Sendable {
-    let handle: USBDeviceHandle
+    let device: any URBDevice
     let devid: UInt32
     private let send: @Sendable (USBIPMessage) -> Void
     private let deviceGone: @Sendable () -> Void
     private let logger: Logger
-    private let inFlight = Mutex<[UInt32: InFlight]>([:])
+    private let counters: ExportCounters
+
+    /// Guards `inFlight`; signalled when it empties (for `end`).
+    private let state = Monitor()
+    private var inFlight: [UInt32: InFlight] = [:]
 
     /// A client that keeps more URBs than this in flight is broken or hostile.
     static let maxInFlight = 4096
+    /// How long `end` waits for cancelled transfers to complete before it gives up.
+    static let cancelDeadlineSeconds = 2.0
 
     private struct InFlight {
-        var transfer: USBTransfer?
+        /// Nil while it is being submitted.
+        var transfer: (any SubmittedURB)?
+        /// The seqnum of the CMD_UNLINK that asked for it to be cancelled.
         var unlinkSeqnum: UInt32?
     }
 
@@ -45,16 +59,14 @@ final class ImportSession: @unchecked Sendable {
         }
     }
 
-    private let counters: ExportCounters
-
     init(
-        handle: USBDeviceHandle, devid: UInt32, logger: Logger, counters: ExportCounters = ExportCounters(),
+        device: any URBDevice, devid: UInt32, logger: Logger, counters: ExportCounters = ExportCounters(),
         send: @escaping @Sendable (USBIPMessage) -> Void, deviceGone: @escaping @Sendable () -> Void
     ) {
-        self.counters = counters
-        self.handle = handle
+        self.device = device
         self.devid = devid
         self.logger = logger
+        self.counters = counters
         self.send = send
         self.deviceGone = deviceGone
     }
@@ -68,20 +80,19 @@ final class ImportSession: @unchecked Sendable {
         }
     }
 
+    /// URBs in flight now.
+    var inFlightCount: Int { state.withLock { inFlight.count } }
+
     private func submit(_ command: SubmitCommand) throws(ProtocolError) {
         guard command.devid == devid else { throw .wrongDevice(command.devid, expected: devid) }
         let endpoint = UInt8(command.ep) | (command.direction == .in ? 0x80 : 0)
 
         if command.ep == 0, let status = specialRequest(command.setup) {
-            send(
-                .submitReply(
-                    SubmitReply(
-                        seqnum: command.seqnum, status: status, actualLength: 0,
-                        numberOfPackets: command.numberOfPackets)))
+            sendNow(Self.errorReply(to: command, status: status))
             return
         }
-        guard let type = handle.transferType(endpoint: endpoint) else {
-            reply(command, status: URBStatus.noEntry)
+        guard let type = device.transferType(endpoint: endpoint) else {
+            sendNow(Self.errorReply(to: command, status: URBStatus.noEntry))
             return
         }
         var outData = command.transferBuffer
@@ -90,7 +101,7 @@ final class ImportSession: @unchecked Sendable {
             // libusb takes the setup packet in front of the data stage and sizes the
             // buffer from wLength, which must not exceed the URB's buffer.
             guard Int(command.setup.wLength) <= length else {
-                reply(command, status: URBStatus.invalid)
+                sendNow(Self.errorReply(to: command, status: URBStatus.invalid))
                 return
             }
             length = Int(command.setup.wLength)
@@ -103,61 +114,80 @@ final class ImportSession: @unchecked Sendable {
         var flags: USBTransferFlags = []
         if command.transferFlags & 0x0040 != 0 { flags.insert(.zeroPacket) }  // URB_ZERO_PACKET
 
-        let registered = inFlight.withLock { table -> ProtocolError? in
-            guard table.count < Self.maxInFlight else { return .tooManyInFlight }
-            guard table[command.seqnum] == nil else { return .duplicateSeqnum(command.seqnum) }
-            table[command.seqnum] = InFlight()
+        let refusal = state.withLock { () -> ProtocolError? in
+            guard inFlight.count < Self.maxInFlight else { return .tooManyInFlight }
+            guard inFlight[command.seqnum] == nil else { return .duplicateSeqnum(command.seqnum) }
+            inFlight[command.seqnum] = InFlight()
             return nil
         }
-        if let registered { throw registered }
+        if let refusal { throw refusal }
 
+        let request = URBRequest(
+            type: type, endpoint: type == .control ? (command.direction == .in ? 0x80 : 0) : endpoint,
+            outData: outData, length: length, isoPacketLengths: command.isoPacketDescriptors.map { Int($0.length) },
+            flags: flags)
         do throws(USBError) {
-            let transfer = try USBTransfer(
-                handle: handle, type: type,
-                endpoint: type == .control ? (command.direction == .in ? 0x80 : 0) : endpoint,
-                outData: outData, length: length,
-                isoPacketLengths: command.isoPacketDescriptors.map { Int($0.length) }, flags: flags
-            ) { [weak self] result in
+            let transfer = try device.submit(request) { [weak self] result in
                 self?.complete(command, result)
             }
-            let cancelNow = inFlight.withLock { table -> Bool in
-                guard table[command.seqnum] != nil else { return false }  // already completed
-                table[command.seqnum]!.transfer = transfer
-                return table[command.seqnum]!.unlinkSeqnum != nil
+            let cancelNow = state.withLock { () -> Bool in
+                guard inFlight[command.seqnum] != nil else { return false }  // already completed
+                inFlight[command.seqnum]!.transfer = transfer
+                return inFlight[command.seqnum]!.unlinkSeqnum != nil
             }
             if cancelNow { transfer.cancel() }
         } catch {
-            _ = inFlight.withLock { $0.removeValue(forKey: command.seqnum) }
             logger.debug("seqnum \(command.seqnum): \(error)")
-            reply(command, status: URBStatus.of(error))
+            let status = URBStatus.of(error)
+            finish(command.seqnum, reply: Self.errorReply(to: command, status: status), status: status)
             if error.isNoDevice { deviceGone() }
         }
     }
 
     private func unlink(_ command: UnlinkCommand) {
-        let transfer = inFlight.withLock { table -> USBTransfer?? in
-            guard table[command.unlinkSeqnum] != nil else { return .none }
-            table[command.unlinkSeqnum]!.unlinkSeqnum = command.seqnum
-            return .some(table[command.unlinkSeqnum]!.transfer)
+        let transfer = state.withLock { () -> (any SubmittedURB)? in
+            guard inFlight[command.unlinkSeqnum] != nil, inFlight[command.unlinkSeqnum]!.unlinkSeqnum == nil else {
+                // Already answered (its RET_SUBMIT is queued ahead of this), or already
+                // being unlinked by an earlier CMD_UNLINK: nothing more to cancel.
+                send(.unlinkReply(UnlinkReply(seqnum: command.seqnum, status: URBStatus.ok)))
+                return nil
+            }
+            inFlight[command.unlinkSeqnum]!.unlinkSeqnum = command.seqnum
+            // Still being submitted: `submit` cancels it as soon as it has the transfer.
+            return inFlight[command.unlinkSeqnum]!.transfer
         }
-        switch transfer {
-        case .none:
-            // Already answered: nothing to cancel.
-            send(.unlinkReply(UnlinkReply(seqnum: command.seqnum, status: 0)))
-        case .some(let transfer?):
-            transfer.cancel()
-        case .some(nil):
-            break  // still being submitted: cancelled as soon as it is (see submit)
-        }
+        transfer?.cancel()
     }
 
     /// Runs on the USB thread.
     private func complete(_ command: SubmitCommand, _ result: USBTransferResult) {
-        let entry = inFlight.withLock { $0.removeValue(forKey: command.seqnum) }
-        if let unlinkSeqnum = entry?.unlinkSeqnum {
-            send(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: URBStatus.of(result.status))))
-            return
+        let reply = Self.reply(to: command, result)
+        counters.count(reply, direction: command.direction)
+        finish(command.seqnum, reply: reply, status: URBStatus.of(result.status))
+        if result.status == .noDevice { deviceGone() }
+    }
+
+    /// Takes a URB out of the table and queues its answer under the lock: the RET_SUBMIT,
+    /// or the RET_UNLINK (with the URB's `status`) if it was unlinked.
+    private func finish(_ seqnum: UInt32, reply: SubmitReply, status: Int32) {
+        state.withLock {
+            guard let entry = inFlight.removeValue(forKey: seqnum) else { return }
+            if let unlinkSeqnum = entry.unlinkSeqnum {
+                send(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: status)))
+            } else {
+                send(.submitReply(reply))
+            }
+            if inFlight.isEmpty { state.broadcast() }
         }
+    }
+
+    /// A reply that needs no URB in flight, queued in order with the completions.
+    private func sendNow(_ reply: SubmitReply) {
+        state.withLock { send(.submitReply(reply)) }
+    }
+
+    /// The RET_SUBMIT of a completed transfer.
+    static func reply(to command: SubmitCommand, _ result: USBTransferResult) -> SubmitReply {
         var reply = SubmitReply(
             seqnum: command.seqnum, status: URBStatus.of(result.status), actualLength: UInt32(result.actualLength),
             numberOfPackets: command.numberOfPackets)
@@ -166,21 +196,25 @@ final class ImportSession: @unchecked Sendable {
             // packet carried, with the request's offsets and lengths in the descriptors.
             var data: [UInt8] = []
             var descriptors: [ISOPacketDescriptor] = []
+            descriptors.reserveCapacity(command.isoPacketDescriptors.count)
             var libusbOffset = 0
             var errors: Int32 = 0
             for (i, requested) in command.isoPacketDescriptors.enumerated() {
                 let packet =
                     i < result.isoPackets.count
                     ? result.isoPackets[i] : USBISOPacketResult(actualLength: 0, status: .error)
-                if command.direction == .in, libusbOffset + packet.actualLength <= result.data.count {
-                    data += result.data[libusbOffset..<(libusbOffset + packet.actualLength)]
+                // A device never reports more than a packet's length; clamp what a broken
+                // one says so the reply stays well-formed.
+                let actual = min(max(packet.actualLength, 0), Int(requested.length))
+                if command.direction == .in, libusbOffset + actual <= result.data.count {
+                    data += result.data[libusbOffset..<(libusbOffset + actual)]
                 }
                 libusbOffset += Int(requested.length)
                 if packet.status != .completed { errors += 1 }
                 descriptors.append(
                     ISOPacketDescriptor(
                         offset: requested.offset, length: requested.length,
-                        actualLength: UInt32(packet.actualLength), status: URBStatus.of(packet.status)))
+                        actualLength: UInt32(actual), status: URBStatus.of(packet.status)))
             }
             reply.errorCount = errors
             reply.actualLength = UInt32(descriptors.reduce(0) { $0 + Int($1.actualLength) })
@@ -194,17 +228,24 @@ final class ImportSession: @unchecked Sendable {
                 reply.status = URBStatus.remoteIO  // URB_SHORT_NOT_OK
             }
         }
-        counters.count(reply, direction: command.direction)
-        send(.submitReply(reply))
-        if result.status == .noDevice { deviceGone() }
+        return reply
     }
 
-    private func reply(_ command: SubmitCommand, status: Int32) {
-        send(
-            .submitReply(
-                SubmitReply(
-                    seqnum: command.seqnum, status: status, actualLength: 0,
-                    numberOfPackets: command.numberOfPackets)))
+    /// A RET_SUBMIT for a URB that moved no data: well-formed for every transfer type.
+    /// An iso request gets its descriptors back, each with no data and `status`, because
+    /// the importer reads exactly as many descriptors as it sent (vhci_rx.c) and drops the
+    /// device when the count differs.
+    static func errorReply(to command: SubmitCommand, status: Int32) -> SubmitReply {
+        var reply = SubmitReply(
+            seqnum: command.seqnum, status: status, actualLength: 0, numberOfPackets: command.numberOfPackets)
+        if command.isISO {
+            reply.errorCount = status == URBStatus.ok ? 0 : Int32(clamping: command.isoPacketDescriptors.count)
+            reply.isoPacketDescriptors = ISOPacketDescriptors(
+                command.isoPacketDescriptors.map {
+                    ISOPacketDescriptor(offset: $0.offset, length: $0.length, actualLength: 0, status: status)
+                })
+        }
+        return reply
     }
 
     /// The requests usbip-host carries out itself; nil for any other request.
@@ -215,16 +256,16 @@ final class ImportSession: @unchecked Sendable {
             // CLEAR_FEATURE(ENDPOINT_HALT) of a data endpoint (resets its toggle on this side
             // too); for endpoint 0 the request simply goes to the device.
             result = Result { () throws(USBError) in
-                try handle.clearHalt(endpoint: UInt8(truncatingIfNeeded: setup.wIndex))
+                try device.clearHalt(endpoint: UInt8(truncatingIfNeeded: setup.wIndex))
             }
         case (0x01, 0x0B):  // SET_INTERFACE
             result = Result { () throws(USBError) in
-                try handle.setInterface(Int32(setup.wIndex), alternateSetting: Int32(setup.wValue))
+                try device.setInterface(Int32(setup.wIndex), alternateSetting: Int32(setup.wValue))
             }
         case (0x00, 0x09):  // SET_CONFIGURATION
-            result = Result { () throws(USBError) in try handle.setConfiguration(Int32(setup.wValue)) }
+            result = Result { () throws(USBError) in try device.setConfiguration(Int32(setup.wValue)) }
         case (0x23, 0x03) where setup.wValue == 4:  // SET_FEATURE(PORT_RESET) to the hub port
-            result = Result { () throws(USBError) in try handle.reset() }
+            result = Result { () throws(USBError) in try device.reset() }
         case (0x00, 0x05):  // SET_ADDRESS: the host stack on this side owns the address
             return URBStatus.ok
         default:
@@ -233,7 +274,7 @@ final class ImportSession: @unchecked Sendable {
         switch result {
         case .success: return URBStatus.ok
         case .failure(let error):
-            logger.warning("\(handle.info.busid): \(error)")
+            logger.warning("\(device.busid): \(error)")
             if error.isNoDevice { deviceGone() }
             return URBStatus.of(error)
         }
@@ -242,12 +283,13 @@ final class ImportSession: @unchecked Sendable {
     /// Cancels everything in flight and waits (bounded) for the completions, so the
     /// device can be released with nothing pending on it.
     func end() {
-        let transfers = inFlight.withLock { $0.values.compactMap(\.transfer) }
+        let transfers = state.withLock { inFlight.values.compactMap(\.transfer) }
         for transfer in transfers { transfer.cancel() }
-        for _ in 0..<400 {  // up to 2 s
-            if inFlight.withLock({ $0.isEmpty }) { return }
-            usleepMilliseconds(5)
+        let deadline = monotonicSeconds() + Self.cancelDeadlineSeconds
+        let left = state.withLock { () -> Int in
+            state.wait(until: deadline) { inFlight.isEmpty }
+            return inFlight.count
         }
-        logger.warning("\(handle.info.busid): \(inFlight.withLock { $0.count }) URBs did not finish cancelling")
+        if left > 0 { logger.warning("\(device.busid): \(left) URBs did not finish cancelling") }
     }
 }

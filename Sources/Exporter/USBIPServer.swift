@@ -16,14 +16,14 @@ import USBIP
 /// no authentication of its own: the LAN/legacy mode and the test oracle).
 ///
 /// One thread accepts; each connection gets a thread that reads (blocking) and a serial
-/// queue that writes, so replies produced on the USB thread never wait for the network.
+/// queue that writes (`ReplyWriter`, bounded in bytes), so replies produced on the USB
+/// thread never wait for the network.
 public final class USBIPServer: Sendable {
     /// The plain TCP listener, when there is one (sessions bring their own connections).
     public let listener: TCP.Listener?
     private let exporter: USBIPExporter
     private let logger: Logger
     private let connections = Atomic<Int>(0)
-    private let stopped = Atomic<Bool>(false)
 
     /// Connections served at once; more are closed at accept.
     public static let maxConnections = 32
@@ -47,9 +47,16 @@ public final class USBIPServer: Sendable {
             socket.close()
             return false
         }
-        _ = OSThread.start { [self] in
-            serve(socket, allows: allows)
+        do {
+            try OSThread.detach(name: "usbip-conn") { [self] in
+                serve(socket, allows: allows)
+                connections.subtract(1, ordering: .acquiringAndReleasing)
+            }
+        } catch {
             connections.subtract(1, ordering: .acquiringAndReleasing)
+            logger.warning("\(socket.peer): refused: \(error)")
+            socket.close()
+            return false
         }
         return true
     }
@@ -58,24 +65,18 @@ public final class USBIPServer: Sendable {
     public func start() {
         guard let listener else { return }
         logger.notice("serving USB/IP on \(listener.endpoint)")
-        _ = OSThread.start { [self] in
-            while !stopped.load(ordering: .acquiring) {
-                let socket: Socket
-                do throws(SystemError) {
-                    socket = try listener.accept()
-                } catch {
-                    if stopped.load(ordering: .acquiring) { return }
-                    logger.warning("accept: \(error)")
-                    usleep(100_000)
-                    continue
-                }
-                _ = adopt(socket)
+        do {
+            try OSThread.detach(name: "usbip-accept") { [self] in
+                AcceptLoop.run(
+                    accept: listener.accept, failing: { logger.warning("accept: \($0); trying again") },
+                    recovered: { logger.notice("accepting again") }, serve: { _ = adopt($0) })
             }
+        } catch {
+            logger.error("not serving USB/IP: \(error)")
         }
     }
 
     public func stop() {
-        stopped.store(true, ordering: .releasing)
         listener?.socket.shutdown()
     }
 
@@ -136,17 +137,19 @@ public final class USBIPServer: Sendable {
             logger.notice("\(busid) is gone; ending the import")
             socket.shutdown()
         }
-        let writer = DispatchQueue(label: "usbip-writer")
+        let writer = ReplyWriter(socket: socket, logger: logger)
         let session = ImportSession(
-            handle: handle.handle, devid: handle.devid, logger: logger, counters: exporter.counters,
-            send: { message in
-                let bytes = message.encoded
-                writer.async {
-                    do throws(SystemError) { try socket.writeAll(bytes) } catch { socket.shutdown() }
-                }
-            },
+            device: handle.handle, devid: handle.devid, logger: logger, counters: exporter.counters,
+            send: { writer.send($0) },
             deviceGone: { gone() })
-        let watch = DeviceWatch(busid: busid, devnum: handle.handle.info.address, gone: gone)
+        let watch: DeviceWatch
+        do throws(ThreadStartError) {
+            watch = try DeviceWatch(busid: busid, devnum: handle.handle.info.address, gone: gone)
+        } catch {
+            logger.warning("\(socket.peer): import of \(busid) ended: \(error)")
+            exporter.endImport(handle.handle)
+            return
+        }
         defer { watch.stop() }
         var reason = "client closed the connection"
         do {
@@ -157,7 +160,7 @@ public final class USBIPServer: Sendable {
             reason = "\(error)"
         }
         session.end()
-        writer.sync {}
+        writer.drain()
         exporter.endImport(handle.handle)
         logger.notice("\(socket.peer): released \(busid) (\(reason))")
     }
@@ -188,5 +191,3 @@ private struct USBDeviceHandleBox: @unchecked Sendable {
     let handle: USBHost.USBDeviceHandle
     let devid: UInt32
 }
-
-func usleepMilliseconds(_ ms: UInt32) { usleep(ms * 1000) }

@@ -19,7 +19,9 @@ public final class StatusLED: @unchecked Sendable {
     }
 
     public func start() {
-        thread = OSThread.start { [self] in run() }
+        do { thread = try OSThread.start(name: "status-led") { [self] in run() } } catch {
+            logger.error("status LED: \(error)")
+        }
     }
 
     /// Switches to `next` (from its beginning, so a change is seen at once).
@@ -82,7 +84,9 @@ public final class ButtonWatcher: @unchecked Sendable {
     }
 
     public func start() {
-        thread = OSThread.start { [self] in run() }
+        do { thread = try OSThread.start(name: "button") { [self] in run() } } catch {
+            logger.error("button: \(error)")
+        }
     }
 
     public func stop() {

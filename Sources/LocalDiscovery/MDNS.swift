@@ -61,7 +61,9 @@ public final class MDNSAdvertiser: @unchecked Sendable {
     public func start() {
         let (instance, _) = MDNS.names(for: id)
         logger.notice("mDNS: answering for \(instance) (port \(port))")
-        thread = OSThread.start { [self] in run() }
+        do { thread = try OSThread.start(name: "mdns") { [self] in run() } } catch {
+            logger.warning("mDNS: not answering: \(error)")
+        }
     }
 
     public func stop() {

@@ -22,11 +22,15 @@ public final class MetricsServer: @unchecked Sendable {
 
     public func start() {
         logger.info("metrics on http://\(listener.endpoint)/metrics")
-        _ = OSThread.start { [self] in
-            while let socket = try? listener.accept() {
-                // One at a time: a scrape is small, and a slow client only delays the next.
-                answer(socket)
+        do {
+            try OSThread.detach(name: "metrics") { [self] in
+                AcceptLoop.run(
+                    accept: listener.accept, failing: { logger.warning("metrics: accept: \($0); trying again") },
+                    // One at a time: a scrape is small, and a slow client only delays the next.
+                    serve: answer)
             }
+        } catch {
+            logger.warning("metrics: not served: \(error)")
         }
     }
 

@@ -136,7 +136,11 @@ public final class PortMappingKeeper: @unchecked Sendable {
 
     public var current: PortMapping? { monitor.withLock { mapping } }
 
-    public func start() { thread = OSThread.start { [self] in run() } }
+    public func start() {
+        do { thread = try OSThread.start(name: "port-mapping") { [self] in run() } } catch {
+            logger.warning("port mapping: not kept: \(error)")
+        }
+    }
 
     public func stop() {
         monitor.withLock {

@@ -28,7 +28,7 @@ public enum FirstOf {
                 }
                 if done { break }
             }
-            _ = OSThread.start {
+            let race: @Sendable () -> Void = {
                 let result = Result { try attempt() }
                 let late: T? = state.monitor.withLock {
                     defer {
@@ -49,6 +49,14 @@ public enum FirstOf {
                     }
                 }
                 if let late { discard(late) }
+            }
+            do { try OSThread.detach(name: "path-race", race) } catch {
+                state.monitor.withLock {
+                    state.errors.append("\(error)")
+                    state.failedSinceLastStart = true
+                    state.finished += 1
+                    state.monitor.broadcast()
+                }
             }
         }
         return try state.monitor.withLock { () throws -> T in

@@ -64,11 +64,10 @@ public enum HolePunch {
         -> Socket
     {
         // Woken by the shutdown when the punch is over; by the deadline at the latest.
-        let timer = OSThread.start {
+        try OSThread.detach(name: "punch-timer") {
             while monotonicSeconds() < deadline { usleep(50_000) }
             listener.socket.shutdown()
         }
-        _ = timer
         while true {
             let socket = try listener.accept()
             if let peer = Endpoint(parsing: socket.peer, defaultPort: 0), hosts.contains(peer.host) { return socket }

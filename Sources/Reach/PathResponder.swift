@@ -96,7 +96,7 @@ public final class PathResponder: @unchecked Sendable {
                 return
             }
             let peer = session.peerName
-            _ = OSThread.start { [self] in
+            let punch: @Sendable () -> Void = { [self] in
                 defer { punching.subtract(1, ordering: .relaxed) }
                 logger.info(
                     "punching to \(asked.addresses.map(\.description).joined(separator: ", ")) "
@@ -116,6 +116,10 @@ public final class PathResponder: @unchecked Sendable {
                 }
                 logger.info("punched a connection to \(socket.peer)")
                 accept(socket)
+            }
+            do { try OSThread.detach(name: "hole-punch", punch) } catch {
+                punching.subtract(1, ordering: .relaxed)
+                logger.warning("\(peer): not punching: \(error)")
             }
         default: break
         }

@@ -88,7 +88,12 @@ public final class PathUpgrader: @unchecked Sendable {
                 searching = true
                 return true
             }
-            if start { _ = OSThread.start { [self] in searchWhileRelayed(session) } }
+            if start {
+                do { try OSThread.detach(name: "path-search") { [self] in searchWhileRelayed(session) } } catch {
+                    monitor.withLock { searching = false }
+                    logger.warning("not looking for a direct path: \(error)")
+                }
+            }
         case .punch(let endpoints):
             monitor.withLock {
                 punchAnswer = endpoints

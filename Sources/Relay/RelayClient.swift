@@ -93,7 +93,9 @@ public final class RelayListener: @unchecked Sendable {
     }
 
     public func start() {
-        _ = OSThread.start { [self] in run() }
+        do { try OSThread.detach(name: "relay-listener") { [self] in run() } } catch {
+            logger.error("relay: not registering: \(error)")
+        }
     }
 
     public func stop() {

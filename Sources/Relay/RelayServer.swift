@@ -18,7 +18,11 @@ public final class RelayServer: @unchecked Sendable {
         public var connections = 1024
         /// Connections one EndpointId may hold at once (listening, connecting, accepting).
         public var connectionsPerEndpoint = 8
-        /// How long a connection may take to finish TLS and register.
+        /// Connections one source address may hold at once, registered or not (OpenSSH's
+        /// MaxStartups in spirit): one host cannot fill every slot. Generous, since many
+        /// laptops may share one public address behind a carrier's NAT.
+        public var connectionsPerSource = 64
+        /// How long a connection may take to finish TLS and register, in all (not per read).
         public var registrationSeconds = 10
         /// How long a listening server may take to accept a client.
         public var acceptSeconds = 10.0
@@ -39,7 +43,10 @@ public final class RelayServer: @unchecked Sendable {
     private var pending: [[UInt8]: Pending] = [:]
     private var perEndpoint: [EndpointId: Int] = [:]
     private var connections = 0
+    private var perSource: [String: Int] = [:]
     private var stopped = false
+    /// Ends registrations that take longer than `limits.registrationSeconds` in all.
+    private let deadlines: Deadlines
 
     private final class Pending {
         let client: any ByteStream
@@ -61,33 +68,56 @@ public final class RelayServer: @unchecked Sendable {
         // Endpoints show their key in TLS too; the relay admits any (the registration says who).
         tls = try TLSContext(role: .server, identity: identity, protocols: [RelayClient.alpn]) { _ in nil }
         listener = try TCP.Listener(endpoint: endpoint, backlog: 128)
+        deadlines = try Deadlines(name: "relay-deadlines")
     }
 
     public func start() {
         logger.notice("relay listening on \(listener.endpoint)")
-        _ = OSThread.start { [self] in
-            while true {
-                let socket: Socket
-                do { socket = try listener.accept() } catch {
-                    if monitor.withLock({ stopped }) { return }
-                    logger.warning("accept: \(error)")
-                    continue
-                }
-                let admitted = monitor.withLock {
-                    guard connections < limits.connections else { return false }
-                    connections += 1
-                    return true
-                }
-                guard admitted else {
-                    logger.warning("\(socket.peer): refused, \(limits.connections) connections already")
-                    socket.close()
-                    continue
-                }
-                _ = OSThread.start { [self] in
-                    serve(socket)
-                    monitor.withLock { connections -= 1 }
-                }
+        do {
+            try OSThread.detach(name: "relay-accept") { [self] in
+                AcceptLoop.run(
+                    accept: listener.accept, failing: { logger.warning("accept: \($0); trying again") },
+                    recovered: { logger.notice("accepting again") }, serve: admit)
             }
+        } catch {
+            logger.error("not accepting: \(error)")
+        }
+    }
+
+    /// Connections, and connections from one source address, at once are bounded; each
+    /// admitted one gets a thread (refused, with a log line, when none can be had).
+    private func admit(_ socket: Socket) {
+        let source = Endpoint(parsing: socket.peer, defaultPort: 0)?.host ?? socket.peer
+        let refusal: String? = monitor.withLock {
+            guard connections < limits.connections else { return "\(limits.connections) connections already" }
+            guard perSource[source, default: 0] < limits.connectionsPerSource else {
+                return "\(limits.connectionsPerSource) connections from \(source) already"
+            }
+            connections += 1
+            perSource[source, default: 0] += 1
+            return nil
+        }
+        if let refusal {
+            logger.warning("\(socket.peer): refused, \(refusal)")
+            socket.close()
+            return
+        }
+        let release: @Sendable () -> Void = { [self] in
+            monitor.withLock {
+                connections -= 1
+                perSource[source]! -= 1
+                if perSource[source] == 0 { perSource[source] = nil }
+            }
+        }
+        do {
+            try OSThread.detach(name: "relay-conn") { [self] in
+                serve(socket)
+                release()
+            }
+        } catch {
+            logger.warning("\(socket.peer): refused: \(error)")
+            socket.close()
+            release()
         }
     }
 
@@ -98,6 +128,8 @@ public final class RelayServer: @unchecked Sendable {
 
     private func serve(_ socket: Socket) {
         socket.setReceiveTimeout(seconds: limits.registrationSeconds)
+        // The whole of TLS and the registration, not each read: a trickle runs out too.
+        let deadline = deadlines.schedule(after: Double(limits.registrationSeconds)) { socket.shutdown() }
         let stream: TLSStream
         let nonce = Sodium.randomBytes(RelayWire.nonceLength)
         let purpose: RelayPurpose
@@ -109,6 +141,7 @@ public final class RelayServer: @unchecked Sendable {
             guard case .register(let p, let claimed, let signature) = try EndpointToRelay(kind: kind, payload: payload)
             else { throw RelayError.unexpected("a ping before registering") }
             guard claimed.verify(signature: signature, of: RelayWire.signedBytes(nonce: nonce, purpose: p)) else {
+                deadlines.cancel(deadline)
                 logger.notice("\(socket.peer): registration as \(claimed) refused: bad signature")
                 try? stream.writeAll(RelayToEndpoint.refused("the signature does not verify for \(claimed)").encoded)
                 socket.close()
@@ -117,7 +150,13 @@ public final class RelayServer: @unchecked Sendable {
             purpose = p
             id = claimed
         } catch {
+            deadlines.cancel(deadline)
             logger.info("\(socket.peer): closed before registering: \(error)")
+            socket.close()
+            return
+        }
+        guard deadlines.cancel(deadline) else {
+            logger.info("\(socket.peer): closed: registration took more than \(limits.registrationSeconds) s")
             socket.close()
             return
         }
@@ -238,7 +277,12 @@ public final class RelayServer: @unchecked Sendable {
     /// Copies both ways until either side ends, then closes both.
     private func splice(_ a: any ByteStream, _ b: any ByteStream) {
         let size = limits.spliceBuffer
-        let other = OSThread.start { Self.copy(from: b, to: a, bufferSize: size) }
+        guard let other = try? OSThread.start(name: "splice", { Self.copy(from: b, to: a, bufferSize: size) }) else {
+            logger.warning("splice: no thread for the second direction; closing both ends")
+            a.shutdown()
+            b.shutdown()
+            return
+        }
         Self.copy(from: a, to: b, bufferSize: size)
         other.join()
     }

@@ -146,10 +146,19 @@ public final class Session: @unchecked Sendable {
                 throw .cannotResume("writing the hello: \(error)")
             }
         }
-        let reader = OSThread.start { [self] in readLoop(stream, generation: g) }
-        let writer = OSThread.start { [self] in writeLoop(stream, generation: g) }
+        var threads: [OSThread] = []
+        do throws(ThreadStartError) {
+            threads.append(try OSThread.start(name: "session-read") { [self] in readLoop(stream, generation: g) })
+            threads.append(try OSThread.start(name: "session-write") { [self] in writeLoop(stream, generation: g) })
+        } catch {
+            // The connection cannot run: it ends like a lost one (the reader, if it
+            // started, stops with it and is joined by the next attach).
+            monitor.withLock { if generation == g { connection?.threads = threads } }
+            connectionLost(generation: g, "\(error)")
+            throw .cannotResume("\(error)")
+        }
         monitor.withLock {
-            if generation == g { connection?.threads = [reader, writer] }
+            if generation == g { connection?.threads = threads }
             monitor.broadcast()
         }
         if g > 1, old != nil {
@@ -286,7 +295,9 @@ public final class Session: @unchecked Sendable {
         logger.notice(
             "session with \(peerName): connection lost (\(reason)); waiting up to \(Int(configuration.grace)) s")
         events.disconnected(reason)
-        _ = OSThread.start { [self] in awaitReconnect(since: g) }
+        do { try OSThread.detach(name: "session-grace") { [self] in awaitReconnect(since: g) } } catch {
+            finish("connection lost (\(reason)), and no thread to wait for another: \(error)")
+        }
     }
 
     /// Ends the session if no new connection arrives within the grace period.

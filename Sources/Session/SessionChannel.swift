@@ -30,9 +30,31 @@ final class SessionChannel: @unchecked Sendable {
 
     var isClosed: Bool { finQueued && outputDone }
 
+    /// Called with the session's monitor held. A channel that cannot have both its
+    /// threads is closed at once: its local end shut, a FIN to the peer.
     func start(in session: Session) {
-        _ = OSThread.start { [self] in pump(session) }
-        _ = OSThread.start { [self] in output(session) }
+        do {
+            try OSThread.detach(name: "channel-out") { [self] in output(session) }
+        } catch {
+            session.logger.warning("channel \(id): \(error); closing it")
+            local.shutdown()
+            outputDone = true
+            queueFin(session)
+            return
+        }
+        do { try OSThread.detach(name: "channel-in") { [self] in pump(session) } } catch {
+            session.logger.warning("channel \(id): \(error); closing it")
+            local.shutdown()
+            queueFin(session)
+        }
+    }
+
+    /// Called with the session's monitor held.
+    private func queueFin(_ session: Session) {
+        outgoing.append(SessionFrame(kind: .data, flags: SessionFrame.finFlag, channel: id))
+        finQueued = true
+        session.removeIfClosed(self)
+        session.monitor.broadcast()
     }
 
     /// Local socket → frames.
@@ -56,12 +78,10 @@ final class SessionChannel: @unchecked Sendable {
                 if n > 0 {
                     outgoing.append(SessionFrame(kind: .data, channel: id, payload: payload))
                     sentBytes += UInt64(n)
+                    session.monitor.broadcast()
                 } else {
-                    outgoing.append(SessionFrame(kind: .data, flags: SessionFrame.finFlag, channel: id))
-                    finQueued = true
-                    session.removeIfClosed(self)
+                    queueFin(session)
                 }
-                session.monitor.broadcast()
             }
             if n == 0 { return }
         }

@@ -47,7 +47,10 @@ public final class SessionClient: @unchecked Sendable {
     public func start() throws -> Session {
         let first = try establish(resuming: nil)
         monitor.withLock { session = first }
-        supervisor = OSThread.start { [self] in supervise() }
+        do { supervisor = try OSThread.start(name: "session-keeper") { [self] in supervise() } } catch {
+            first.end(reason: "\(error)")
+            throw error
+        }
         return first
     }
 

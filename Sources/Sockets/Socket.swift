@@ -46,8 +46,12 @@ public final class Socket: @unchecked Sendable {
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Ends both directions, waking a thread blocked in `read`.
-    public func shutdown() { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+    /// Ends both directions, waking a thread blocked in `read`. Nothing once closed: the
+    /// descriptor's number may belong to another file by then (a late deadline).
+    public func shutdown() {
+        guard !closed.load(ordering: .acquiring) else { return }
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
 
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }

@@ -51,21 +51,26 @@ public final class USBContext: @unchecked Sendable {
         context = raw!
         let pointer = ContextPointer(raw: raw!)
         let state = self.state
-        thread = OSThread.start {
-            usbp2p_name_current_thread("usbp2p-usb")
-            if let cpu { state.pinError.withLock { $0 = usbp2p_pin_current_thread(Int32(cpu)) } }
-            state.info.withLock {
-                $0 = EventThreadInfo(threadID: usbp2p_current_thread_id(), affinity: usbp2p_current_thread_affinity())
-            }
-            var timeout = timeval(tv_sec: 0, tv_usec: 250_000)
-            while state.running.load(ordering: .acquiring) {
-                state.heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
-                timeout = timeval(tv_sec: 0, tv_usec: 250_000)
-                _ = libusb_handle_events_timeout_completed(pointer.raw, &timeout, nil)
-                while state.stalled.load(ordering: .relaxed) && state.running.load(ordering: .acquiring) {
-                    usleep(100_000)
+        do throws(ThreadStartError) {
+            thread = try OSThread.start(name: "usbp2p-usb") {
+                if let cpu { state.pinError.withLock { $0 = usbp2p_pin_current_thread(Int32(cpu)) } }
+                state.info.withLock {
+                    $0 = EventThreadInfo(
+                        threadID: usbp2p_current_thread_id(), affinity: usbp2p_current_thread_affinity())
+                }
+                var timeout = timeval(tv_sec: 0, tv_usec: 250_000)
+                while state.running.load(ordering: .acquiring) {
+                    state.heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
+                    timeout = timeval(tv_sec: 0, tv_usec: 250_000)
+                    _ = libusb_handle_events_timeout_completed(pointer.raw, &timeout, nil)
+                    while state.stalled.load(ordering: .relaxed) && state.running.load(ordering: .acquiring) {
+                        usleep(100_000)
+                    }
                 }
             }
+        } catch {
+            libusb_exit(raw)
+            throw USBError("start the USB thread (\(error))", code: Int32(LIBUSB_ERROR_NO_MEM.rawValue))
         }
         while state.info.withLock({ $0 }) == nil { usleep(1000) }
         if let cpu {

@@ -41,6 +41,13 @@ public struct USBTransferResult: Sendable {
     public let actualLength: Int
     public let data: [UInt8]
     public let isoPackets: [USBISOPacketResult]
+
+    public init(status: USBTransferStatus, actualLength: Int, data: [UInt8], isoPackets: [USBISOPacketResult] = []) {
+        self.status = status
+        self.actualLength = actualLength
+        self.data = data
+        self.isoPackets = isoPackets
+    }
 }
 
 /// One asynchronous libusb transfer. It lives until libusb has completed it (libusb's

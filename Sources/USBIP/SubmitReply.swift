@@ -54,14 +54,18 @@ public struct SubmitReply: Equatable, Sendable {
         self.isoPacketDescriptors = isoPacketDescriptors
     }
 
+    /// number_of_packets as sent. The descriptors decide it, so a reply never announces
+    /// packets it does not carry: a receiver would take the next message for them.
+    var wireNumberOfPackets: UInt32 {
+        if !isoPacketDescriptors.isEmpty { return UInt32(isoPacketDescriptors.count) }
+        return isoPacketCount(numberOfPackets) == 0 ? numberOfPackets : usbipNonISOPacketCount
+    }
+
     func encode(into buffer: inout [UInt8]) {
-        precondition(
-            isoPacketDescriptors.count == isoPacketCount(numberOfPackets),
-            "number_of_packets must match the iso descriptors given")
         URBHeader(
             command: Command.submitReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
             word5: UInt32(bitPattern: status), word6: actualLength, word7: UInt32(bitPattern: startFrame),
-            word8: numberOfPackets, word9: UInt32(bitPattern: errorCount)
+            word8: wireNumberOfPackets, word9: UInt32(bitPattern: errorCount)
         )
         .store(into: &buffer)
         // Most URBs carry no data one way and no iso descriptors: skip empty appends.

@@ -254,7 +254,7 @@ final class AttachedDevices: @unchecked Sendable {
 
     /// Attaches what matches and is not attached yet, on a thread of its own.
     func reconcileLater(in session: Session) {
-        _ = OSThread.start { [self] in
+        let reconcile: @Sendable () -> Void = { [self] in
             reconciling.withLock {
                 pruneFreedPorts()
                 do {
@@ -265,6 +265,9 @@ final class AttachedDevices: @unchecked Sendable {
                     if !session.isEnded { log.notice("attaching new devices: \(error)") }
                 }
             }
+        }
+        do { try OSThread.detach(name: "reconcile", reconcile) } catch {
+            log.warning("not attaching new devices now: \(error)")
         }
     }
 

@@ -74,7 +74,7 @@ final class StatusReporter: @unchecked Sendable {
             log.info("no runtime directory (XDG_RUNTIME_DIR): 'usbp2p-client status' will not see this attach")
             return
         }
-        thread = OSThread.start { [self] in
+        let publish: @Sendable () -> Void = { [self] in
             var warned = false
             while true {
                 if let session = client.current {
@@ -94,6 +94,9 @@ final class StatusReporter: @unchecked Sendable {
                 }
                 if done { return }
             }
+        }
+        do { thread = try OSThread.start(name: "status-file", publish) } catch {
+            log.warning("'usbp2p-client status' will not see this attach: \(error)")
         }
     }
 

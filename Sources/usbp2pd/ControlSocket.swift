@@ -32,10 +32,14 @@ final class ControlSocket: @unchecked Sendable {
     }
 
     func start() {
-        _ = OSThread.start { [self] in
-            while let client = try? UnixSocket.accept(on: listener) {
-                answer(client)
+        do {
+            try OSThread.detach(name: "control") { [self] in
+                AcceptLoop.run(
+                    accept: { () throws(SystemError) in try UnixSocket.accept(on: listener) },
+                    failing: { logger.warning("control socket: accept: \($0); trying again") }, serve: answer)
             }
+        } catch {
+            logger.error("control socket: not served: \(error)")
         }
     }
 

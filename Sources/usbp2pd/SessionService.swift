@@ -21,12 +21,25 @@ import USBHost
 /// USB/IP server in this process.
 final class SessionService: @unchecked Sendable {
     static let alpn = "usbp2p/1"
-    /// How long a connection may take for TCP, TLS and the hellos.
-    static let handshakeSeconds = 10
+    /// How long a connection may take for TLS and the hellos, in all (a deadline on the
+    /// whole handshake, not on each read: a trickle of bytes runs out too).
+    static let handshakeSeconds = 10.0
     /// Connections in their handshake at once; more are closed at once (each holds a
     /// thread for up to `handshakeSeconds`, so a flood of silent ones is bounded).
     static let maxHandshakes = 64
+    /// Handshakes from one source address at once, on the direct listener: one host
+    /// cannot take every slot (OpenSSH's MaxStartups in spirit). Connections through the
+    /// relay all come from the relay's address and are bounded by `maxRelayAccepts`.
+    static let maxHandshakesPerSource = 8
+    /// Clients announced by the relay that are being taken up at once: each costs a
+    /// thread and a relay connection, and the notices can be forged by the relay (or,
+    /// while `relay.id` is unset, by anyone in the middle).
+    static let maxRelayAccepts = 8
     private let handshakes = Atomic<Int>(0)
+    private let relayAccepts = Atomic<Int>(0)
+    private let handshakesBySource = Mutex<[String: Int]>([:])
+    /// The whole-handshake deadlines.
+    private let deadlines: Deadlines
     /// Connections refused in their handshake (not on the allowlist, garbage, timeouts).
     let refusedHandshakes = Atomic<Int>(0)
 
@@ -68,6 +81,7 @@ final class SessionService: @unchecked Sendable {
     ) throws {
         self.identity = identity
         self.logger = logger
+        deadlines = try Deadlines(name: "handshake-time")
         self.pairing = pairing
         self.pairingOpen = pairingOpen
         let allowlistPath = "\(config.string("state_directory"))/allowlist"
@@ -157,10 +171,14 @@ final class SessionService: @unchecked Sendable {
     func start() {
         if let listener {
             logger.notice("sessions on \(listener.endpoint) as \(identity.endpointId)")
-            _ = OSThread.start { [self] in
-                while let socket = try? listener.accept() {
-                    _ = OSThread.start { [self] in serve(socket, via: socket) }
+            do {
+                try OSThread.detach(name: "session-accept") { [self] in
+                    AcceptLoop.run(
+                        accept: listener.accept, failing: { logger.warning("sessions: accept: \($0); trying again") },
+                        recovered: { logger.notice("sessions: accepting again") }, serve: serveDirect)
                 }
+            } catch {
+                logger.error("sessions: not accepting on \(listener.endpoint): \(error)")
             }
         }
         relayListener?.start()
@@ -225,25 +243,66 @@ final class SessionService: @unchecked Sendable {
     }
     private let notices = DispatchQueue(label: "usbp2pd-device-notices")
 
-    /// TLS (refusing keys not on the allowlist), then the session's hellos.
-    private func serve(_ socket: Socket, via transport: any ByteStream) {
+    /// A connection to the listener: at most `maxHandshakesPerSource` from one address
+    /// at once, each on a thread of its own.
+    private func serveDirect(_ socket: Socket) {
+        let source = Endpoint(parsing: socket.peer, defaultPort: 0)?.host ?? socket.peer
+        let admitted = handshakesBySource.withLock { counts -> Bool in
+            guard counts[source, default: 0] < Self.maxHandshakesPerSource else { return false }
+            counts[source, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            logger.warning(
+                "\(socket.peer): refused, \(Self.maxHandshakesPerSource) handshakes from \(source) already in progress")
+            socket.close()
+            return
+        }
+        let done: @Sendable () -> Void = { [self] in
+            handshakesBySource.withLock { counts in
+                counts[source, default: 1] -= 1
+                if counts[source] == 0 { counts[source] = nil }
+            }
+        }
+        do {
+            try OSThread.detach(name: "session-conn") { [self] in serve(socket, via: socket, handshakeDone: done) }
+        } catch {
+            logger.warning("\(socket.peer): refused: \(error)")
+            socket.close()
+            done()
+        }
+    }
+
+    /// TLS (refusing keys not on the allowlist), then the session's hellos, within
+    /// `handshakeSeconds` in all; `handshakeDone` runs when that part is over, either way.
+    private func serve(_ socket: Socket, via transport: any ByteStream, handshakeDone: @Sendable () -> Void = {}) {
         defer { handshakes.subtract(1, ordering: .relaxed) }
         guard handshakes.add(1, ordering: .relaxed).newValue <= Self.maxHandshakes else {
+            handshakeDone()
             logger.warning("\(transport.peer): refused, \(Self.maxHandshakes) handshakes already in progress")
             transport.shutdown()
             transport.close()
             return
         }
-        socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
+        socket.setReceiveTimeout(seconds: Int(Self.handshakeSeconds))
+        let deadline = deadlines.schedule(after: Self.handshakeSeconds) { transport.shutdown() }
+        var inTime = true
+        defer { if inTime { deadlines.cancel(deadline) } }
         do {
+            defer { handshakeDone() }
             let stream = try TLSStream(socket: transport, context: tls)
+            // Pairing and the session proper have deadlines of their own from here.
+            inTime = deadlines.cancel(deadline)
+            guard inTime else {
+                throw TLSError.peerRefused("the handshake took more than \(Int(Self.handshakeSeconds)) s")
+            }
             guard let peer = stream.connection.peer else { throw TLSError.peerRefused("no peer key") }
             if stream.connection.applicationProtocol == PairingExchange.alpn {
                 pairing(stream)
                 return
             }
             // From here the session's pings keep the link busy; a silent one is dead.
-            socket.setReceiveTimeout(seconds: Self.handshakeSeconds)
+            socket.setReceiveTimeout(seconds: Int(Self.handshakeSeconds))
             let session = try registry.accept(stream, peer: peer.description)
             session.send(.deviceNames(deviceNames(for: peer.description)))
             paths.connected(session)
@@ -271,15 +330,26 @@ final class SessionService: @unchecked Sendable {
                 return
             }
         }
-        _ = OSThread.start { [self] in
-            do {
-                let (stream, _) = try RelayClient.register(
-                    .accept(token: token), at: relay, relayId: relayId, identity: identity)
-                guard let socket = stream.socket as? Socket else { return }
-                serve(socket, via: stream)
-            } catch {
-                logger.warning("relay: accepting \(from): \(error)")
+        guard relayAccepts.add(1, ordering: .relaxed).newValue <= Self.maxRelayAccepts else {
+            relayAccepts.subtract(1, ordering: .relaxed)
+            logger.info("relay: \(Self.maxRelayAccepts) clients already being taken up; not answering \(from)")
+            return
+        }
+        do {
+            try OSThread.detach(name: "relay-accept") { [self] in
+                defer { relayAccepts.subtract(1, ordering: .relaxed) }
+                do {
+                    let (stream, _) = try RelayClient.register(
+                        .accept(token: token), at: relay, relayId: relayId, identity: identity)
+                    guard let socket = stream.socket as? Socket else { return }
+                    serve(socket, via: stream)
+                } catch {
+                    logger.warning("relay: accepting \(from): \(error)")
+                }
             }
+        } catch {
+            relayAccepts.subtract(1, ordering: .relaxed)
+            logger.warning("relay: not accepting \(from): \(error)")
         }
     }
 }

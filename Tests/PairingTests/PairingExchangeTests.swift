@@ -46,7 +46,7 @@ import Testing
         let outcome = Locked<PairingExchange.Outcome?>(nil)
         let done = Monitor()
         let finished = Locked(false)
-        _ = OSThread.start {
+        try? OSThread.detach(name: "test") {
             let result = serve(server, window: window, stored: stored)
             outcome.withLock { $0 = result }
             done.withLock { finished.withLock { $0 = true } }

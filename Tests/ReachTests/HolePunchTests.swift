@@ -20,7 +20,7 @@ import Testing
         let (b, bRelay, portB) = try Self.heldPort(to: relay)
         final class Box: @unchecked Sendable { var socket: Socket? }
         let fromB = Box()
-        let other = OSThread.start {
+        let other = try OSThread.start(name: "test-other") {
             fromB.socket = HolePunch.dial(
                 [Endpoint(host: "127.0.0.1", port: portA)], fromPort: portB, within: 5, listen: true)
         }

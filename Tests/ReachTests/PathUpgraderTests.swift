@@ -52,7 +52,7 @@ final class PathHarness: @unchecked Sendable {
             SessionEvents(
                 openChannel: { _ in
                     guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                    _ = OSThread.start { PathHarness.echo(theirs) }
+                    try? OSThread.detach(name: "test") { PathHarness.echo(theirs) }
                     return mine
                 },
                 control: { message, session in responder.handle(message, in: session) })
@@ -83,12 +83,16 @@ final class PathHarness: @unchecked Sendable {
         upgrader.manage(client)
         late.harness = self
         // The stand-in relay hands each connection to the server, as a splice would.
-        _ = OSThread.start { [relay] in
-            while let socket = try? relay.accept() { _ = OSThread.start { late.harness?.serve(socket) } }
+        try? OSThread.detach(name: "test") { [relay] in
+            while let socket = try? relay.accept() {
+                try? OSThread.detach(name: "test") { late.harness?.serve(socket) }
+            }
         }
         if let direct {
-            _ = OSThread.start {
-                while let socket = try? direct.accept() { _ = OSThread.start { late.harness?.serve(socket) } }
+            try? OSThread.detach(name: "test") {
+                while let socket = try? direct.accept() {
+                    try? OSThread.detach(name: "test") { late.harness?.serve(socket) }
+                }
             }
         }
     }
@@ -140,7 +144,7 @@ final class EchoStream: @unchecked Sendable {
     func start(chunk: Int = 16 * 1024, pauseMicroseconds: UInt32 = 2000) {
         let (channel, total) = (self.channel, self.total)
         threads.append(
-            OSThread.start {
+            try! OSThread.start(name: "echo-writer") {
                 var sent = 0
                 while sent < total {
                     let n = min(chunk, total - sent)
@@ -151,7 +155,7 @@ final class EchoStream: @unchecked Sendable {
                 }
             })
         threads.append(
-            OSThread.start { [self] in
+            try! OSThread.start(name: "echo-reader") { [self] in
                 var buffer = [UInt8](repeating: 0, count: 64 * 1024)
                 var received = 0
                 while received < total, let n = try? channel.read(into: &buffer), n > 0 {

@@ -37,7 +37,7 @@ import Testing
             relay: endpoint, relayId: relayIdentity.endpointId, identity: identity,
             logger: Logger(label: "pi", level: .error)
         ) { token, _ in
-            _ = OSThread.start {
+            try? OSThread.detach(name: "test") {
                 guard
                     let (stream, _) = try? RelayClient.register(
                         .accept(token: token), at: endpoint, relayId: nil, identity: identity)

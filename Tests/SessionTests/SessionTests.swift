@@ -25,7 +25,7 @@ final class SessionHarness: @unchecked Sendable {
         registry = SessionRegistry(configuration: configuration, logger: logger) { _ in
             SessionEvents(openChannel: { _ in
                 guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                _ = OSThread.start { SessionHarness.echo(theirs) }
+                try? OSThread.detach(name: "test") { SessionHarness.echo(theirs) }
                 return mine
             })
         }
@@ -44,7 +44,7 @@ final class SessionHarness: @unchecked Sendable {
             if !reachable { throw SessionError.local("unreachable") }
         }
         let (laptop, pi) = try Socket.pair()
-        _ = OSThread.start { [registry] in _ = try? registry.accept(pi, peer: "laptop") }
+        try? OSThread.detach(name: "test") { [registry] in _ = try? registry.accept(pi, peer: "laptop") }
         state.withLock { transport = laptop }
         return laptop
     }
@@ -66,7 +66,7 @@ final class SessionHarness: @unchecked Sendable {
     static func roundTrip(_ data: [UInt8], over channel: Socket, during: @escaping @Sendable () -> Void = {}) throws
         -> [UInt8]
     {
-        let writer = OSThread.start {
+        let writer = try OSThread.start(name: "test-writer") {
             var offset = 0
             var cutDone = false
             while offset < data.count {
@@ -194,12 +194,12 @@ final class SessionHarness: @unchecked Sendable {
         try SessionHandshake.send(
             SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: attacker)
         let session = try registry.accept(pi, peer: "attacker")
-        var frames = SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded).encoded
-        for n in 2...3 {
-            frames +=
-                SessionFrame(kind: .data, channel: 1, number: UInt64(n), payload: Array(repeating: 1, count: 1000))
-                .encoded
-        }
+        // One frame larger than the whole window: an overrun whatever the channel has
+        // consumed and credited meanwhile (two frames of 1000 bytes were not, when the
+        // channel's writer credited the first before the reader took the second).
+        let frames =
+            SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded).encoded
+            + SessionFrame(kind: .data, channel: 1, number: 2, payload: Array(repeating: 1, count: 2000)).encoded
         try attacker.writeAll(frames)
         // The attacker's end stays open until the verdict: were it released after its
         // last use, the session would see the connection drop first and wait for a

@@ -85,4 +85,25 @@ import Testing
         let reply = USBIPMessage.submitReply(SubmitReply(seqnum: 3, status: -32, actualLength: 0))
         #expect(try USBIPMessage.decodeWhole(reply.encoded, receiver: .client, direction: .in) == reply)
     }
+
+    @Test func aReplyAnnouncesOnlyTheIsoDescriptorsItCarries() throws {
+        // An iso count with no descriptors (an error reply built carelessly) must not
+        // trap, nor announce packets the receiver would then read from the next message.
+        let careless = SubmitReply(seqnum: 4, status: -2, actualLength: 0, numberOfPackets: 3)
+        let bytes = USBIPMessage.submitReply(careless).encoded
+        #expect(bytes.count == 48)
+        #expect(Array(bytes[32..<36]) == [0xFF, 0xFF, 0xFF, 0xFF])
+        let withTwo = SubmitReply(
+            seqnum: 5, status: 0, actualLength: 0, numberOfPackets: 7,
+            isoPacketDescriptors: ISOPacketDescriptors([
+                ISOPacketDescriptor(offset: 0, length: 8), ISOPacketDescriptor(offset: 8, length: 8),
+            ]))
+        let decoded = try USBIPMessage.decodeWhole(
+            USBIPMessage.submitReply(withTwo).encoded, receiver: .client, direction: .in)
+        guard case .submitReply(let reply) = decoded else {
+            Issue.record("not a RET_SUBMIT")
+            return
+        }
+        #expect(reply.numberOfPackets == 2 && reply.isoPacketDescriptors.count == 2)
+    }
 }

@@ -1,0 +1,49 @@
+import USBHost
+
+/// What an import needs of its device: the seam between the URB logic of `ImportSession`
+/// and libusb, so every ordering of submit, complete and unlink, and every error reply,
+/// can be driven by a fake device in the tests.
+protocol URBDevice: AnyObject, Sendable {
+    /// The device's bus id, for log lines.
+    var busid: String { get }
+    /// The type of endpoint `endpoint` (bit 7 set for IN) now; nil if it has none.
+    func transferType(endpoint: UInt8) -> USBTransferType?
+    /// Submits one transfer; `completion` runs once, on another thread (possibly before
+    /// this returns), and must not block.
+    func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
+        throws(USBError) -> any SubmittedURB
+    func clearHalt(endpoint: UInt8) throws(USBError)
+    func setInterface(_ interface: Int32, alternateSetting: Int32) throws(USBError)
+    func setConfiguration(_ value: Int32) throws(USBError)
+    func reset() throws(USBError)
+}
+
+/// A transfer in flight: it can only be asked to stop (its completion then says how it ended).
+protocol SubmittedURB: AnyObject, Sendable {
+    func cancel()
+}
+
+/// One transfer as libusb takes it (see `USBTransfer.init`).
+struct URBRequest: Sendable {
+    var type: USBTransferType
+    var endpoint: UInt8
+    var outData: ArraySlice<UInt8>
+    var length: Int
+    var isoPacketLengths: [Int]
+    var flags: USBTransferFlags
+}
+
+extension USBTransfer: SubmittedURB {}
+
+extension USBDeviceHandle: URBDevice {
+    var busid: String { info.busid }
+
+    func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
+        throws(USBError) -> any SubmittedURB
+    {
+        try USBTransfer(
+            handle: self, type: request.type, endpoint: request.endpoint, outData: request.outData,
+            length: request.length, isoPacketLengths: request.isoPacketLengths, flags: request.flags,
+            completion: completion)
+    }
+}
