@@ -187,6 +187,11 @@ extension Session {
             return SessionFrame(kind: .ping, number: UInt64(now * 1e9))
         }
         if receivedThrough - lastAckSent >= configuration.ackEvery { return ack() }
+        for channel in channels.values where channel.creditUnconfirmed {
+            channel.creditUnconfirmed = false
+            channel.creditSent = channel.consumed
+            return SessionFrame(kind: .credit, channel: channel.id, number: channel.consumed)
+        }
         let creditStep = UInt64(configuration.channelWindow / 4)
         for channel in channels.values where channel.consumed - channel.creditSent >= creditStep {
             channel.creditSent = channel.consumed

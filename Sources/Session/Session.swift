@@ -125,6 +125,7 @@ public final class Session: @unchecked Sendable {
             acknowledge(through: peerReceived)
             resendCursor = 0
             lastAckSent = receivedThrough
+            for channel in channels.values { channel.creditUnconfirmed = true }
             lastReceived = monotonicSeconds()
             nextPing = lastReceived
             disconnectedAt = nil

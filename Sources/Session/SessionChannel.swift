@@ -19,6 +19,10 @@ final class SessionChannel: @unchecked Sendable {
     var receivedBytes: UInt64 = 0
     var consumed: UInt64 = 0
     var creditSent: UInt64 = 0
+    /// A new connection took over: credits written to the old one may never have
+    /// arrived, and without them the peer's sender waits for ever. Credits are totals, so
+    /// the latest is sent again first thing (the peer keeps the largest).
+    var creditUnconfirmed = false
     var finQueued = false
     var finReceived = false
     var outputDone = false

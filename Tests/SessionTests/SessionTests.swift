@@ -179,6 +179,63 @@ final class SessionHarness: @unchecked Sendable {
         #expect(try SessionHarness.roundTrip([9, 8, 7], over: channel) == [9, 8, 7])
     }
 
+    @Test func aResumedConnectionCarriesTheCreditsTheLostOneMayNotHave() throws {
+        // A credit written just before a link drops is lost with it; had it not been sent
+        // again, the peer's sender would wait for ever for room in the window (seen as a
+        // hung resume test under load).
+        var configuration = quick()
+        configuration.channelWindow = 4096
+        configuration.pingInterval = 1
+        let registry = SessionRegistry(configuration: configuration, logger: Logger(label: "test", level: .error)) {
+            _ in
+            SessionEvents(openChannel: { _ in
+                guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                Unread.keep(theirs)
+                try? OSThread.detach(name: "test-drain") {  // consumes what arrives
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    while let n = try? theirs.read(into: &buffer), n > 0 {}
+                }
+                return mine
+            })
+        }
+        let (laptop, pi) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: laptop)
+        let session = try registry.accept(pi, peer: "laptop")
+        defer { session.end(reason: "test over") }
+        let hello = try SessionHandshake.readHello(from: laptop)
+        try laptop.writeAll(
+            SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded).encoded
+                + SessionFrame(kind: .data, channel: 1, number: 2, payload: Array(repeating: 7, count: 2000)).encoded)
+        var reader = FrameReader(laptop)
+        // The credit for the 2000 bytes arrives on this connection...
+        while true {
+            let frame = try reader.next()
+            if frame.kind == .credit, frame.channel == 1 {
+                #expect(frame.number == 2000)
+                break
+            }
+        }
+        // ...and the link drops as if it never had: the new connection must say it again.
+        laptop.shutdown()
+        let (laptop2, pi2) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(resume: true, sessionId: hello.sessionId, receivedThrough: 0), over: laptop2)
+        _ = try registry.accept(pi2, peer: "laptop")
+        _ = try SessionHandshake.readHello(from: laptop2)
+        var reader2 = FrameReader(laptop2)
+        var pings = 0
+        while pings < 2 {  // a credit sent again comes before the second ping
+            let frame = try reader2.next()
+            if frame.kind == .ping { pings += 1 }
+            if frame.kind == .credit, frame.channel == 1 {
+                #expect(frame.number == 2000)
+                return
+            }
+        }
+        Issue.record("no credit on the resumed connection")
+    }
+
     @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
         var configuration = quick()
         configuration.channelWindow = 1024
@@ -206,6 +263,23 @@ final class SessionHarness: @unchecked Sendable {
         // reconnection instead (seen once under load).
         let reason = withExtendedLifetime(attacker) { session.waitUntilEnded() }
         #expect(reason.contains("overran its window"))
+    }
+}
+
+/// Frames read one at a time from a socket, as a peer sees them.
+struct FrameReader {
+    let socket: Socket
+    var decoder = SessionFrameDecoder()
+    init(_ socket: Socket) { self.socket = socket }
+
+    mutating func next() throws -> SessionFrame {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let frame = try decoder.next() { return frame }
+            let n = try socket.read(into: &buffer)
+            guard n > 0 else { throw SessionError.local("the session closed the connection") }
+            decoder.append(buffer[0..<n])
+        }
     }
 }
 
