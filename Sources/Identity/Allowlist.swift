@@ -46,7 +46,7 @@ public struct Allowlist: Equatable, Sendable {
     public mutating func remove(_ id: EndpointId) { entries.removeAll { $0.id == id } }
 
     public init(parsing text: String, path: String) throws(AllowlistError) {
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, raw) in text.fileLines.enumerated() {
             let line = String(raw).trimmingSpaces
             if line.isEmpty || line.hasPrefix("#") { continue }
             let id = String(line.prefix { $0 != " " && $0 != "\t" })

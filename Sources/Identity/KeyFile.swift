@@ -46,7 +46,7 @@ public enum KeyFile {
             throw .malformed(path: path, line: nil, reason: "it is not text")
         }
         var seed: [UInt8]?
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in text.fileLines.enumerated() {
             let line = rawLine.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)

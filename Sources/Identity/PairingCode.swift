@@ -1,6 +1,10 @@
 import FileSystem
 import Sodium
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 // A pairing code carries a server's EndpointId and its pairing secret; it is printed on
 // the appliance's label as a QR code and as text:
 //
@@ -125,7 +129,12 @@ extension PairingSecret {
         return (secret, true)
     }
 
+    /// The secret at `path`, refused (as a key file is) when others may read it: whoever
+    /// reads it can pair with this server while its window is open.
     public static func load(from path: String) throws(PairingSecretError) -> PairingSecret {
+        let mode: mode_t
+        do throws(SystemError) { mode = try AtomicFile.attributes(path).mode } catch { throw .unreadable(error) }
+        guard mode & 0o077 == 0 else { throw .insecurePermissions(path: path, mode: mode) }
         let bytes: [UInt8]
         do throws(SystemError) { bytes = try AtomicFile.read(path, maxSize: 256) } catch { throw .unreadable(error) }
         let text = String(decoding: bytes, as: UTF8.self).trimmingSpaces.filter { !$0.isNewline }
@@ -140,10 +149,14 @@ extension PairingSecret {
 public enum PairingSecretError: Error, Equatable, Sendable, CustomStringConvertible {
     case unreadable(SystemError)
     case malformed(path: String)
+    case insecurePermissions(path: String, mode: mode_t)
 
     public var description: String {
         switch self {
         case .unreadable(let error): "pairing secret: \(error)"
+        case .insecurePermissions(let path, let mode):
+            "pairing secret \(path) may be read by others (mode \(String(mode, radix: 8))); run 'chmod 600 \(path)' "
+                + "if it was never exposed, or delete it to make a new one (the printed label then stops working)"
         case .malformed(let path):
             "pairing secret \(path): expected 16 base32 characters (a-z, 2-7); remove the file to make a new one "
                 + "(the old pairing code then stops working)"

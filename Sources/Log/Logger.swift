@@ -42,13 +42,21 @@ public struct Logger: Sendable {
         self.forJournal = getenv("JOURNAL_STREAM") != nil
     }
 
+    /// The longest message written; longer ones are cut (a peer's text inside one
+    /// cannot fill the journal).
+    public static let maxMessageLength = 2048
+
+    /// Writes one line. Messages often carry text from peers and devices: every control
+    /// character in them is escaped (`displaySafe`), so no message can forge a line of its
+    /// own, a journal priority or a terminal sequence.
     public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
         guard level >= self.level else { return }
+        let text = displaySafe(message(), maxLength: Self.maxMessageLength)
         let line: String
         if forJournal {
-            line = "<\(level.syslogPriority)>\(label): \(message())\n"
+            line = "<\(level.syslogPriority)>\(label): \(text)\n"
         } else {
-            line = "\(Self.timestamp()) \(level.rawValue) \(label): \(message())\n"
+            line = "\(Self.timestamp()) \(level.rawValue) \(label): \(text)\n"
         }
         var bytes = Array(line.utf8)
         bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }

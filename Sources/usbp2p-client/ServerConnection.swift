@@ -85,7 +85,10 @@ final class DeviceNames: @unchecked Sendable {
     /// Keeps the names of a `deviceNames` message; other messages pass.
     func take(_ message: ControlMessage) {
         guard case .deviceNames(let list) = message else { return }
-        monitor.withLock { names = Dictionary(list.map { ($0.busid, $0.name) }) { _, last in last } }
+        // The server's words, for a terminal: escaped before anything shows them.
+        monitor.withLock {
+            names = Dictionary(list.map { ($0.busid, displaySafe($0.name, maxLength: 128)) }) { _, last in last }
+        }
     }
 
     func name(of busid: String) -> String? { monitor.withLock { names[busid] } }

@@ -15,6 +15,11 @@ import Testing
         #expect(!list.contains(EndpointIdentity.generate().endpointId))
     }
 
+    @Test func aFileWithWindowsLineEndsKeepsEveryEntry() throws {
+        let list = try Allowlist(parsing: "# edited on Windows\r\n\(anna)  Anna\r\n\r\n\(ben)\r\n", path: "a")
+        #expect(list.entries == [.init(id: anna, name: "Anna", added: ""), .init(id: ben, name: "", added: "")])
+    }
+
     @Test func aMistypedIdNamesTheFileAndLine() {
         var typo = Array(anna.description)
         typo[5] = typo[5] == "a" ? "b" : "a"

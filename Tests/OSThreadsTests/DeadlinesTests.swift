@@ -72,10 +72,11 @@ private final class Expiries: Sendable {
         let clock = ManualClock()
         let deadlines = try Deadlines(name: "test", clock: clock.read)
         let expiries = Expiries()
-        for i in 0..<1000 { _ = deadlines.schedule(after: Double(i % 10)) { expiries.record("\(i)") } }
+        for i in 0..<1000 { _ = deadlines.schedule(after: Double(i % 10 + 1)) { expiries.record("\(i)") } }
         #expect(deadlines.pending == 1000)
         clock.advance(10)
         deadlines.checkNow()
         #expect(expiries.wait(for: 1000).count == 1000)
+        #expect(deadlines.pending == 0)
     }
 }
