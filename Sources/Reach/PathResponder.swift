@@ -18,6 +18,8 @@ public final class PathResponder: @unchecked Sendable {
     private let mapped: @Sendable () -> Endpoint?
     private let accept: @Sendable (Socket) -> Void
     private let logger: Logger
+    /// Lines a peer can cause by asking over and over are rate-limited.
+    private let noisy = LogRateLimit(clock: monotonicSeconds)
     private let punchSeconds: Double
     /// Per session (by object identity): the client's punch addresses until its sync.
     private let pending = Mutex<[ObjectIdentifier: (addresses: [Endpoint], asked: Double)]>([:])
@@ -72,7 +74,9 @@ public final class PathResponder: @unchecked Sendable {
         switch message {
         case .punch(let clientAddresses):
             guard let relay = relayPath() else {
-                logger.info("\(session.peerName) asked to punch; no relay registration to punch from")
+                noisy.log(
+                    logger, .info, kind: "no-relay",
+                    "\(session.peerName) asked to punch; no relay registration to punch from")
                 session.send(.punch([]))
                 return
             }

@@ -47,6 +47,8 @@ public final class RelayServer: @unchecked Sendable {
     private var stopped = false
     /// Ends registrations that take longer than `limits.registrationSeconds` in all.
     private let deadlines: Deadlines
+    /// Lines anyone can cause (refusals, failed registrations) are rate-limited.
+    private let noisy = LogRateLimit(clock: monotonicSeconds)
 
     private final class Pending {
         let client: any ByteStream
@@ -98,7 +100,7 @@ public final class RelayServer: @unchecked Sendable {
             return nil
         }
         if let refusal {
-            logger.warning("\(socket.peer): refused, \(refusal)")
+            noisy.log(logger, .warning, kind: "refused", "\(socket.peer): refused, \(refusal)")
             socket.close()
             return
         }
@@ -151,12 +153,14 @@ public final class RelayServer: @unchecked Sendable {
             id = claimed
         } catch {
             deadlines.cancel(deadline)
-            logger.info("\(socket.peer): closed before registering: \(error)")
+            noisy.log(logger, .info, kind: "unregistered", "\(socket.peer): closed before registering: \(error)")
             socket.close()
             return
         }
         guard deadlines.cancel(deadline) else {
-            logger.info("\(socket.peer): closed: registration took more than \(limits.registrationSeconds) s")
+            noisy.log(
+                logger, .info, kind: "unregistered",
+                "\(socket.peer): closed: registration took more than \(limits.registrationSeconds) s")
             socket.close()
             return
         }

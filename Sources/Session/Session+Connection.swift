@@ -101,6 +101,13 @@ extension Session {
         }
     }
 
+    /// Monitor held. A peer whose refusals pile up unread is cut off.
+    private func refuse(_ channel: UInt16, _ reason: String) throws(SessionError) {
+        guard queueControl(.refused(channel: channel, reason: reason)) else {
+            throw .protocolViolation("opens channels faster than it reads the refusals")
+        }
+    }
+
     private func handleControl(_ message: ControlMessage, notices: inout [ControlMessage]) throws(SessionError) {
         switch message {
         case .open(let id):
@@ -110,11 +117,11 @@ extension Session {
             }
             nextChannel = id &+ 1
             guard channels.count < configuration.maxChannels else {
-                queueControl(.refused(channel: id, reason: "too many channels"))
+                try refuse(id, "too many channels")
                 return
             }
             guard let local = events.openChannel(id) else {
-                queueControl(.refused(channel: id, reason: "the server cannot serve it now"))
+                try refuse(id, "the server cannot serve it now")
                 return
             }
             startChannel(id, bridging: local)
@@ -205,7 +212,7 @@ extension Session {
             frame.number = nextNumber
             nextNumber += 1
             unacked.append(frame)
-            unackedBytes += frame.payload.count
+            unackedBytes += SessionFrame.headerLength + frame.payload.count
             resendCursor = unacked.count
             return frame
         }
@@ -224,7 +231,11 @@ extension Session {
     }
 
     private func takeNewFrame() -> SessionFrame? {
-        if !control.isEmpty { return control.removeFirst() }
+        if !control.isEmpty {
+            let frame = control.removeFirst()
+            controlBytes -= frame.payload.count
+            return frame
+        }
         let ready = channels.keys.filter { !channels[$0]!.outgoing.isEmpty }.sorted()
         guard !ready.isEmpty else { return nil }
         let id = ready.first { $0 > servedChannel } ?? ready[0]

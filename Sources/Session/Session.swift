@@ -40,6 +40,8 @@ public final class Session: @unchecked Sendable {
     var receivedThrough: UInt64 = 0
     var lastAckSent: UInt64 = 0
     var control: [SessionFrame] = []
+    /// Payload bytes in `control`, bounded by `configuration.maxQueuedControlBytes`.
+    var controlBytes = 0
     var channels: [UInt16: SessionChannel] = [:]
     var nextChannel: UInt16 = 1
     var servedChannel: UInt16 = 0
@@ -199,17 +201,22 @@ public final class Session: @unchecked Sendable {
             }
             let id = nextChannel
             nextChannel &+= 1
-            queueControl(.open(channel: id))
+            guard queueControl(.open(channel: id)) else { throw .local("the control channel is backed up") }
             startChannel(id, bridging: theirs)
         }
         return mine
     }
 
     /// Tells the peer something on the control channel.
+    /// Tells the peer something on the control channel. A session whose control queue
+    /// is full (the peer reads nothing, or asks faster than it reads) ends.
     public func send(_ message: ControlMessage) {
-        monitor.withLock {
-            queueControl(message)
-            monitor.broadcast()
+        let queued = monitor.withLock {
+            defer { monitor.broadcast() }
+            return queueControl(message)
+        }
+        if !queued {
+            finish("\(peerName): more than \(configuration.maxQueuedControlBytes) bytes of control messages unsent")
         }
     }
 
@@ -220,7 +227,7 @@ public final class Session: @unchecked Sendable {
             monitor.withLock {
                 guard endReason == nil, connection != nil else { return }
                 ending = true
-                queueControl(.goodbye(reason: reason))
+                _ = queueControl(.goodbye(reason: reason))
                 monitor.broadcast()
                 let deadline = monotonicSeconds() + 1
                 while connection != nil, !control.isEmpty || resendCursor < unacked.count,
@@ -243,8 +250,14 @@ public final class Session: @unchecked Sendable {
 
     // MARK: - Internals (called with the monitor held unless said otherwise)
 
-    func queueControl(_ message: ControlMessage) {
-        control.append(SessionFrame(kind: .data, channel: 0, payload: message.encoded))
+    /// False, queueing nothing, when the control queue is full.
+    @discardableResult
+    func queueControl(_ message: ControlMessage) -> Bool {
+        let payload = message.encoded
+        guard controlBytes + payload.count <= configuration.maxQueuedControlBytes else { return false }
+        control.append(SessionFrame(kind: .data, channel: 0, payload: payload))
+        controlBytes += payload.count
+        return true
     }
 
     func startChannel(_ id: UInt16, bridging local: Socket) {
@@ -255,7 +268,7 @@ public final class Session: @unchecked Sendable {
 
     func acknowledge(through number: UInt64) {
         while let first = unacked.first, first.number <= number {
-            unackedBytes -= first.payload.count
+            unackedBytes -= SessionFrame.headerLength + first.payload.count
             unacked.removeFirst()
             resendCursor = max(0, resendCursor - 1)
         }

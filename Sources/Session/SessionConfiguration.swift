@@ -11,8 +11,13 @@ public struct SessionConfiguration: Sendable {
     /// Bytes a channel may have in flight towards its peer before the peer consumes them:
     /// bounds what the receiver buffers per channel, and so per device.
     public var channelWindow = 1 << 20
-    /// Unacknowledged data kept for resending at most (beyond it, sending pauses).
+    /// Unacknowledged frames kept for resending at most, headers included (beyond it,
+    /// sending pauses).
     public var maxUnackedBytes = 16 << 20
+    /// Control messages waiting to be sent at most, in bytes. Replies to the peer's
+    /// control messages queue here: a peer that keeps asking while it reads nothing
+    /// would otherwise grow this process without end. Past it the session ends.
+    public var maxQueuedControlBytes = 1 << 20
     /// Acknowledge at least every this many data frames.
     public var ackEvery: UInt64 = 16
     /// Channels open at once in one session (each is one attached device or one listing).

@@ -40,6 +40,8 @@ final class SessionService: @unchecked Sendable {
     private let handshakesBySource = Mutex<[String: Int]>([:])
     /// The whole-handshake deadlines.
     private let deadlines: Deadlines
+    /// Lines strangers can cause (refusals, relay notices) are rate-limited.
+    private let noisy = LogRateLimit(clock: monotonicSeconds)
     /// Connections refused in their handshake (not on the allowlist, garbage, timeouts).
     let refusedHandshakes = Atomic<Int>(0)
 
@@ -253,7 +255,8 @@ final class SessionService: @unchecked Sendable {
             return true
         }
         guard admitted else {
-            logger.warning(
+            noisy.log(
+                logger, .warning, kind: "per-source",
                 "\(socket.peer): refused, \(Self.maxHandshakesPerSource) handshakes from \(source) already in progress")
             socket.close()
             return
@@ -279,7 +282,9 @@ final class SessionService: @unchecked Sendable {
         defer { handshakes.subtract(1, ordering: .relaxed) }
         guard handshakes.add(1, ordering: .relaxed).newValue <= Self.maxHandshakes else {
             handshakeDone()
-            logger.warning("\(transport.peer): refused, \(Self.maxHandshakes) handshakes already in progress")
+            noisy.log(
+                logger, .warning, kind: "handshakes-full",
+                "\(transport.peer): refused, \(Self.maxHandshakes) handshakes already in progress")
             transport.shutdown()
             transport.close()
             return
@@ -308,7 +313,7 @@ final class SessionService: @unchecked Sendable {
             paths.connected(session)
         } catch {
             refusedHandshakes.add(1, ordering: .relaxed)
-            logger.notice("\(transport.peer): refused: \(error)")
+            noisy.log(logger, .notice, kind: "refused", "\(transport.peer): refused: \(error)")
             transport.shutdown()
             transport.close()
         }
@@ -326,13 +331,15 @@ final class SessionService: @unchecked Sendable {
                 return true
             }
             guard due else {
-                logger.info("relay: \(from) is not on the allowlist; not answering")
+                noisy.log(logger, .info, kind: "stranger", "relay: \(from) is not on the allowlist; not answering")
                 return
             }
         }
         guard relayAccepts.add(1, ordering: .relaxed).newValue <= Self.maxRelayAccepts else {
             relayAccepts.subtract(1, ordering: .relaxed)
-            logger.info("relay: \(Self.maxRelayAccepts) clients already being taken up; not answering \(from)")
+            noisy.log(
+                logger, .info, kind: "relay-full",
+                "relay: \(Self.maxRelayAccepts) clients already being taken up; not answering \(from)")
             return
         }
         do {

@@ -236,6 +236,28 @@ final class SessionHarness: @unchecked Sendable {
         Issue.record("no credit on the resumed connection")
     }
 
+    @Test func aPeerThatReadsNothingWhileRepliesPileUpIsCutOffAtTheBound() throws {
+        var configuration = quick()
+        configuration.maxQueuedControlBytes = 4096
+        let registry = SessionRegistry(configuration: configuration, logger: Logger(label: "test", level: .critical)) {
+            _ in SessionEvents()
+        }
+        let (peer, pi) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: peer)
+        let session = try registry.accept(pi, peer: "greedy")
+        // The peer never reads: the socket's buffer fills, then the queue, then it ends.
+        var sent = 0
+        while !session.isEnded, sent < 1_000_000 {
+            session.send(.deviceNames([DeviceName(busid: "1-1", name: String(repeating: "n", count: 100))!]))
+            sent += 1
+        }
+        #expect(session.isEnded)
+        let reason = withExtendedLifetime(peer) { session.waitUntilEnded() }
+        #expect(reason.contains("control messages unsent"))
+        #expect(session.monitor.withLock { session.controlBytes } <= 4096)
+    }
+
     @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
         var configuration = quick()
         configuration.channelWindow = 1024
