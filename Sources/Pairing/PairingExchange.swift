@@ -44,7 +44,7 @@ public enum PairingExchange {
         let exporter = try stream.connection.exportKeyingMaterial(
             label: PairingProof.exporterLabel, context: [], length: PairingProof.exporterLength)
         let valid = PairingProof.isValid(request.proof, secret: secret, exporter: exporter)
-        let verdict = window.decide(proofIsValid: valid)
+        let verdict = window.decide(proofIsValid: valid, from: peer.description)
         let reply: PairingReply
         switch verdict {
         case .accepted:
@@ -57,14 +57,16 @@ public enum PairingExchange {
             reply = PairingReply(
                 status: .notOpen, text: "pairing is not open: press the button on the appliance, then pair again")
         case .wrongProof(let left):
+            // The same whether the window is open or not: only the secret tells.
             reply = PairingReply(
                 status: .wrongProof,
-                text: "wrong pairing secret (\(left) more \(left == 1 ? "try" : "tries") in this pairing window)")
+                text: "wrong pairing secret, or pairing is not open: check the code, press the button on the "
+                    + "appliance, then pair again (\(left) more \(left == 1 ? "try" : "tries") from this laptop)")
         case .tooManyWrongProofs:
             reply = PairingReply(
                 status: .tooManyWrongProofs,
-                text: "wrong pairing secret, \(PairingWindow.maxWrongProofs) times: pairing is closed; "
-                    + "press the button again to reopen it")
+                text: "wrong pairing secret \(PairingWindow.maxWrongProofs) times from this laptop: it may not "
+                    + "try again until pairing is opened again (press the button on the appliance)")
         }
         try stream.writeAll(reply.encoded)
         return Outcome(peer: peer, name: request.name, verdict: verdict, reply: reply)

@@ -1,5 +1,7 @@
 #!/bin/bash
 # usbp2pd under faults: garbage, truncated and hostile PDUs close only their connection;
+# iso URBs to a missing endpoint get well-formed error replies, iso packets outside their
+# buffer close only their connection;
 # a silent connection is dropped after the op-phase timeout while others are served; a
 # second importer gets "busy"; detaching during a transfer, an importer that dies with
 # URBs in flight, and unplugging the device all free the device for a fresh import.
@@ -32,6 +34,32 @@ send_raw "01118003 00000000 31" 15  # OP_REQ_IMPORT cut short: closed at the op-
 send_raw "00000001 00000001 00010002 00000000 00000001 00000000 ffffffff 00000000 ffffffff 00000000 0000000000000000"  # CMD_SUBMIT before import
 send_raw "01118005 00000000 01118005"                            # devlist, then more
 alive
+log "isochronous error replies: a URB to an endpoint the device lacks, packets outside the buffer"
+# An iso CMD_SUBMIT (IN, endpoint 5, 2 packets of 192 bytes) after a real import: the
+# reply must be a whole RET_SUBMIT carrying both descriptors (once a codec trap that took
+# the daemon down), and the connection stays up.
+devid=$(printf '%08x' $(( $(cat "/sys/bus/usb/devices/$busid/busnum") << 16 | $(cat "/sys/bus/usb/devices/$busid/devnum") )))
+hexbytes() { printf "$(printf '%s' "$1" | tr -d ' ' | sed 's/../\\x&/g')"; }
+iso_head="00000001 00000001 $devid 00000001 00000005 00000000 00000180 00000000 00000002 00000001 0000000000000000"
+exec 3<>/dev/tcp/127.0.0.1/3240
+hexbytes "$import_request" >&3
+[ "$(timeout 10 head -c 320 <&3 | od -An -tx1 | tr -d ' \n' | cut -c9-16)" = 00000000 ] || fail "the import was refused"
+hexbytes "$iso_head 00000000 000000c0 00000000 00000000 000000c0 000000c0 00000000 00000000" >&3
+reply=$(timeout 10 head -c 80 <&3 | od -An -tx1 | tr -d ' \n')
+echo "RET_SUBMIT: $reply"
+[ ${#reply} -eq 160 ] || fail "no whole RET_SUBMIT (48 + 2 x 16 bytes) for the iso URB to a missing endpoint"
+[ "${reply:0:8}" = 00000003 ] || fail "the reply is not a RET_SUBMIT"
+[ "${reply:40:8}" = fffffffe ] || fail "status ${reply:40:8}, not -ENOENT"
+[ "${reply:64:8}" = 00000002 ] || fail "number_of_packets ${reply:64:8}, not 2"
+[ "${reply:120:8}${reply:152:8}" = fffffffefffffffe ] || fail "the packets' status is not -ENOENT"
+exec 3>&-
+alive
+# Packets outside the URB's buffer (offset 0, 4096 bytes of a 384-byte buffer): refused,
+# that connection closed, the server serving on.
+send_raw "$import_request $iso_head 00000000 00001000 00000000 00000000 000000c0 000000c0 00000000 00000000"
+alive
+grep -q "iso packet 0" /tmp/usbp2pd.log || fail "no log line for the out-of-bounds iso packet"
+
 # After a real import: a CMD_SUBMIT of length 0x7fffffff (the one that wedges the kernel's
 # usbip-host) closes the import and frees the device.
 send_raw "$import_request 00000001 00000001 00010002 00000000 00000001 00000000 7fffffff 00000000 ffffffff 00000000 0000000000000000"

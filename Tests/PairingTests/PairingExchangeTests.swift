@@ -93,16 +93,20 @@ import Testing
         #expect(stored.withLock { $0 }.isEmpty)
     }
 
-    @Test func wrongSecretsAreRefusedAndTheThirdClosesTheWindow() throws {
+    @Test func wrongSecretsAreRefusedAndTheThirdLocksThatLaptopOutOfThisWindow() throws {
         let window = PairingWindow()
         let stored = Locked<[EndpointId]>([])
         window.open()
         let wrong = PairingSecret.random()
+        let first = try attempt(window: window, stored: stored, proofSecret: wrong).0
+        #expect(first.status == .wrongProof && first.text.contains("wrong pairing secret"))
         #expect(try attempt(window: window, stored: stored, proofSecret: wrong).0.status == .wrongProof)
-        #expect(try attempt(window: window, stored: stored, proofSecret: wrong).0.status == .wrongProof)
-        #expect(try attempt(window: window, stored: stored, proofSecret: wrong).0.status == .tooManyWrongProofs)
-        // A fourth try, now with the right secret, finds the window closed.
-        #expect(try attempt(window: window, stored: stored).0.status == .notOpen)
+        let third = try attempt(window: window, stored: stored, proofSecret: wrong).0
+        #expect(third.status == .tooManyWrongProofs && third.text.contains("may not try again"))
+        // A fourth try from the same laptop, now with the right secret, is still refused;
+        // the window stays open for others.
+        #expect(try attempt(window: window, stored: stored).0.status == .tooManyWrongProofs)
+        #expect(window.isOpen)
         #expect(stored.withLock { $0 }.isEmpty)
     }
 
