@@ -219,7 +219,7 @@ expect_led attached 3
 metrics=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9575/metrics").read().decode())')
 echo "$metrics" | grep -E '^usbp2p_(pairing_attempts_total|devices_attached|sessions)'
 echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="wrong_secret"} 2$' || fail "metrics: 2 wrong secrets"
-echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="too_many_wrong"} 1$' || fail "metrics: then too many"
+echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="too_many_wrong"} 2$' || fail "metrics: the third wrong secret and the locked-out fourth try"
 echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="paired"} 1$' || fail "metrics: 1 pairing"
 echo "$metrics" | grep -q '^usbp2p_devices_attached 1$' || fail "metrics: 1 device attached"
 
