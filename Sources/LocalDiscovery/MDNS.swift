@@ -27,6 +27,7 @@ public final class MDNSAdvertiser: @unchecked Sendable {
     private let id: String
     private let port: UInt16
     private let logger: Logger
+    private let noisy = LogRateLimit(clock: monotonicSeconds)
     private let socket: UDPSocket
     private let stopped = Atomic<Bool>(false)
     private var thread: OSThread?
@@ -75,6 +76,12 @@ public final class MDNSAdvertiser: @unchecked Sendable {
     private func run() {
         while !stopped.load(ordering: .relaxed) {
             guard let (bytes, from) = try? socket.receive(maxLength: DNSMessage.maxLength, within: 1) else { continue }
+            // Only this link's hosts may ask (RFC 6762, section 11): a query routed in from
+            // elsewhere would make this responder an amplifier and a scanner's oracle.
+            guard NetworkInterfaces.isOnLink(from.host, subnets: NetworkInterfaces.ipv4Subnets()) else {
+                noisy.log(logger, .info, kind: "off-link", "mDNS: ignored a query from \(from), not on this link")
+                continue
+            }
             guard let query = try? DNSMessage(decoding: bytes), !query.isResponse else { continue }
             guard let reply = answer(to: query, from: from) else { continue }
             let now = Int(monotonicSeconds())

@@ -31,6 +31,50 @@ public enum NetworkInterfaces {
         }
         return addresses
     }
+
+    /// An IPv4 network of one of this machine's interfaces: its address and netmask as
+    /// 32-bit numbers.
+    public struct Subnet: Equatable, Sendable {
+        public let address: UInt32
+        public let mask: UInt32
+        public init(address: UInt32, mask: UInt32) {
+            self.address = address
+            self.mask = mask
+        }
+        public func contains(_ other: UInt32) -> Bool { other & mask == address & mask }
+    }
+
+    /// The IPv4 networks of the interfaces that are up, loopback included.
+    public static func ipv4Subnets() -> [Subnet] {
+        var first: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&first) == 0 else { return [] }
+        defer { freeifaddrs(first) }
+        var subnets: [Subnet] = []
+        var next = first
+        while let entry = next {
+            defer { next = entry.pointee.ifa_next }
+            guard Int32(entry.pointee.ifa_flags) & Int32(IFF_UP) != 0, let address = entry.pointee.ifa_addr,
+                let mask = entry.pointee.ifa_netmask, address.pointee.sa_family == sa_family_t(AF_INET)
+            else { continue }
+            let value = { (raw: UnsafeMutablePointer<sockaddr>) in
+                raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    UInt32(bigEndian: $0.pointee.sin_addr.s_addr)
+                }
+            }
+            subnets.append(Subnet(address: value(address), mask: value(mask)))
+        }
+        return subnets
+    }
+
+    /// Whether an IPv4 `host` is on a link of this machine: inside one of `subnets`, or a
+    /// link-local (169.254/16) or loopback address. What a responder that must answer only
+    /// its own link (RFC 6762, section 11) checks a query's source against.
+    public static func isOnLink(_ host: String, subnets: [Subnet]) -> Bool {
+        guard let bytes = Endpoint(host: host, port: 0).addressBytes, bytes.count == 4 else { return false }
+        let value = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        if value >> 24 == 127 || value >> 16 == 0xA9FE { return true }
+        return subnets.contains { $0.contains(value) }
+    }
 }
 
 extension Endpoint {
