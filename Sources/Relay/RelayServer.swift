@@ -30,6 +30,9 @@ public final class RelayServer: @unchecked Sendable {
         public var spliceBuffer = 64 * 1024
         /// A listener that sends nothing (not even a ping) for this long is dropped.
         public var listenerIdleSeconds = 60
+        /// A splice with nothing to carry in one direction for this long ends (sessions
+        /// ping every few seconds, so only a dead or hostile pair goes quiet so long).
+        public var spliceIdleSeconds = 120
         public init() {}
     }
 
@@ -164,20 +167,27 @@ public final class RelayServer: @unchecked Sendable {
             socket.close()
             return
         }
+        // A server answering a client counts against that client, never against itself:
+        // otherwise anyone who knows a server's EndpointId could fill its slots by asking
+        // for it over and over. (An accept with no waiting client is refused below.)
+        let owner: EndpointId = monitor.withLock {
+            if case .accept(let token) = purpose, let entry = pending[token], entry.target == id { return entry.from }
+            return id
+        }
         let counted = monitor.withLock {
-            guard perEndpoint[id, default: 0] < limits.connectionsPerEndpoint else { return false }
-            perEndpoint[id, default: 0] += 1
+            guard perEndpoint[owner, default: 0] < limits.connectionsPerEndpoint else { return false }
+            perEndpoint[owner, default: 0] += 1
             return true
         }
         guard counted else {
-            try? stream.writeAll(RelayToEndpoint.refused("too many connections for \(id)").encoded)
+            try? stream.writeAll(RelayToEndpoint.refused("too many connections for \(owner)").encoded)
             socket.close()
             return
         }
         defer {
             monitor.withLock {
-                perEndpoint[id]! -= 1
-                if perEndpoint[id] == 0 { perEndpoint[id] = nil }
+                perEndpoint[owner]! -= 1
+                if perEndpoint[owner] == 0 { perEndpoint[owner] = nil }
             }
             socket.close()
         }
@@ -245,7 +255,7 @@ public final class RelayServer: @unchecked Sendable {
             try? stream.writeAll(RelayToEndpoint.refused("\(target) did not answer").encoded)
             return
         }
-        socket.setReceiveTimeout(seconds: 0)
+        socket.setReceiveTimeout(seconds: limits.spliceIdleSeconds)
         do {
             try stream.writeAll(RelayToEndpoint.accepted.encoded)
             try acceptor.writeAll(RelayToEndpoint.accepted.encoded)
@@ -259,8 +269,8 @@ public final class RelayServer: @unchecked Sendable {
     }
 
     private func serveAccept(_ stream: TLSStream, socket: Socket, id: EndpointId, token: [UInt8]) {
-        // Before the splice can start reading: a spliced peer may be quiet for long.
-        socket.setReceiveTimeout(seconds: 0)
+        // Before the splice can start reading: idle for `spliceIdleSeconds` ends it.
+        socket.setReceiveTimeout(seconds: limits.spliceIdleSeconds)
         let entry: Pending? = monitor.withLock {
             guard let entry = pending[token], entry.target == id, entry.acceptor == nil else { return nil }
             entry.acceptor = stream

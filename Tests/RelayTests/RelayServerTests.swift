@@ -150,8 +150,29 @@ import Testing
         #expect(listener.observedAddress != nil)
     }
 
-    @Test func oneEndpointCannotHoldMoreThanItsShareOfConnections() throws {
-        // The Pi may hold two: its listening registration and one accepted client.
+    @Test func aRegistrationTrickledAByteAtATimeRunsOutOfTime() throws {
+        // Each byte comes well within the 1 s a read may wait; the whole registration may
+        // not take longer than 1 s all the same. (The pause paces the attacker: it is the
+        // behaviour under test, not a wait for an event.)
+        let relay = try startRelay()
+        defer { relay.stop() }
+        let trickler = try TCP.connect(to: relay.listener.endpoint)
+        try trickler.writeAll([0x16, 0x03, 0x01, 0x40, 0x00])  // a TLS record of 16 KiB, to come
+        var closed = false
+        for _ in 0..<300 {  // 30 s at the most
+            if (try? trickler.writeAll([0])) == nil {
+                closed = true
+                break
+            }
+            usleep(100_000)
+        }
+        #expect(closed, "the relay kept a trickling registration open for 30 s")
+    }
+
+    @Test func aClientsConnectionsAndTheServersAnswersToItCountAgainstTheClient() throws {
+        // Two each: the laptop's connection and the Pi's answer to it fill the laptop's
+        // share, not the Pi's; so a client that asks for the Pi over and over cannot
+        // lock out the Pi or anyone else.
         let relay = try startRelay { $0.connectionsPerEndpoint = 2 }
         defer { relay.stop() }
         let listener = startEchoingPi(relay)
@@ -159,16 +180,54 @@ import Testing
         waitUntilListening(listener)
         let (first, _) = try RelayClient.register(
             .connect(target: pi.endpointId), at: relay.listener.endpoint, relayId: nil, identity: laptop)
+        try first.writeAll([42])  // the splice is up, so the Pi's answer is counted by now
+        var buffer = [UInt8](repeating: 0, count: 4)
+        #expect(try first.read(into: &buffer) == 1 && buffer[0] == 42)
         #expect {
             try RelayClient.register(
                 .connect(target: pi.endpointId), at: relay.listener.endpoint, relayId: nil, identity: laptop)
         } throws: { error in
-            (error as? RelayError) == .refused("\(pi.endpointId) did not answer")
+            (error as? RelayError) == .refused("too many connections for \(laptop.endpointId)")
         }
-        // The first splice is unaffected.
-        try first.writeAll([42])
-        var buffer = [UInt8](repeating: 0, count: 4)
-        let n = try first.read(into: &buffer)
-        #expect(n == 1 && buffer[0] == 42, "read \(n) bytes: \(buffer)")
+        // Another laptop still reaches the Pi, and the first splice is unaffected.
+        let (second, _) = try RelayClient.register(
+            .connect(target: pi.endpointId), at: relay.listener.endpoint, relayId: nil,
+            identity: EndpointIdentity.generate())
+        try second.writeAll([7])
+        #expect(try second.read(into: &buffer) == 1 && buffer[0] == 7)
+        try first.writeAll([43])
+        #expect(try first.read(into: &buffer) == 1 && buffer[0] == 43)
+    }
+
+    @Test func aSpliceWithNothingToCarryEnds() throws {
+        let relay = try startRelay { $0.spliceIdleSeconds = 1 }
+        defer { relay.stop() }
+        let listener = startEchoingPi(relay)
+        defer { listener.stop() }
+        waitUntilListening(listener)
+        let (stream, _) = try RelayClient.register(
+            .connect(target: pi.endpointId), at: relay.listener.endpoint, relayId: nil, identity: laptop)
+        guard let socket = stream.socket as? Socket else {
+            Issue.record("no socket under the stream")
+            return
+        }
+        socket.setReceiveTimeout(seconds: 20)  // far beyond the relay's 1 s
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect((try? stream.read(into: &buffer)) == 0, "the idle splice was not ended")
+    }
+
+    @Test func connectionsFromOneAddressAreBoundedAndOthersAreServed() throws {
+        let relay = try startRelay {
+            $0.connectionsPerSource = 3
+            $0.registrationSeconds = 60  // an admitted connection would be held open that long
+        }
+        defer { relay.stop() }
+        // Three silent connections from 127.0.0.1 fill its share; a fourth is closed at once.
+        let held = try (0..<3).map { _ in try TCP.connect(to: relay.listener.endpoint) }
+        let refused = try TCP.connect(to: relay.listener.endpoint)
+        refused.setReceiveTimeout(seconds: 20)
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect((try? refused.read(into: &buffer)) == 0)  // closed, not left waiting
+        withExtendedLifetime(held) {}
     }
 }
