@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(
-            name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP", "Sockets", "Log"],
+            name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP", "Sockets", "Log", "TestSupport"],
             swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity", "CPlatform"], swiftSettings: strict),
         .testTarget(

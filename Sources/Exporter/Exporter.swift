@@ -21,6 +21,29 @@ public final class USBIPExporter: Sendable {
     /// What the imports have done, for the metrics.
     public let counters = ExportCounters()
 
+    /// The imports that share the host's usbfs memory without one starving the others:
+    /// each may keep a quarter of it in flight.
+    static let usbfsShares = 4
+
+    /// Each import's share of the host's usbfs memory, in bytes: usbcore's
+    /// usbfs_memory_mb (16 by default) over `usbfsShares`; nil where usbfs has no limit
+    /// (0) or the parameter cannot be read.
+    public let transferShare: Int? = USBIPExporter.readUSBFSShare()
+
+    static func readUSBFSShare(
+        parameter: String = "/sys/module/usbcore/parameters/usbfs_memory_mb"
+    ) -> Int? {
+        let fd = open(parameter, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0, let megabytes = Int(String(decoding: buffer[0..<n], as: UTF8.self).filter(\.isNumber)),
+            megabytes > 0
+        else { return nil }
+        return megabytes << 20 / usbfsShares
+    }
+
     /// How many devices are imported now.
     public var importedCount: Int { imported.withLock { $0.count } }
 

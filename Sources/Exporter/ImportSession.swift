@@ -26,9 +26,16 @@ final class ImportSession: @unchecked Sendable {
     private let logger: Logger
     private let counters: ExportCounters
 
-    /// Guards `inFlight`; signalled when it empties (for `end`).
+    /// Guards `inFlight` and `inFlightBytes`; signalled when it empties (for `end`).
     private let state = Monitor()
     private var inFlight: [UInt32: InFlight] = [:]
+    /// Transfer buffer bytes in flight, against `maxInFlightBytes`.
+    private var inFlightBytes = 0
+    /// This import's share of the host's usbfs memory (nil: unbounded). usbfs bounds all
+    /// of the host's transfer buffers together, so without a share one importer with two
+    /// 8 MiB URBs in flight would make every other import fail.
+    let maxInFlightBytes: Int?
+    private let noisy = LogRateLimit(clock: monotonicSeconds)
 
     /// A client that keeps more URBs than this in flight is broken or hostile.
     static let maxInFlight = 4096
@@ -36,6 +43,8 @@ final class ImportSession: @unchecked Sendable {
     static let cancelDeadlineSeconds = 2.0
 
     private struct InFlight {
+        /// Its transfer buffer, counted against `maxInFlightBytes`.
+        var bytes: Int
         /// Nil while it is being submitted.
         var transfer: (any SubmittedURB)?
         /// The seqnum of the CMD_UNLINK that asked for it to be cancelled.
@@ -61,9 +70,11 @@ final class ImportSession: @unchecked Sendable {
 
     init(
         device: any URBDevice, devid: UInt32, logger: Logger, counters: ExportCounters = ExportCounters(),
-        send: @escaping @Sendable (USBIPMessage) -> Void, deviceGone: @escaping @Sendable () -> Void
+        maxInFlightBytes: Int? = nil, send: @escaping @Sendable (USBIPMessage) -> Void,
+        deviceGone: @escaping @Sendable () -> Void
     ) {
         self.device = device
+        self.maxInFlightBytes = maxInFlightBytes
         self.devid = devid
         self.logger = logger
         self.counters = counters
@@ -114,13 +125,30 @@ final class ImportSession: @unchecked Sendable {
         var flags: USBTransferFlags = []
         if command.transferFlags & 0x0040 != 0 { flags.insert(.zeroPacket) }  // URB_ZERO_PACKET
 
-        let refusal = state.withLock { () -> ProtocolError? in
-            guard inFlight.count < Self.maxInFlight else { return .tooManyInFlight }
-            guard inFlight[command.seqnum] == nil else { return .duplicateSeqnum(command.seqnum) }
-            inFlight[command.seqnum] = InFlight()
-            return nil
+        let bytes = type == .control ? 8 + length : length
+        let admission = state.withLock { () -> Result<Bool, ProtocolError> in
+            guard inFlight.count < Self.maxInFlight else { return .failure(.tooManyInFlight) }
+            guard inFlight[command.seqnum] == nil else { return .failure(.duplicateSeqnum(command.seqnum)) }
+            if let share = maxInFlightBytes, inFlightBytes + bytes > share {
+                // What usbfs itself would answer once the host's budget is spent, but for
+                // this import alone: answered in order with the completions.
+                send(.submitReply(Self.errorReply(to: command, status: URBStatus.noMemory)))
+                return .success(false)
+            }
+            inFlight[command.seqnum] = InFlight(bytes: bytes)
+            inFlightBytes += bytes
+            return .success(true)
         }
-        if let refusal { throw refusal }
+        switch admission {
+        case .failure(let refusal): throw refusal
+        case .success(false):
+            noisy.log(
+                logger, .info, kind: "over-share",
+                "\(device.busid): seqnum \(command.seqnum): \(bytes) bytes would pass this import's share of "
+                    + "\(maxInFlightBytes ?? 0) bytes in flight; answered -ENOMEM")
+            return
+        case .success(true): break
+        }
 
         let request = URBRequest(
             type: type, endpoint: type == .control ? (command.direction == .in ? 0x80 : 0) : endpoint,
@@ -172,6 +200,7 @@ final class ImportSession: @unchecked Sendable {
     private func finish(_ seqnum: UInt32, reply: SubmitReply, status: Int32) {
         state.withLock {
             guard let entry = inFlight.removeValue(forKey: seqnum) else { return }
+            inFlightBytes -= entry.bytes
             if let unlinkSeqnum = entry.unlinkSeqnum {
                 send(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: status)))
             } else {

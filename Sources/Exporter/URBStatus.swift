@@ -13,6 +13,7 @@ enum URBStatus {
     static let shutdown: Int32 = -108  // ESHUTDOWN: device gone
     static let timedOut: Int32 = -110  // ETIMEDOUT
     static let remoteIO: Int32 = -121  // EREMOTEIO: short IN read with URB_SHORT_NOT_OK
+    static let noMemory: Int32 = -12  // ENOMEM: over this import's share of usbfs memory
 
     static func of(_ status: USBTransferStatus) -> Int32 {
         switch status {

@@ -140,7 +140,7 @@ public final class USBIPServer: Sendable {
         let writer = ReplyWriter(socket: socket, logger: logger)
         let session = ImportSession(
             device: handle.handle, devid: handle.devid, logger: logger, counters: exporter.counters,
-            send: { writer.send($0) },
+            maxInFlightBytes: exporter.transferShare, send: { writer.send($0) },
             deviceGone: { gone() })
         let watch: DeviceWatch
         do throws(ThreadStartError) {

@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import Log
 import Synchronization
+import TestSupport
 import Testing
 import USBHost
 import USBIP
@@ -90,13 +91,20 @@ private final class Box: Sendable {
     let gone = Atomic<Int>(0)
 }
 
-private func makeSession(_ device: FakeDevice = FakeDevice()) -> (FakeDevice, ImportSession, Box) {
+private func makeSession(_ device: FakeDevice = FakeDevice(), share: Int? = nil) -> (FakeDevice, ImportSession, Box) {
     let box = Box()
     let session = ImportSession(
-        device: device, devid: 0x10002, logger: Logger(label: "test", level: .critical),
+        device: device, devid: 0x10002, logger: Logger(label: "test", level: .critical), maxInFlightBytes: share,
         send: { message in box.sent.withLock { $0.append(message) } },
         deviceGone: { box.gone.add(1, ordering: .relaxed) })
     return (device, session, box)
+}
+
+private func write(_ text: String, to path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { throw USBError("open \(path)", code: -1) }
+    defer { close(fd) }
+    _ = Array(text.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
 }
 
 private func bulkIn(_ seqnum: UInt32, length: UInt32 = 512) -> USBIPMessage {
@@ -333,6 +341,33 @@ private func decodedByImporter(_ message: USBIPMessage, requestDirection: USBIPD
         let (_, session, _) = makeSession()
         try session.handle(bulkIn(1))
         #expect(throws: ImportSession.ProtocolError.self) { try session.handle(bulkIn(1)) }
+    }
+
+    @Test func aURBBeyondTheImportsShareOfUSBFSMemoryIsAnsweredENOMEMInOrder() throws {
+        let (device, session, box) = makeSession(share: 1024)
+        try session.handle(bulkIn(1, length: 512))
+        try session.handle(bulkIn(2, length: 512))
+        try session.handle(bulkIn(3, length: 1))  // 1025 bytes: over the share
+        #expect(box.sent.withLock { $0 }.count == 1)
+        guard case .submitReply(let refused) = box.sent.withLock({ $0 }).first else {
+            Issue.record("no reply")
+            return
+        }
+        #expect(refused.seqnum == 3 && refused.status == URBStatus.noMemory)
+        // Room again once a URB completes.
+        device.transfer(0).complete(.completed, data: [1])
+        try session.handle(bulkIn(4, length: 512))
+        #expect(session.inFlightCount == 2)
+    }
+
+    @Test func theShareIsAQuarterOfUSBFSMemoryAndNoneWhenUnlimited() throws {
+        let directory = scratchDirectory("usbfs")
+        let parameter = directory + "/usbfs_memory_mb"
+        try write("16\n", to: parameter)
+        #expect(USBIPExporter.readUSBFSShare(parameter: parameter) == 4 << 20)
+        try write("0\n", to: parameter)
+        #expect(USBIPExporter.readUSBFSShare(parameter: parameter) == nil)
+        #expect(USBIPExporter.readUSBFSShare(parameter: directory + "/absent") == nil)
     }
 
     @Test func aShortReadWithShortNotOKReportsRemoteIO() throws {
