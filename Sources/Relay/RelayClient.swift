@@ -34,7 +34,10 @@ public enum RelayClient {
             guard case .challenge(let nonce, let observed) = try RelayToEndpoint(kind: kind, payload: payload) else {
                 throw RelayError.unexpected("no challenge")
             }
-            let signature = identity.sign(RelayWire.signedBytes(nonce: nonce, purpose: purpose))
+            guard let relayKey = stream.connection.peer else { throw RelayError.unexpected("the relay showed no key") }
+            let signature = identity.sign(
+                RelayWire.signedBytes(
+                    nonce: nonce, purpose: purpose, relay: relayKey, exporter: try RelayWire.exporter(of: stream)))
             try stream.writeAll(
                 EndpointToRelay.register(purpose, id: identity.endpointId, signature: signature).encoded)
             // A server may take a while to answer a connect; the relay bounds that wait.

@@ -1,4 +1,5 @@
 import Identity
+import Secure
 import Sockets
 
 // Messages between an endpoint and the relay, inside the relay's TLS, before splicing.
@@ -66,11 +67,21 @@ enum RelayWire {
     static let maxPayload = 512
     static let nonceLength = 32
     static let tokenLength = 16
-    static let signatureDomain = Array("usbp2p-relay-register-v1".utf8)
+    static let signatureDomain = Array("usbp2p-relay-register-v2".utf8)
+    /// The TLS exporter (RFC 5705, RFC 8446 section 7.5) label the signature binds.
+    static let exporterLabel = "EXPORTER-usbp2p-relay-register"
+    static let exporterLength = 32
 
-    /// What an endpoint signs to register.
-    static func signedBytes(nonce: [UInt8], purpose: RelayPurpose) -> [UInt8] {
-        signatureDomain + nonce + [purpose.code] + purpose.argument
+    /// What an endpoint signs to register: the relay's own key and this TLS connection's
+    /// exporter value beside the relay's nonce, so a relay (or anyone who sees the
+    /// signature) cannot present it to another relay or on another connection.
+    static func signedBytes(nonce: [UInt8], purpose: RelayPurpose, relay: EndpointId, exporter: [UInt8]) -> [UInt8] {
+        signatureDomain + relay.publicKey + exporter + nonce + [purpose.code] + purpose.argument
+    }
+
+    /// The exporter value of `stream`'s TLS connection, for `signedBytes`.
+    static func exporter(of stream: TLSStream) throws(TLSError) -> [UInt8] {
+        try stream.connection.exportKeyingMaterial(label: exporterLabel, context: [], length: exporterLength)
     }
 
     static func frame(_ kind: UInt8, _ payload: [UInt8]) -> [UInt8] {

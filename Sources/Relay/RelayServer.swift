@@ -38,6 +38,8 @@ public final class RelayServer: @unchecked Sendable {
 
     public let listener: TCP.Listener
     private let tls: TLSContext
+    /// This relay's key, which registrations sign beside the challenge.
+    private let relayId: EndpointId
     private let limits: Limits
     private let logger: Logger
     private let monitor = Monitor()
@@ -70,6 +72,7 @@ public final class RelayServer: @unchecked Sendable {
     public init(identity: EndpointIdentity, endpoint: Endpoint, limits: Limits = .init(), logger: Logger) throws {
         self.limits = limits
         self.logger = logger
+        relayId = identity.endpointId
         // Endpoints show their key in TLS too; the relay admits any (the registration says who).
         tls = try TLSContext(role: .server, identity: identity, protocols: [RelayClient.alpn]) { _ in nil }
         listener = try TCP.Listener(endpoint: endpoint, backlog: 128)
@@ -145,7 +148,9 @@ public final class RelayServer: @unchecked Sendable {
             let (kind, payload) = try RelayMessageReader.read(from: stream)
             guard case .register(let p, let claimed, let signature) = try EndpointToRelay(kind: kind, payload: payload)
             else { throw RelayError.unexpected("a ping before registering") }
-            guard claimed.verify(signature: signature, of: RelayWire.signedBytes(nonce: nonce, purpose: p)) else {
+            let signed = RelayWire.signedBytes(
+                nonce: nonce, purpose: p, relay: relayId, exporter: try RelayWire.exporter(of: stream))
+            guard claimed.verify(signature: signature, of: signed) else {
                 deadlines.cancel(deadline)
                 logger.notice("\(socket.peer): registration as \(claimed) refused: bad signature")
                 try? stream.writeAll(RelayToEndpoint.refused("the signature does not verify for \(claimed)").encoded)

@@ -89,7 +89,10 @@ import Testing
             return
         }
         // Claims to be the Pi, signs with the laptop's key.
-        let forged = laptop.sign(RelayWire.signedBytes(nonce: nonce, purpose: .listen))
+        let forged = laptop.sign(
+            RelayWire.signedBytes(
+                nonce: nonce, purpose: .listen, relay: relayIdentity.endpointId,
+                exporter: try RelayWire.exporter(of: stream)))
         try stream.writeAll(EndpointToRelay.register(.listen, id: pi.endpointId, signature: forged).encoded)
         let (answerKind, answer) = try RelayMessageReader.read(from: stream)
         guard case .refused(let reason) = try RelayToEndpoint(kind: answerKind, payload: answer) else {
@@ -105,10 +108,39 @@ import Testing
         let context = try TLSContext(role: .client, identity: pi, protocols: [RelayClient.alpn]) { _ in nil }
         let stream = try TLSStream(socket: TCP.connect(to: relay.listener.endpoint), context: context)
         _ = try RelayMessageReader.read(from: stream)
-        let replayed = pi.sign(RelayWire.signedBytes(nonce: Array(repeating: 0, count: 32), purpose: .listen))
+        let replayed = pi.sign(
+            RelayWire.signedBytes(
+                nonce: Array(repeating: 0, count: 32), purpose: .listen, relay: relayIdentity.endpointId,
+                exporter: try RelayWire.exporter(of: stream)))
         try stream.writeAll(EndpointToRelay.register(.listen, id: pi.endpointId, signature: replayed).encoded)
         let (kind, payload) = try RelayMessageReader.read(from: stream)
         #expect(try RelayToEndpoint(kind: kind, payload: payload) != .accepted)
+    }
+
+    @Test func aSignatureMadeForAnotherRelayOrConnectionIsRefused() throws {
+        // What a malicious relay would do: take the Pi's registration for itself and
+        // present it to the real relay. The nonce is right; the relay key and the TLS
+        // exporter the Pi signed are not.
+        let relay = try startRelay()
+        defer { relay.stop() }
+        let context = try TLSContext(role: .client, identity: pi, protocols: [RelayClient.alpn]) { _ in nil }
+        for (relayKey, exporter) in [
+            (EndpointIdentity.generate().endpointId, nil), (relayIdentity.endpointId, [UInt8](repeating: 9, count: 32)),
+        ] as [(EndpointId, [UInt8]?)] {
+            let stream = try TLSStream(socket: TCP.connect(to: relay.listener.endpoint), context: context)
+            let (kind, payload) = try RelayMessageReader.read(from: stream)
+            guard case .challenge(let nonce, _) = try RelayToEndpoint(kind: kind, payload: payload) else {
+                Issue.record("no challenge")
+                return
+            }
+            let signature = pi.sign(
+                RelayWire.signedBytes(
+                    nonce: nonce, purpose: .listen, relay: relayKey,
+                    exporter: try exporter ?? RelayWire.exporter(of: stream)))
+            try stream.writeAll(EndpointToRelay.register(.listen, id: pi.endpointId, signature: signature).encoded)
+            let (answerKind, answer) = try RelayMessageReader.read(from: stream)
+            #expect(try RelayToEndpoint(kind: answerKind, payload: answer) != .accepted)
+        }
     }
 
     @Test func aClientAskingForAnAbsentServerIsToldSo() throws {
