@@ -22,6 +22,10 @@ let package = Package(
         .library(name: "Sockets", targets: ["Sockets"]),
         .library(name: "OSThreads", targets: ["OSThreads"]),
         .library(name: "Log", targets: ["Log"]),
+        // For the parsers' fuzzer in Fuzz/.
+        .library(name: "Config", targets: ["Config"]),
+        .library(name: "LocalDiscovery", targets: ["LocalDiscovery"]),
+        .library(name: "Pairing", targets: ["Pairing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")

@@ -208,7 +208,12 @@ struct DNSReader {
             guard position + 1 + count <= bytes.count else { throw .malformed("label cut short") }
             length += count + 1
             guard length <= 255 else { throw .malformed("a name over 255 bytes") }
-            labels.append(String(decoding: bytes[(position + 1)..<(position + 1 + count)], as: UTF8.self))
+            // mDNS names are UTF-8 (RFC 6762, section 16); a label that is not, or that holds
+            // a dot, could not be told apart from other names once decoded.
+            guard let label = String(validating: bytes[(position + 1)..<(position + 1 + count)], as: UTF8.self),
+                !label.contains(".")
+            else { throw .malformed("a label that is not a UTF-8 name part") }
+            labels.append(label)
             position += 1 + count
         }
         return labels.joined(separator: ".")
@@ -232,7 +237,10 @@ struct DNSReader {
             while offset < end {
                 let count = Int(try u8())
                 guard offset + count <= end else { throw .malformed("TXT string past its record") }
-                strings.append(String(decoding: try take(count), as: UTF8.self))
+                guard let string = String(validating: try take(count), as: UTF8.self) else {
+                    throw .malformed("a TXT string that is not UTF-8")
+                }
+                strings.append(string)
             }
             data = .txt(strings)
         case DNSType.a:

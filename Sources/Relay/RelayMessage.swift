@@ -66,6 +66,8 @@ public enum RelayMessageError: Error, Equatable, Sendable, CustomStringConvertib
 enum RelayWire {
     static let maxPayload = 512
     static let nonceLength = 32
+    /// The longest observed address a challenge carries ("[IPv6]:port" needs 47).
+    static let maxObservedLength = 128
     static let tokenLength = 16
     static let signatureDomain = Array("usbp2p-relay-register-v2".utf8)
     /// The TLS exporter (RFC 5705, RFC 8446 section 7.5) label the signature binds.
@@ -84,6 +86,16 @@ enum RelayWire {
         try stream.connection.exportKeyingMaterial(label: exporterLabel, context: [], length: exporterLength)
     }
 
+    /// `text`'s UTF-8, cut to at most `limit` bytes at a character boundary (a cut inside
+    /// a character would leave bytes the other side rightly refuses as not UTF-8).
+    static func utf8(_ text: String, atMost limit: Int) -> [UInt8] {
+        let bytes = Array(text.utf8)
+        guard bytes.count > limit else { return bytes }
+        var end = limit
+        while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        return Array(bytes[..<end])
+    }
+
     static func frame(_ kind: UInt8, _ payload: [UInt8]) -> [UInt8] {
         precondition(payload.count <= maxPayload)
         return [kind, UInt8(payload.count >> 8), UInt8(payload.count & 0xff)] + payload
@@ -93,24 +105,33 @@ enum RelayWire {
 extension RelayToEndpoint {
     public var encoded: [UInt8] {
         switch self {
-        case .challenge(let nonce, let observed): RelayWire.frame(1, nonce + Array(observed.utf8.prefix(128)))
+        case .challenge(let nonce, let observed):
+            RelayWire.frame(1, nonce + RelayWire.utf8(observed, atMost: RelayWire.maxObservedLength))
         case .accepted: RelayWire.frame(2, [])
-        case .refused(let reason): RelayWire.frame(3, Array(reason.utf8.prefix(RelayWire.maxPayload)))
+        case .refused(let reason): RelayWire.frame(3, RelayWire.utf8(reason, atMost: RelayWire.maxPayload))
         case .incoming(let token, let from): RelayWire.frame(4, token + from.publicKey)
         case .pong: RelayWire.frame(5, [])
         }
     }
 
-    init(kind: UInt8, payload: [UInt8]) throws(RelayMessageError) {
+    /// Decodes the message of one frame (kind and payload, as `RelayMessageReader` reads them).
+    public init(kind: UInt8, payload: [UInt8]) throws(RelayMessageError) {
         switch kind {
         case 1:
             guard payload.count >= RelayWire.nonceLength else { throw .malformed("short challenge") }
-            self = .challenge(
-                nonce: Array(payload[0..<32]), observed: String(decoding: payload[32...], as: UTF8.self))
+            // The observed address is "host:port": short, and text.
+            guard payload.count - RelayWire.nonceLength <= RelayWire.maxObservedLength,
+                let observed = String(validating: payload[32...], as: UTF8.self)
+            else { throw .malformed("an observed address that is not a short UTF-8 text") }
+            self = .challenge(nonce: Array(payload[0..<32]), observed: observed)
         case 2:
             guard payload.isEmpty else { throw .malformed("accepted with a payload") }
             self = .accepted
-        case 3: self = .refused(String(decoding: payload, as: UTF8.self))
+        case 3:
+            guard let reason = String(validating: payload, as: UTF8.self) else {
+                throw .malformed("a refusal that is not UTF-8 text")
+            }
+            self = .refused(reason)
         case 4:
             guard payload.count == RelayWire.tokenLength + 32 else {
                 throw .malformed("incoming of \(payload.count) bytes")
@@ -133,7 +154,8 @@ extension EndpointToRelay {
         }
     }
 
-    init(kind: UInt8, payload: [UInt8]) throws(RelayMessageError) {
+    /// Decodes the message of one frame (kind and payload, as `RelayMessageReader` reads them).
+    public init(kind: UInt8, payload: [UInt8]) throws(RelayMessageError) {
         switch kind {
         case 1:
             guard payload.count >= 1 + 32 + 64 else { throw .malformed("short registration") }

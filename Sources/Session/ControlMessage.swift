@@ -141,7 +141,12 @@ public enum ControlMessage: Equatable, Sendable {
         func text(from offset: Int) throws(SessionFrameError) -> String {
             let slice = bytes[offset...]
             guard slice.count <= Self.maxText else { throw .malformed("control text of \(slice.count) bytes") }
-            return String(decoding: slice, as: UTF8.self)
+            // Refused, not mended: a text decoded with replacement characters would not
+            // be what the peer sent, and could grow past the bound once encoded again.
+            guard let text = String(validating: slice, as: UTF8.self) else {
+                throw .malformed("control text not UTF-8")
+            }
+            return text
         }
         switch kind {
         case 1:

@@ -42,6 +42,10 @@ import Testing
             // A TXT string that runs past its record.
             [0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 16, 0, 1, 0, 0, 0, 1, 0, 2, 5, 0],
             header + Array(repeating: 1, count: 300) + [0, 0, 12, 0, 1],  // a name over 255 bytes
+            header + [2, 0xFF, 0xFE, 0, 0, 12, 0, 1],  // a label that is not UTF-8 (found by the fuzzer)
+            header + [3, 97, 46, 98, 0, 0, 12, 0, 1],  // a label holding a dot
+            // A TXT string that is not UTF-8.
+            [0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 16, 0, 1, 0, 0, 0, 1, 0, 2, 1, 0xFF],
         ]
         for bytes in bad {
             #expect(throws: DNSError.self) { try DNSMessage(decoding: bytes) }

@@ -48,6 +48,29 @@ import Testing
         }
     }
 
+    @Test func textThatIsNotUTF8OrTooLongIsRefusedNotMangled() {
+        let nonce = [UInt8](repeating: 1, count: 32)
+        #expect(throws: RelayMessageError.self) { try RelayToEndpoint(kind: 1, payload: nonce + [0xFF, 0xFE]) }
+        #expect(throws: RelayMessageError.self) {
+            try RelayToEndpoint(kind: 1, payload: nonce + Array(repeating: 0x31, count: 129))
+        }
+        #expect(throws: RelayMessageError.self) { try RelayToEndpoint(kind: 3, payload: [0x6E, 0xC3]) }
+    }
+
+    @Test func aLongRefusalIsCutAtACharacterAndStillDecodes() throws {
+        let reason = String(repeating: "é", count: 300)  // 600 bytes of 2-byte characters
+        let (kind, payload) = split(RelayToEndpoint.refused(reason).encoded)
+        #expect(payload.count == 512)
+        guard case .refused(let cut) = try RelayToEndpoint(kind: kind, payload: payload) else {
+            Issue.record("not a refusal")
+            return
+        }
+        #expect(cut == String(repeating: "é", count: 256))
+        let odd = String(repeating: "x", count: 1) + reason  // the cut would fall inside a character
+        let (_, oddPayload) = split(RelayToEndpoint.refused(odd).encoded)
+        #expect(oddPayload.count == 511 && (try? RelayToEndpoint(kind: 3, payload: oddPayload)) != nil)
+    }
+
     @Test func anOversizedLengthIsRefusedBeforeReading() throws {
         let (a, b) = try Socket.pair()
         try a.writeAll([1, 0x02, 0x01])  // 513 bytes announced
