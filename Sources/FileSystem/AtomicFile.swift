@@ -11,7 +11,9 @@ public enum AtomicFile {
     /// Writes `bytes` to `path` with permission bits `mode` (e.g. 0o600), atomically.
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(SystemError) {
         let directory = parentDirectory(of: path)
-        let temporary = "\(path).tmp.\(getpid())"
+        // Unique per write: a temporary left behind by a power cut must not block the
+        // writes of a later process that happens to get the same PID.
+        let temporary = "\(path).tmp.\(getpid()).\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
         let fd = try systemCall("open", path: temporary) {
             open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         }
