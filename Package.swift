@@ -145,6 +145,14 @@ let package = Package(
 
         // Helpers shared by the test targets (seeded randomness, scratch directories).
         .target(name: "TestSupport", path: "Sources/TestSupport", swiftSettings: strict),
+        // The attacker of the abuse scenario and the relay soak (a test tool, never shipped).
+        .executableTarget(
+            name: "usbp2p-abuse",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "Identity", "Log", "OSThreads",
+                "Relay", "Secure", "Session", "Sockets",
+            ],
+            path: "Tests/Abuse", swiftSettings: strict),
         .testTarget(name: "USBIPTests", dependencies: ["USBIP", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem", "TestSupport"],

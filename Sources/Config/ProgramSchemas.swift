@@ -236,5 +236,23 @@ public enum RelaySchema {
                 }
                 return nil
             }),
+        ConfigKey(
+            "connections_per_source", .integer, default: .integer(64),
+            "Connections one source address may hold at once, registered or not.",
+            check: { value in
+                guard case .integer(let n) = value, (1...100_000).contains(n) else {
+                    return "expected 1 to 100000 (got \(value))"
+                }
+                return nil
+            }),
+        ConfigKey(
+            "splice_idle_seconds", .integer, default: .integer(120),
+            "A splice with nothing to carry in one direction for this long ends.",
+            check: { value in
+                guard case .integer(let n) = value, (10...86_400).contains(n) else {
+                    return "expected 10 to 86400 (got \(value))"
+                }
+                return nil
+            }),
     ])
 }

@@ -116,6 +116,8 @@ extension RelayToEndpoint {
 
     /// Decodes the message of one frame (kind and payload, as `RelayMessageReader` reads them).
     public init(kind: UInt8, payload: [UInt8]) throws(RelayMessageError) {
+        // RelayMessageReader never reads more; a caller that hands in more is refused too.
+        guard payload.count <= RelayWire.maxPayload else { throw .malformed("a payload of \(payload.count) bytes") }
         switch kind {
         case 1:
             guard payload.count >= RelayWire.nonceLength else { throw .malformed("short challenge") }
@@ -156,6 +158,8 @@ extension EndpointToRelay {
 
     /// Decodes the message of one frame (kind and payload, as `RelayMessageReader` reads them).
     public init(kind: UInt8, payload: [UInt8]) throws(RelayMessageError) {
+        // RelayMessageReader never reads more; a caller that hands in more is refused too.
+        guard payload.count <= RelayWire.maxPayload else { throw .malformed("a payload of \(payload.count) bytes") }
         switch kind {
         case 1:
             guard payload.count >= 1 + 32 + 64 else { throw .malformed("short registration") }
@@ -179,9 +183,9 @@ extension EndpointToRelay {
 }
 
 /// Reads one relay message from a stream, exactly (bytes after it are the next
-/// message's, or the spliced peer's).
-enum RelayMessageReader {
-    static func read(from stream: any ByteStream) throws -> (kind: UInt8, payload: [UInt8]) {
+/// message's, or the spliced peer's), its length bounded before reading.
+public enum RelayMessageReader {
+    public static func read(from stream: any ByteStream) throws -> (kind: UInt8, payload: [UInt8]) {
         let header = try readExactly(3, from: stream)
         let length = Int(header[1]) << 8 | Int(header[2])
         guard length <= RelayWire.maxPayload else { throw RelayMessageError.malformed("message of \(length) bytes") }

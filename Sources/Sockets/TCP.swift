@@ -13,7 +13,7 @@ public enum TCP {
     /// connection and a hole-punching attempt leave from one port, so a NAT that keeps
     /// its mapping per port gives both the same public address.
     public static func connect(
-        to endpoint: Endpoint, timeoutSeconds: Int = 10, localPort: UInt16? = nil
+        to endpoint: Endpoint, timeoutSeconds: Int = 10, localPort: UInt16? = nil, localAddress: String? = nil
     ) throws(SystemError) -> Socket {
         var address = try socketAddress(endpoint)
         let fd = try systemCall("socket", path: "\(endpoint)") {
@@ -22,6 +22,15 @@ public enum TCP {
         let connected = Socket(descriptor: fd, peer: "\(endpoint)")
         if let localPort {
             try bindShared(fd, port: localPort, family: address.ss_family, describing: "\(endpoint)")
+        } else if let localAddress {
+            // Leaves from one of this host's addresses (tests of per-source limits).
+            var local = try socketAddress(Endpoint(host: localAddress, port: 0))
+            let length = addressLength(local)
+            try systemCall("bind", path: "\(localAddress) for \(endpoint)") {
+                withUnsafePointer(to: &local) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+                }
+            }
         }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

@@ -51,6 +51,8 @@ struct Usbp2pRelay: ParsableCommand {
             var limits = RelayServer.Limits()
             limits.connections = config.integer("max_connections")
             limits.connectionsPerEndpoint = config.integer("connections_per_endpoint")
+            limits.connectionsPerSource = config.integer("connections_per_source")
+            limits.spliceIdleSeconds = config.integer("splice_idle_seconds")
             let endpoint = Endpoint(parsing: listen ?? config.string("listen"), defaultPort: 443)!
             let relay: RelayServer
             do {

@@ -55,6 +55,10 @@ import Testing
             try RelayToEndpoint(kind: 1, payload: nonce + Array(repeating: 0x31, count: 129))
         }
         #expect(throws: RelayMessageError.self) { try RelayToEndpoint(kind: 3, payload: [0x6E, 0xC3]) }
+        // More than a frame holds (found by the fuzzer: it came back cut to 512 bytes).
+        #expect(throws: RelayMessageError.self) {
+            try RelayToEndpoint(kind: 3, payload: Array(repeating: 0x61, count: 513))
+        }
     }
 
     @Test func aLongRefusalIsCutAtACharacterAndStillDecodes() throws {
