@@ -27,17 +27,16 @@ final class SessionService: @unchecked Sendable {
     /// Connections in their handshake at once; more are closed at once (each holds a
     /// thread for up to `handshakeSeconds`, so a flood of silent ones is bounded).
     static let maxHandshakes = 64
-    /// Handshakes from one source address at once, on the direct listener: one host
-    /// cannot take every slot (OpenSSH's MaxStartups in spirit). Connections through the
-    /// relay all come from the relay's address and are bounded by `maxRelayAccepts`.
+    /// Handshakes from one source address at once: one host cannot take every slot, and
+    /// when all are taken a newcomer replaces the oldest of the busiest source
+    /// (ConnectionAdmission). Connections through the relay count as one source.
     static let maxHandshakesPerSource = 8
     /// Clients announced by the relay that are being taken up at once: each costs a
     /// thread and a relay connection, and the notices can be forged by the relay (or,
     /// while `relay.id` is unset, by anyone in the middle).
     static let maxRelayAccepts = 8
-    private let handshakes = Atomic<Int>(0)
+    private let admission = ConnectionAdmission(capacity: maxHandshakes, perSource: maxHandshakesPerSource)
     private let relayAccepts = Atomic<Int>(0)
-    private let handshakesBySource = Mutex<[String: Int]>([:])
     /// The whole-handshake deadlines.
     private let deadlines: Deadlines
     /// Lines strangers can cause (refusals, relay notices) are rate-limited.
@@ -134,7 +133,7 @@ final class SessionService: @unchecked Sendable {
                 return (observed, port)
             },
             mapped: { keeper?.current?.publicEndpoint },
-            accept: { socket in late.service?.serve(socket, via: socket) })
+            accept: { socket in late.service?.serveDirect(socket) })
         var sessionConfiguration = SessionConfiguration()
         sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
         registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { [paths] peer in
@@ -245,56 +244,43 @@ final class SessionService: @unchecked Sendable {
     }
     private let notices = DispatchQueue(label: "usbp2pd-device-notices")
 
-    /// A connection to the listener: at most `maxHandshakesPerSource` from one address
-    /// at once, each on a thread of its own.
+    /// A connection to the listener: admitted (`admission`: per source, fair when full),
+    /// then served on a thread of its own.
     private func serveDirect(_ socket: Socket) {
         let source = Endpoint(parsing: socket.peer, defaultPort: 0)?.host ?? socket.peer
-        let admitted = handshakesBySource.withLock { counts -> Bool in
-            guard counts[source, default: 0] < Self.maxHandshakesPerSource else { return false }
-            counts[source, default: 0] += 1
-            return true
-        }
-        guard admitted else {
-            noisy.log(
-                logger, .warning, kind: "per-source",
-                "\(socket.peer): refused, \(Self.maxHandshakesPerSource) handshakes from \(source) already in progress")
-            socket.close()
-            return
-        }
-        let done: @Sendable () -> Void = { [self] in
-            handshakesBySource.withLock { counts in
-                counts[source, default: 1] -= 1
-                if counts[source] == 0 { counts[source] = nil }
-            }
-        }
-        do {
-            try OSThread.detach(name: "session-conn") { [self] in serve(socket, via: socket, handshakeDone: done) }
-        } catch {
-            logger.warning("\(socket.peer): refused: \(error)")
-            socket.close()
-            done()
-        }
+        serveAdmitted(socket, via: socket, source: source)
     }
 
-    /// TLS (refusing keys not on the allowlist), then the session's hellos, within
-    /// `handshakeSeconds` in all; `handshakeDone` runs when that part is over, either way.
-    private func serve(_ socket: Socket, via transport: any ByteStream, handshakeDone: @Sendable () -> Void = {}) {
-        defer { handshakes.subtract(1, ordering: .relaxed) }
-        guard handshakes.add(1, ordering: .relaxed).newValue <= Self.maxHandshakes else {
-            handshakeDone()
-            noisy.log(
-                logger, .warning, kind: "handshakes-full",
-                "\(transport.peer): refused, \(Self.maxHandshakes) handshakes already in progress")
+    /// Admits a connection to its handshake and serves it on a thread of its own, or
+    /// refuses it (with a rate-limited log line).
+    private func serveAdmitted(_ socket: Socket, via transport: any ByteStream, source: String) {
+        let ticket: ConnectionAdmission.Ticket
+        do throws(ConnectionAdmission.Refusal) {
+            ticket = try admission.admit(source: source) { transport.shutdown() }
+        } catch {
+            noisy.log(logger, .warning, kind: "admission", "\(transport.peer): refused, \(error)")
             transport.shutdown()
             transport.close()
             return
         }
+        do {
+            try OSThread.detach(name: "session-conn") { [self] in serve(socket, via: transport, ticket: ticket) }
+        } catch {
+            admission.release(ticket)
+            logger.warning("\(transport.peer): refused: \(error)")
+            transport.close()
+        }
+    }
+
+    /// TLS (refusing keys not on the allowlist), then the session's hellos, within
+    /// `handshakeSeconds` in all; the admission ticket goes when that part is over.
+    private func serve(_ socket: Socket, via transport: any ByteStream, ticket: ConnectionAdmission.Ticket) {
         socket.setReceiveTimeout(seconds: Int(Self.handshakeSeconds))
         let deadline = deadlines.schedule(after: Self.handshakeSeconds) { transport.shutdown() }
         var inTime = true
         defer { if inTime { deadlines.cancel(deadline) } }
         do {
-            defer { handshakeDone() }
+            defer { admission.release(ticket) }
             let stream = try TLSStream(socket: transport, context: tls)
             // Pairing and the session proper have deadlines of their own from here.
             inTime = deadlines.cancel(deadline)
@@ -349,7 +335,9 @@ final class SessionService: @unchecked Sendable {
                     let (stream, _) = try RelayClient.register(
                         .accept(token: token), at: relay, relayId: relayId, identity: identity)
                     guard let socket = stream.socket as? Socket else { return }
-                    serve(socket, via: stream)
+                    // All of these come from the relay's address: one source, bounded
+                    // like any other, and by `maxRelayAccepts` before that.
+                    serveAdmitted(socket, via: stream, source: "the relay")
                 } catch {
                     logger.warning("relay: accepting \(from): \(error)")
                 }
