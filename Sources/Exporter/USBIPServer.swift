@@ -23,16 +23,29 @@ public final class USBIPServer: Sendable {
     public let listener: TCP.Listener?
     private let exporter: USBIPExporter
     private let logger: Logger
+    /// Lines any client can cause (refusals, broken op requests) are rate-limited.
+    private let noisy = LogRateLimit(clock: monotonicSeconds)
     private let connections = Atomic<Int>(0)
 
     /// Connections served at once; more are closed at accept.
     public static let maxConnections = 32
-    /// How long a client may take to send its op request (slow clients hold a thread).
+    /// How long a client may take to send its op request, in all (slow clients hold a thread).
     public static let opPhaseTimeoutSeconds = 10
+    /// Connections one peer may hold before their op request (a session's peer, or one
+    /// address on the plain listener): the 32 connections are shared by everyone, so
+    /// one paired laptop opening channels it never uses must not take them all. Imports
+    /// are not counted here (each holds a device, and devices are few).
+    public static let maxOpPhasePerPeer = 4
+    private let opPhase = Mutex<[String: Int]>([:])
+    /// The op phase's whole-exchange deadlines.
+    private let deadlines: Deadlines
 
     public init(exporter: USBIPExporter, endpoint: Endpoint?, logger: Logger) throws(SystemError) {
         self.exporter = exporter
         self.logger = logger
+        do throws(ThreadStartError) { deadlines = try Deadlines(name: "usbip-deadlines") } catch {
+            throw SystemError(call: "pthread_create", errno: error.errno)
+        }
         listener = try endpoint.map { endpoint throws(SystemError) in try TCP.Listener(endpoint: endpoint) }
     }
 
@@ -40,19 +53,45 @@ public final class USBIPServer: Sendable {
     /// of its own. False when the server is full; the socket is then closed.
     /// `allows` decides which devices this connection sees and may import (the access
     /// policy for the session's peer); the plain listener's connections see every one.
-    public func adopt(_ socket: Socket, allows: @escaping @Sendable (USBDeviceInfo) -> Bool = { _ in true }) -> Bool {
+    /// `owner` is who the connection is counted against (`maxOpPhasePerPeer`).
+    public func adopt(
+        _ socket: Socket, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool = { _ in true }
+    ) -> Bool {
+        let ownerAdmitted = opPhase.withLock { counts -> Bool in
+            guard counts[owner, default: 0] < Self.maxOpPhasePerPeer else { return false }
+            counts[owner, default: 0] += 1
+            return true
+        }
+        guard ownerAdmitted else {
+            noisy.log(
+                logger, .warning, kind: "op-phase",
+                "\(socket.peer): refused, \(Self.maxOpPhasePerPeer) connections of \(owner) before their request already"
+            )
+            socket.close()
+            return false
+        }
+        let opPhaseOver = OnceFlag { [self] in
+            opPhase.withLock { counts in
+                counts[owner, default: 1] -= 1
+                if counts[owner] == 0 { counts[owner] = nil }
+            }
+        }
         guard connections.add(1, ordering: .acquiringAndReleasing).newValue <= Self.maxConnections else {
+            opPhaseOver.run()
             connections.subtract(1, ordering: .acquiringAndReleasing)
-            logger.warning("\(socket.peer): refused, \(Self.maxConnections) connections already")
+            noisy.log(
+                logger, .warning, kind: "full", "\(socket.peer): refused, \(Self.maxConnections) connections already")
             socket.close()
             return false
         }
         do {
             try OSThread.detach(name: "usbip-conn") { [self] in
-                serve(socket, allows: allows)
+                serve(socket, allows: allows, opPhaseOver: opPhaseOver)
+                opPhaseOver.run()
                 connections.subtract(1, ordering: .acquiringAndReleasing)
             }
         } catch {
+            opPhaseOver.run()
             connections.subtract(1, ordering: .acquiringAndReleasing)
             logger.warning("\(socket.peer): refused: \(error)")
             socket.close()
@@ -69,7 +108,10 @@ public final class USBIPServer: Sendable {
             try OSThread.detach(name: "usbip-accept") { [self] in
                 AcceptLoop.run(
                     accept: listener.accept, failing: { logger.warning("accept: \($0); trying again") },
-                    recovered: { logger.notice("accepting again") }, serve: { _ = adopt($0) })
+                    recovered: { logger.notice("accepting again") },
+                    serve: { socket in
+                        _ = adopt(socket, owner: Endpoint(parsing: socket.peer, defaultPort: 0)?.host ?? socket.peer)
+                    })
             }
         } catch {
             logger.error("not serving USB/IP: \(error)")
@@ -80,17 +122,23 @@ public final class USBIPServer: Sendable {
         listener?.socket.shutdown()
     }
 
-    private func serve(_ socket: Socket, allows: @Sendable (USBDeviceInfo) -> Bool) {
+    private func serve(_ socket: Socket, allows: @Sendable (USBDeviceInfo) -> Bool, opPhaseOver: OnceFlag) {
         defer { socket.close() }
         socket.setReceiveTimeout(seconds: Self.opPhaseTimeoutSeconds)
+        // The whole op request within the limit, however it trickles in.
+        let deadline = deadlines.schedule(after: Double(Self.opPhaseTimeoutSeconds)) { socket.shutdown() }
         var decoder = USBIPStreamDecoder(receiver: .server)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         let request: USBIPMessage
         do {
+            defer {
+                deadlines.cancel(deadline)
+                opPhaseOver.run()
+            }
             guard let first = try readMessage(socket, &decoder, &buffer) else { return }
             request = first
         } catch {
-            logger.info("\(socket.peer): closed: \(error)")
+            noisy.log(logger, .info, kind: "closed", "\(socket.peer): closed: \(error)")
             return
         }
         switch request {
@@ -184,6 +232,14 @@ public final class USBIPServer: Sendable {
         let bytes: Int
         var description: String { "the connection ended inside a message (\(bytes) bytes of it received)" }
     }
+}
+
+/// An action run at most once, whoever asks first.
+final class OnceFlag: Sendable {
+    private let done = Atomic<Bool>(false)
+    private let action: @Sendable () -> Void
+    init(_ action: @escaping @Sendable () -> Void) { self.action = action }
+    func run() { if !done.exchange(true, ordering: .acquiringAndReleasing) { action() } }
 }
 
 /// A handle and its devid, crossing from the import to the session.

@@ -143,7 +143,8 @@ final class SessionService: @unchecked Sendable {
                 openChannel: { channel in
                     guard let (mine, theirs) = try? Socket.pair() else { return nil }
                     return usbip.adopt(
-                        Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"), allows: allows)
+                        Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"), owner: peer,
+                        allows: allows)
                         ? mine : nil
                 },
                 control: { message, session in paths.handle(message, in: session) })
