@@ -124,8 +124,10 @@ public final class PortMappingKeeper: @unchecked Sendable {
     private var stopped = false
     private var thread: OSThread?
 
-    /// After a failure, the next try waits this long at first, doubling to `retryCap`.
-    static let retryInitial = 60.0
+    /// After a failure, the next try waits this long at first, doubling to `retryCap`:
+    /// soon, because a busy router (or one that was still booting) often answers the
+    /// second time, and a NAT-PMP exchange is a few small packets.
+    static let retryInitial = 5.0
     static let retryCap = 1800.0
 
     public init(port: UInt16, lifetime: UInt32 = 7200, logger: Logger) {
