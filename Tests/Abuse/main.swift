@@ -43,7 +43,9 @@ func inParallel(_ count: Int, name: String, _ body: @escaping @Sendable (Int) ->
 }
 
 /// Connections that send a TLS record header and then one byte every `interval`
-/// seconds: each byte comes in time for a per-read timeout, the whole never ends.
+/// seconds: each byte comes in time for a per-read timeout, the whole never ends. A
+/// connection the server closes is replaced, up to ten times `--connections` in all, so
+/// the pressure lasts the whole `--seconds`.
 struct Trickle: ParsableCommand {
     @Option var target: String
     @Option var connections = 100
@@ -54,32 +56,36 @@ struct Trickle: ParsableCommand {
     func run() throws {
         let to = try endpoint(target)
         var open: [Socket] = []
+        var opened = 0
         var refused = 0
-        for i in 0..<connections {
-            let from = source.isEmpty ? nil : source[i % source.count]
-            do {
-                let socket = try TCP.connect(to: to, timeoutSeconds: 5, localAddress: from)
-                try socket.writeAll([0x16, 0x03, 0x01, 0x40, 0x00])
-                open.append(socket)
-            } catch {
-                refused += 1
-            }
-        }
-        let opened = open.count
+        var closedByServer = 0
+        var mostOpen = 0
         let end = monotonicSeconds() + seconds
-        var closedEarly = 0
-        while monotonicSeconds() < end, !open.isEmpty {
+        while monotonicSeconds() < end {
+            // Top up to `connections`, within the total budget.
+            while open.count < connections, opened + refused < connections * 10 {
+                let from = source.isEmpty ? nil : source[(opened + refused) % source.count]
+                do {
+                    let socket = try TCP.connect(to: to, timeoutSeconds: 5, localAddress: from)
+                    try socket.writeAll([0x16, 0x03, 0x01, 0x40, 0x00])
+                    open.append(socket)
+                    opened += 1
+                } catch {
+                    refused += 1
+                }
+            }
+            mostOpen = max(mostOpen, open.count)
+            usleep(UInt32(interval * 1e6))  // the attacker's pace
             open = open.filter { socket in
                 if (try? socket.writeAll([0])) != nil { return true }
-                closedEarly += 1
+                closedByServer += 1
                 socket.close()
                 return false
             }
-            usleep(UInt32(interval * 1e6))  // the attacker's pace
         }
         say(
-            "result: trickle opened \(opened) refused \(refused) closed-by-server \(closedEarly) still-open \(open.count)"
-        )
+            "result: trickle opened \(opened) refused \(refused) closed-by-server \(closedByServer) "
+                + "most-open-at-once \(mostOpen) still-open \(open.count)")
     }
 }
 
