@@ -107,6 +107,15 @@ rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 settled() {  # settled PID THREADS RSS: within 10% of those (and 2 MiB of allocator slack)
   [ "$(threads "$1")" -le $(($2 + $2 / 10)) ] && [ "$(rss "$1")" -le $(($3 + $3 / 10 + 2048)) ]
 }
+settle() {  # settle NAME PID THREADS RSS: waits up to 60 s, saying where it stands
+  local i
+  for i in $(seq 60); do
+    settled "$2" "$3" "$4" && return 0
+    [ $((i % 10)) = 1 ] && echo "$1 settling: $(threads "$2") threads (before $3), $(rss "$2") KiB (before $4)"
+    sleep 1
+  done
+  fail "$1 did not come back within 10%: $(threads "$2") threads (before $3), $(rss "$2") KiB (before $4)"
+}
 # Let the fake relay's first notices be answered, then take the baseline of all three.
 ip netns exec pi2 "$bin/usbp2pd" serve --config $work/pi2.toml > $work/pi2.log 2>&1 &
 pi2_pid=$!
@@ -166,8 +175,8 @@ grep -q "^result: trickle opened" $work/trickle-pi.log || fail "the trickle agai
 grep -q "^result: hoard" $work/hoard.log || fail "the hoarding laptop did not run"
 ip netns exec laptop "$bin/usbp2p-client" list --config $work/laptop.toml "$pi_id" > $work/list.log 2>&1 \
   || fail "usbp2pd no longer lists its devices after the abuse"
-wait_for 60 "usbp2pd's threads and memory to settle" settled $pi_pid "$pi_threads" "$pi_rss"
-wait_for 60 "the relay's threads and memory to settle" settled $relay_pid "$relay_threads" "$relay_rss"
+settle usbp2pd $pi_pid "$pi_threads" "$pi_rss"
+settle usbp2p-relay $relay_pid "$relay_threads" "$relay_rss"
 echo "after: usbp2pd $(threads $pi_pid) threads, $(rss $pi_pid) KiB; relay $(threads $relay_pid) threads, $(rss $relay_pid) KiB"
 wait "$fake_pid" || true
 echo "fake relay: $(grep '^result:' $work/fake-relay.log)"
