@@ -138,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "usbp2p-relay",
             dependencies: [
-                "CLISupport", "Config", "Relay", "Sockets",
+                "CLISupport", "Config", "Relay", "Sockets", "OSThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

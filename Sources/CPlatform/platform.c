@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <unistd.h>
 #include <sys/auxv.h>
+#include <malloc.h>
 #include <sys/syscall.h>
 
 int usbp2p_pin_current_thread(int cpu) {
@@ -37,3 +38,7 @@ void usbp2p_name_current_thread(const char *name) {
 }
 
 unsigned long usbp2p_hardware_capabilities(void) { return getauxval(AT_HWCAP); }
+
+void usbp2p_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }
+
+void usbp2p_return_free_memory(void) { malloc_trim(0); }

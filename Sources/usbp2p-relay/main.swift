@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Config
 import Dispatch
+import OSThreads
 import Relay
 import Sockets
 
@@ -45,6 +46,7 @@ struct Usbp2pRelay: ParsableCommand {
         }
 
         func run() throws {
+            ProcessMemory.limitArenas()
             let config = try options.loadConfig(for: RelayProgram.self)
             let log = options.logger(for: RelayProgram.self, config: config)
             let identity = try loadIdentity(config: config, log: log)
@@ -62,11 +64,12 @@ struct Usbp2pRelay: ParsableCommand {
             }
             log.notice("relay \(identity.endpointId)")
             relay.start()
+            let memory = ProcessMemory.keepReturningFree()
             onTerminationSignal { signalNumber in
                 log.notice("stopping (signal \(signalNumber))")
                 relay.stop()
             }
-            dispatchMain()
+            withExtendedLifetime(memory) { dispatchMain() }
         }
     }
 }

@@ -5,6 +5,7 @@ import Dispatch
 import Exporter
 import Log
 import Metrics
+import OSThreads
 import Sockets
 import Systemd
 import USBHost
@@ -36,6 +37,7 @@ struct ServeCommand: ParsableCommand {
     var usbipListen: String?
 
     func run() throws {
+        ProcessMemory.limitArenas()
         let config = try options.loadConfig(for: Server.self)
         let log = options.logger(for: Server.self, config: config)
         var listen = config.boolean("usbip.enabled") ? config.string("usbip.listen") : nil
@@ -110,6 +112,7 @@ struct ServeCommand: ParsableCommand {
         appliance.update { $0.ready = true }
         notifier.ready(status: "serving")
         log.notice("ready: serving as \(identity.endpointId)")
+        let memory = ProcessMemory.keepReturningFree()
 
         // Stop on SIGTERM (systemd) and SIGINT (Ctrl-C): clients are told the session ends,
         // the kernel releases the devices (usbfs) as the process exits.
@@ -123,7 +126,7 @@ struct ServeCommand: ParsableCommand {
             server.stop()
             appliance.stop()
         }
-        dispatchMain()
+        withExtendedLifetime(memory) { dispatchMain() }
     }
 }
 

@@ -19,4 +19,10 @@ void usbp2p_name_current_thread(const char *name);
 /// is not part of Swift's Glibc module).
 unsigned long usbp2p_hardware_capabilities(void);
 
+/// glibc's malloc: at most `count` arenas (mallopt M_ARENA_MAX), and what is free at the
+/// top of each heap given back to the kernel (malloc_trim). <malloc.h> is not part of
+/// Swift's Glibc module either.
+void usbp2p_limit_malloc_arenas(int count);
+void usbp2p_return_free_memory(void);
+
 #endif
