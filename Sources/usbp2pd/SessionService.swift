@@ -255,21 +255,25 @@ final class SessionService: @unchecked Sendable {
     /// Admits a connection to its handshake and serves it on a thread of its own, or
     /// refuses it (with a rate-limited log line).
     private func serveAdmitted(_ socket: Socket, via transport: any ByteStream, source: String) {
-        let ticket: ConnectionAdmission.Ticket
-        do throws(ConnectionAdmission.Refusal) {
-            ticket = try admission.admit(source: source) { transport.shutdown() }
-        } catch {
-            noisy.log(logger, .warning, kind: "admission", "\(transport.peer): refused, \(error)")
-            transport.shutdown()
-            transport.close()
-            return
-        }
+        guard let ticket = admit(transport, source: source) else { return }
         do {
             try OSThread.detach(name: "session-conn") { [self] in serve(socket, via: transport, ticket: ticket) }
         } catch {
             admission.release(ticket)
             logger.warning("\(transport.peer): refused: \(error)")
             transport.close()
+        }
+    }
+
+    /// A handshake slot for `transport`, or nil (it is then closed, with a log line).
+    private func admit(_ transport: any ByteStream, source: String) -> ConnectionAdmission.Ticket? {
+        do throws(ConnectionAdmission.Refusal) {
+            return try admission.admit(source: source) { transport.shutdown() }
+        } catch {
+            noisy.log(logger, .warning, kind: "admission", "\(transport.peer): refused, \(error)")
+            transport.shutdown()
+            transport.close()
+            return nil
         }
     }
 
@@ -337,8 +341,10 @@ final class SessionService: @unchecked Sendable {
                         .accept(token: token), at: relay, relayId: relayId, identity: identity)
                     guard let socket = stream.socket as? Socket else { return }
                     // All of these come from the relay's address: one source, bounded
-                    // like any other, and by `maxRelayAccepts` before that.
-                    serveAdmitted(socket, via: stream, source: "the relay")
+                    // like any other, and by `maxRelayAccepts` before that, which holds
+                    // only while the handshake runs on this thread.
+                    guard let ticket = admit(stream, source: "the relay") else { return }
+                    serve(socket, via: stream, ticket: ticket)
                 } catch {
                     logger.warning("relay: accepting \(from): \(error)")
                 }
