@@ -19,21 +19,12 @@
 # answers to the fake relay bounded at 8 at once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/net.sh"
-vid=46f4; pid=0001   # qemu's usb-storage
-wait_for 30 "the USB stick to enumerate" busid_of $vid $pid
-busid=$(busid_of $vid $pid)
-modprobe vhci-hcd
+usb_stick
 work=/tmp/abuse; mkdir -p $work
 trap 'cp $work/*.log "${USBP2P_RESULTS:-/tmp}/" 2>/dev/null; net_down' EXIT
 
 log "gpio-sim: the appliance's button (line 27) and LED (17)"
-modules=$(bash "$project/scripts/build-gpio-sim" 2>/dev/null | tail -n1)
-[ -f "$modules/gpio-sim.ko" ] || fail "gpio-sim was not built (scripts/build-gpio-sim)"
-insmod "$modules/irq_sim.ko"; insmod "$modules/gpio-sim.ko"
-sim=/sys/kernel/config/gpio-sim/usbp2p
-mkdir $sim $sim/gpio-bank0; echo 32 > $sim/gpio-bank0/num_lines; echo 1 > $sim/live
-chip=$(cat $sim/gpio-bank0/chip_name)
-button=/sys/devices/platform/$(cat $sim/dev_name)/$chip/sim_gpio27/pull
+gpio_sim_chip
 press() { echo pull-down > "$button"; sleep "$1"; echo pull-up > "$button"; }
 
 log "networks: the Pi and the honest laptop behind NATs, the relay, and the attackers"

@@ -27,19 +27,7 @@ log_file=$work/usbp2pd.log
 trap 'echo "-- usbp2pd log (tail)"; tail -n 40 $log_file 2>/dev/null; systemctl status usbp2pd --no-pager 2>&1 | head -n 15' EXIT
 
 log "gpio-sim: one chip of 32 lines (LED on 17, button on 27)"
-modules=$(bash "$project/scripts/build-gpio-sim" 2>/dev/null | tail -n1)
-[ -f "$modules/gpio-sim.ko" ] || fail "gpio-sim was not built (scripts/build-gpio-sim)"
-insmod "$modules/irq_sim.ko"
-insmod "$modules/gpio-sim.ko"
-sim=/sys/kernel/config/gpio-sim/usbp2p
-mkdir $sim $sim/gpio-bank0
-echo 32 > $sim/gpio-bank0/num_lines
-echo 1 > $sim/live
-chip=$(cat $sim/gpio-bank0/chip_name)
-lines=/sys/devices/platform/$(cat $sim/dev_name)/$chip
-led=$lines/sim_gpio17/value
-button=$lines/sim_gpio27/pull
-echo "chip $chip at $lines"
+gpio_sim_chip
 
 sourcesink_gadget
 modprobe vhci-hcd

@@ -57,6 +57,33 @@ count_devices() {  # count_devices VID PID
 ss_vid=0525
 ss_pid=a4a0
 
+# gpio_sim_chip: one gpio-sim chip of 32 lines standing in for the Pi's (LED on 17, button
+# on 27; built out of tree by scripts/build-gpio-sim); sets chip, lines, led and button.
+gpio_sim_chip() {
+  local modules sim=/sys/kernel/config/gpio-sim/usbp2p
+  modules=$(bash "$project/scripts/build-gpio-sim" 2>/dev/null | tail -n1)
+  [ -f "$modules/gpio-sim.ko" ] || fail "gpio-sim was not built (scripts/build-gpio-sim)"
+  insmod "$modules/irq_sim.ko"
+  insmod "$modules/gpio-sim.ko"
+  mkdir $sim $sim/gpio-bank0
+  echo 32 > $sim/gpio-bank0/num_lines
+  echo 1 > $sim/live
+  chip=$(cat $sim/gpio-bank0/chip_name)
+  lines=/sys/devices/platform/$(cat $sim/dev_name)/$chip
+  led=$lines/sim_gpio17/value
+  button=$lines/sim_gpio27/pull
+  echo "chip $chip at $lines"
+}
+
+# usb_stick: waits for qemu's usb-storage stick (the job's "# qemu:" line) and loads
+# vhci-hcd; sets vid, pid and busid.
+usb_stick() {
+  vid=46f4; pid=0001   # qemu's usb-storage
+  wait_for 30 "the USB stick to enumerate" busid_of $vid $pid
+  busid=$(busid_of $vid $pid)
+  modprobe vhci-hcd
+}
+
 # A SourceSink gadget (usb_f_ss_lb) on dummy_hcd: a real high-speed device with bulk,
 # interrupt and iso endpoints.
 sourcesink_gadget() {

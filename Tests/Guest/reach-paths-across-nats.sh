@@ -17,10 +17,7 @@
 #     was never re-enumerated.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/net.sh"
-vid=46f4; pid=0001   # qemu's usb-storage
-wait_for 30 "the USB stick to enumerate" busid_of $vid $pid
-busid=$(busid_of $vid $pid)
-modprobe vhci-hcd
+usb_stick
 work=/tmp/reach
 net_logs=$work
 # On a failure, the logs of the step that failed; always, every log to the results.

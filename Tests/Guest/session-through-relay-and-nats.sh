@@ -13,10 +13,7 @@
 #     the link returns.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/net.sh"
-vid=46f4; pid=0001   # qemu's usb-storage
-wait_for 30 "the USB stick to enumerate" busid_of $vid $pid
-busid=$(busid_of $vid $pid)
-modprobe vhci-hcd
+usb_stick
 # The programs' logs go back with the results (USBP2P_KEEP_GUEST_RESULTS=1 keeps them).
 trap 'cp $work/*.log "${USBP2P_RESULTS:-/tmp}/" 2>/dev/null; net_down' EXIT
 net_up
