@@ -36,8 +36,10 @@ final class ReplyWriter: Sendable {
     /// Queues `message`; never blocks. Past the limit the message is dropped and the
     /// connection shut down (its reader then ends the import).
     func send(_ message: USBIPMessage) {
-        let bytes = message.encoded
+        // A cut-off connection's replies are not even encoded (each may carry megabytes,
+        // and this runs on the USB thread under the import's lock).
         if overrun.load(ordering: .relaxed) { return }
+        let bytes = message.encoded
         guard queued.add(bytes.count, ordering: .relaxed).newValue <= limit else {
             queued.subtract(bytes.count, ordering: .relaxed)
             if !overrun.exchange(true, ordering: .acquiringAndReleasing) {
