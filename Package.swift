@@ -144,7 +144,9 @@ let package = Package(
             swiftSettings: strict),
 
         // Helpers shared by the test targets (seeded randomness, scratch directories).
-        .target(name: "TestSupport", path: "Sources/TestSupport", swiftSettings: strict),
+        .target(
+            name: "TestSupport", dependencies: ["OSThreads", "Sockets"], path: "Sources/TestSupport",
+            swiftSettings: strict),
         // The attacker of the abuse scenario and the relay soak (a test tool, never shipped).
         .executableTarget(
             name: "usbp2p-abuse",
@@ -168,12 +170,15 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity", "CPlatform"], swiftSettings: strict),
         .testTarget(
-            name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
-        .testTarget(
-            name: "RelayTests", dependencies: ["Relay", "Identity", "Secure", "Sockets", "OSThreads", "Log"],
+            name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "ReachTests", dependencies: ["Reach", "Session", "Sockets", "OSThreads", "Log"], swiftSettings: strict
+            name: "RelayTests",
+            dependencies: ["Relay", "Identity", "Secure", "Sockets", "OSThreads", "Log", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ReachTests", dependencies: ["Reach", "Session", "Sockets", "OSThreads", "Log", "TestSupport"],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "LocalDiscoveryTests", dependencies: ["LocalDiscovery", "Sockets", "Log", "TestSupport"],

@@ -95,6 +95,13 @@ public final class RelayListener: @unchecked Sendable {
         self.incoming = incoming
     }
 
+    /// Waits until a registration stands (true) or `seconds` pass or the listener stops
+    /// (false).
+    public func waitUntilRegistered(seconds: Double) -> Bool {
+        let deadline = monotonicSeconds() + seconds
+        return monitor.withLock { monitor.wait(until: deadline) { current != nil || stopped } && current != nil }
+    }
+
     public func start() {
         do { try OSThread.detach(name: "relay-listener") { [self] in run() } } catch {
             logger.error("relay: not registering: \(error)")
@@ -120,6 +127,7 @@ public final class RelayListener: @unchecked Sendable {
                     current = stream
                     observed = seen
                     port = local
+                    monitor.broadcast()
                 }
                 backoff.reset()
                 logger.notice("registered at relay \(relay) (seen as \(seen))")

@@ -1,4 +1,5 @@
 import Foundation
+import Sockets
 
 /// A small deterministic random generator (SplitMix64), so a randomized test that fails
 /// reproduces from its seed.
@@ -21,4 +22,13 @@ public func scratchDirectory(_ purpose: String = "test") -> String {
     let path = NSTemporaryDirectory() + "usbp2p-\(purpose)-\(UUID().uuidString)"
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago, for a server the test
+/// starts as a separate program (whose configuration needs a port number). The kernel
+/// hands out ports it has not given recently, so a second call gives another one.
+public func unusedLoopbackPort() throws -> Int {
+    let listener = try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0))
+    defer { listener.socket.close() }
+    return Int(listener.endpoint.port)
 }

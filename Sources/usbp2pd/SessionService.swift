@@ -21,8 +21,9 @@ import USBHost
 /// USB/IP server in this process.
 final class SessionService: @unchecked Sendable {
     static let alpn = "usbp2p/1"
-    /// How long a connection may take for TLS and the hellos, in all (a deadline on the
-    /// whole handshake, not on each read: a trickle of bytes runs out too).
+    /// How long a connection may take for TLS and then the hellos or the pairing exchange,
+    /// in all (a deadline on the whole exchange, not on each read: a trickle of bytes runs
+    /// out too).
     static let handshakeSeconds = 10.0
     /// Connections in their handshake at once; more are closed at once (each holds a
     /// thread for up to `handshakeSeconds`, so a flood of silent ones is bounded).
@@ -277,34 +278,40 @@ final class SessionService: @unchecked Sendable {
         }
     }
 
-    /// TLS (refusing keys not on the allowlist), then the session's hellos, within
-    /// `handshakeSeconds` in all; the admission ticket goes when that part is over.
+    /// TLS (refusing keys not on the allowlist), then the pairing exchange or the
+    /// session's hellos, within `handshakeSeconds` in all; the admission ticket goes when
+    /// that part is over. Until then the connection holds a thread and a slot: a stranger
+    /// who trickles its pairing request after a quick TLS handshake runs out of time like
+    /// one who trickles the handshake itself.
     private func serve(_ socket: Socket, via transport: any ByteStream, ticket: ConnectionAdmission.Ticket) {
         socket.setReceiveTimeout(seconds: Int(Self.handshakeSeconds))
         let deadline = deadlines.schedule(after: Self.handshakeSeconds) { transport.shutdown() }
-        var inTime = true
-        defer { if inTime { deadlines.cancel(deadline) } }
+        defer { admission.release(ticket) }
         do {
-            defer { admission.release(ticket) }
             let stream = try TLSStream(socket: transport, context: tls)
-            // Pairing and the session proper have deadlines of their own from here.
-            inTime = deadlines.cancel(deadline)
-            guard inTime else {
-                throw TLSError.peerRefused("the handshake took more than \(Int(Self.handshakeSeconds)) s")
-            }
             guard let peer = stream.connection.peer else { throw TLSError.peerRefused("no peer key") }
             if stream.connection.applicationProtocol == PairingExchange.alpn {
-                pairing(stream)
+                pairing(stream)  // answers, closes the stream, logs what became of it
+                if !deadlines.cancel(deadline) {
+                    refusedHandshakes.add(1, ordering: .relaxed)
+                    noisy.log(
+                        logger, .notice, kind: "refused",
+                        "\(transport.peer): cut off: pairing not done within \(Int(Self.handshakeSeconds)) s")
+                }
                 return
             }
-            // From here the session's pings keep the link busy; a silent one is dead.
-            socket.setReceiveTimeout(seconds: Int(Self.handshakeSeconds))
             let session = try registry.accept(stream, peer: peer.description)
+            // Past the deadline the transport is cut: the session waits for the client to
+            // resume it, as after any drop.
+            deadlines.cancel(deadline)
+            // From here the session's pings keep the link busy; a silent one is dead.
             session.send(.deviceNames(deviceNames(for: peer.description)))
             paths.connected(session)
         } catch {
+            let late = !deadlines.cancel(deadline)
             refusedHandshakes.add(1, ordering: .relaxed)
-            noisy.log(logger, .notice, kind: "refused", "\(transport.peer): refused: \(error)")
+            let reason = late ? "not done within \(Int(Self.handshakeSeconds)) s (\(error))" : "\(error)"
+            noisy.log(logger, .notice, kind: "refused", "\(transport.peer): refused: \(reason)")
             transport.shutdown()
             transport.close()
         }

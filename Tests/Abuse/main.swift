@@ -45,17 +45,41 @@ func inParallel(_ count: Int, name: String, _ body: @escaping @Sendable (Int) ->
 /// Connections that send a TLS record header and then one byte every `interval`
 /// seconds: each byte comes in time for a per-read timeout, the whole never ends. A
 /// connection the server closes is replaced, up to ten times `--connections` in all, so
-/// the pressure lasts the whole `--seconds`.
+/// the pressure lasts the whole `--seconds`. With `--pairing-server`, each connection
+/// first completes TLS for pairing as a fresh stranger, quickly, and then trickles its
+/// pairing request instead.
 struct Trickle: ParsableCommand {
     @Option var target: String
     @Option var connections = 100
     @Option(help: "Source addresses to leave from, in turn (the host must have them).") var source: [String] = []
     @Option var interval = 1.0
     @Option var seconds = 30.0
+    @Option(help: "The server's EndpointId: trickle pairing requests after a complete TLS handshake.")
+    var pairingServer: String?
+
+    /// A connection's first bytes, after which only single bytes follow.
+    func open(to: Endpoint, from: String?, pairingWith server: EndpointId?) throws -> any ByteStream {
+        let socket = try TCP.connect(to: to, timeoutSeconds: 5, localAddress: from)
+        guard let server else {
+            try socket.writeAll([0x16, 0x03, 0x01, 0x40, 0x00])  // a TLS record of 16 KiB, to come
+            return socket
+        }
+        do {
+            socket.setReceiveTimeout(seconds: 5)
+            let context = try TLSContext(clientFor: server, identity: .generate(), protocols: ["usbp2p-pair/1"])
+            let stream = try TLSStream(socket: socket, context: context)
+            try stream.writeAll(Array("UPQ1".utf8))  // a pairing request, its proof to come
+            return stream
+        } catch {
+            socket.close()
+            throw error
+        }
+    }
 
     func run() throws {
         let to = try endpoint(target)
-        var open: [Socket] = []
+        let server = try pairingServer.map { try EndpointId(parsing: $0) }
+        var open: [any ByteStream] = []
         var opened = 0
         var refused = 0
         var closedByServer = 0
@@ -66,9 +90,7 @@ struct Trickle: ParsableCommand {
             while open.count < connections, opened + refused < connections * 10 {
                 let from = source.isEmpty ? nil : source[(opened + refused) % source.count]
                 do {
-                    let socket = try TCP.connect(to: to, timeoutSeconds: 5, localAddress: from)
-                    try socket.writeAll([0x16, 0x03, 0x01, 0x40, 0x00])
-                    open.append(socket)
+                    open.append(try self.open(to: to, from: from, pairingWith: server))
                     opened += 1
                 } catch {
                     refused += 1

@@ -40,6 +40,19 @@ struct Executable {
             stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// Starts the program with `arguments` and the same environment as `run`, and leaves
+    /// it running; its standard error is collected as it comes.
+    func launch(_ arguments: [String], home: String) throws -> RunningProgram {
+        let process = Process()
+        process.executableURL = Self.productsDirectory.appendingPathComponent(name)
+        process.arguments = arguments
+        process.environment = [
+            "HOME": home, "XDG_CONFIG_HOME": home + "/config", "XDG_STATE_HOME": home + "/state",
+            "PATH": "/usr/bin:/bin",
+        ]
+        return try RunningProgram(process)
+    }
+
     static let server = Executable(name: "usbp2pd")
     static let client = Executable(name: "usbp2p-client")
     static let relay = Executable(name: "usbp2p-relay")
@@ -48,4 +61,44 @@ struct Executable {
 /// Writes `text` to `path`.
 func write(_ text: String, to path: String) {
     precondition(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)), "cannot write \(path)")
+}
+
+/// A program left running, such as a server; what it writes to standard error is kept
+/// and can be waited for.
+final class RunningProgram: @unchecked Sendable {
+    struct Output {
+        var standardError = ""
+        var exited = false
+    }
+
+    private let process: Process
+    let output = Observed(Output())
+
+    init(_ process: Process) throws {
+        self.process = process
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let output = self.output
+        err.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }  // end of file
+            output.update { $0.standardError += String(decoding: data, as: UTF8.self) }
+        }
+        process.terminationHandler = { _ in output.update { $0.exited = true } }
+        try process.run()
+    }
+
+    /// Waits until standard error shows `text` (true), or the program exits first, or
+    /// `seconds` pass (false).
+    func waitForStandardError(containing text: String, seconds: Double = 60) -> Bool {
+        output.wait(seconds: seconds) { $0.standardError.contains(text) || $0.exited }
+        return output.current.standardError.contains(text)
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
 }

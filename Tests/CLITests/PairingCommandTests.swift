@@ -138,29 +138,46 @@ import Testing
         }
     }
 
+    @Test func aStrangerWhoTricklesItsPairingRequestAfterTLSIsCutOffAtTheHandshakeDeadline() throws {
+        // One byte a second keeps within the 10 s a read may wait; the request would take
+        // 33 s to arrive. The whole exchange may take 10 s: each connection is closed
+        // well before the attack's 24 s are over (with only a per-read timeout, none is).
+        let home = scratchDirectory()
+        let port = try unusedLoopbackPort()
+        let config = serverConfig(home, port: port)
+        let server = try Executable.server.launch(["serve", "--config", config], home: home)
+        defer { server.stop() }
+        #expect(server.waitForStandardError(containing: "ready: serving as"), "\(server.output.current.standardError)")
+        let id = try Executable.server.run(["identity", "show", "--config", config], home: home).stdout
+            .split(separator: "\n").first.map(String.init)
+        let attack = try Executable(name: "usbp2p-abuse").run(
+            [
+                "trickle", "--target", "127.0.0.1:\(port)", "--connections", "4", "--interval", "1", "--seconds", "24",
+                "--pairing-server", try #require(id),
+            ], home: home)
+        #expect(attack.status == 0, "\(attack.stderr)")
+        let result = try #require(attack.stdout.split(separator: "\n").first { $0.hasPrefix("result: ") })
+        let words = result.split(separator: " ")
+        func figure(_ name: String) -> Int? {
+            words.firstIndex(of: Substring(name)).flatMap { Int(words[$0 + 1]) }
+        }
+        #expect(figure("opened").map { $0 >= 4 } == true, "\(result)")
+        #expect(figure("closed-by-server").map { $0 >= 4 } == true, "\(result)")
+        #expect(server.output.current.standardError.contains("not done within 10 s"))
+    }
+
     @Test func pairingWithARunningServerStoresEachSideAndListsDevices() throws {
         let home = scratchDirectory()
-        let port = 20000 + Int(getpid() % 20000)
+        let port = try unusedLoopbackPort()
         let config = serverConfig(home, port: port)
         let client = clientConfig(home)
         let (text, uri) = try code(config, home: home)
-        let server = Process()
-        server.executableURL = Executable.productsDirectory.appendingPathComponent("usbp2pd")
-        server.arguments = ["serve", "--config", config]
-        server.environment = ["HOME": home, "PATH": "/usr/bin:/bin"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer {
-            server.terminate()
-            server.waitUntilExit()
-        }
-        // Ready once the control socket answers.
-        var status = try Executable.server.run(["pair", "--config", config], home: home)
-        for _ in 0..<100 where status.status != 0 {
-            usleep(100_000)
-            status = try Executable.server.run(["pair", "--config", config], home: home)
-        }
+        let server = try Executable.server.launch(["serve", "--config", config], home: home)
+        defer { server.stop() }
+        #expect(
+            server.waitForStandardError(containing: "ready: serving as"),
+            "usbp2pd did not start: \(server.output.current.standardError)")
+        let status = try Executable.server.run(["pair", "--config", config], home: home)
         #expect(status.stdout.contains("pairing=closed"), "\(status.stdout)\(status.stderr)")
         let address = "127.0.0.1:\(port)"
         let closed = try Executable.client.run(["pair", "--config", client, "--address", address, text], home: home)

@@ -16,7 +16,7 @@ import Testing
     @Test func aTemporaryLeftByAPowerCutDoesNotBlockLaterWrites() throws {
         let path = scratch() + "/allowlist"
         // What an older version left behind, named by the PID this process now has.
-        FileManager.default.createFile(atPath: "\(path).tmp.\(getpid())", contents: Data([9]))
+        _ = FileManager.default.createFile(atPath: "\(path).tmp.\(getpid())", contents: Data([9]))
         try AtomicFile.write([1], to: path, mode: 0o600)
         try AtomicFile.write([2], to: path, mode: 0o600)
         #expect(try AtomicFile.read(path, maxSize: 10) == [2])

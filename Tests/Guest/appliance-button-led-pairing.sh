@@ -104,6 +104,8 @@ press() {  # press SECONDS: the button to ground for SECONDS, with contact bounc
   echo pull-up > "$button"
 }
 control() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall((sys.argv[2]+"\n").encode()); print(s.recv(512).decode().strip())' "$work/control.sock" "$1"; }
+# led_is PATTERN: the service says its LED shows PATTERN now (sampling starts after that).
+led_is() { control status | grep -q "^ok led=$1 "; }
 allowlist_sum() { { grep -v '^#' "$work/pi/allowlist" 2>/dev/null || true; } | sha256sum; }
 opened_count() { grep -c "pairing is open for .* (opened by the button)" $log_file || true; }
 
@@ -122,7 +124,7 @@ grep -q "GPIO on $chip" $log_file || fail "usbp2pd did not take the GPIO lines"
 log "no address but loopback: 'no network'; an address: 'online'"
 expect_led noNetwork 4.5
 ip link add lan0 type dummy && ip addr add 10.99.0.1/24 dev lan0 && ip link set lan0 up
-sleep 1
+wait_for 30 "the service to see the network" led_is online
 expect_led online 2
 
 code=$("$bin/usbp2pd" pairing-code --config $work/pi.toml --text-only | sed -n 's/^pairing code: //p')
@@ -144,7 +146,7 @@ echo "$out"; echo "$out" | grep -q "checksum" || fail "no checksum message for a
 log "a short press (bouncing contacts) opens the window once"
 press 0.4
 wait_for 10 "the pairing window to open" bash -c "grep -q 'opened by the button' $log_file"
-sleep 1
+sleep 1  # a second opening would come within the bounce; its absence takes a moment to show
 [ "$(opened_count)" = 1 ] || fail "one bouncing press opened the window $(opened_count) times"
 expect_led pairing 2
 
@@ -202,7 +204,7 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(x["vid"]
 attach_pid=$!
 wait_for 60 "the attached copy to enumerate" at_least 2 $ss_vid $ss_pid
 cat $work/attach.log
-sleep 1
+wait_for 30 "the service to count the attached device" led_is attached
 expect_led attached 3
 metrics=$(python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9575/metrics").read().decode())')
 echo "$metrics" | grep -E '^usbp2p_(pairing_attempts_total|devices_attached|sessions)'
@@ -212,6 +214,7 @@ echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="paired"} 1$' |
 echo "$metrics" | grep -q '^usbp2p_devices_attached 1$' || fail "metrics: 1 device attached"
 
 log "holding the button 10 s: a fast flicker from 3 s, then the allowlist is cleared"
+# (How long the button is held is the subject here: these pauses are the user's hand.)
 echo pull-down > "$button"
 sleep 4
 expect_led clearWarning 2

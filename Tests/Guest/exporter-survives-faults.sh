@@ -95,7 +95,7 @@ echo "$out"; echo "$out" | grep -q "device busy" || fail "no 'device busy' for t
 log "detach during a bulk transfer"
 "$testusb" -D "$node" -t 2 -c 100000 -s 4096 > /dev/null 2>&1 &
 reader=$!
-sleep 2
+wait_for 20 "testusb to open $node" holds_open "$reader" "$node"
 "$bin/usbp2p-client" detach "$port"
 wait "$reader" || true  # (a bare wait would also wait for usbp2pd)
 gone; released; alive
@@ -113,10 +113,11 @@ log "an importer that dies with URBs in flight"
   for s in 1 2 3 4 5 6 7 8; do
     printf "$(printf '00000001 %08x 00010002 00000001 00000001 00000000 00001000 00000000 ffffffff 00000000 0000000000000000' $s | tr -d ' ' | sed 's/../\\x&/g')" >&5
   done
-  sleep 60
+  : > /tmp/importer-queued
+  sleep 60  # holds the connection until killed
 ) &
 importer=$!
-sleep 3
+wait_for 20 "the importer to queue its URBs" test -e /tmp/importer-queued
 kill -9 "$importer"
 wait "$importer" 2>/dev/null || true
 wait_for 20 "usbp2pd to release the device after the importer died" bash -c "grep -c 'released $busid' /tmp/usbp2pd.log | grep -q '^[3-9]'"
@@ -126,7 +127,7 @@ run_testusb "$node" 1 50 4096
 log "unplug during an import"
 "$testusb" -D "$node" -t 2 -c 100000 -s 4096 > /dev/null 2>&1 &
 reader=$!
-sleep 2
+wait_for 20 "testusb to open $node" holds_open "$reader" "$node"
 remove_gadget
 wait "$reader" || true
 wait_for 30 "usbp2pd to notice the device is gone" grep -q "$busid is gone" /tmp/usbp2pd.log

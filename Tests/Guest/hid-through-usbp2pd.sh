@@ -35,7 +35,9 @@ key_press() {  # key_press SERVER-NAME: attach, press and release 'a', check, de
   log "keyboard imported from $1; its reports arrive on $node"
   timeout 20 head -c 16 "$node" > /tmp/received &
   reader=$!
-  sleep 1
+  # Reports are delivered only while the node is open (usbhid polls then): press once
+  # the reader holds it.
+  wait_for 10 "the reader to open $node" holds_open "$reader" "$node"
   # Press and release 'a' (usage 0x04) on the device side.
   printf '\x00\x00\x04\x00\x00\x00\x00\x00' > /dev/hidg0
   printf '\x00\x00\x00\x00\x00\x00\x00\x00' > /dev/hidg0

@@ -25,6 +25,15 @@ wait_for() {
   done
 }
 
+# holds_open PID PATH: process PID (or a child of it) has PATH open.
+holds_open() {
+  local p
+  for p in "$1" $(pgrep -P "$1"); do
+    ls -l /proc/$p/fd 2>/dev/null | grep -q -- "-> $2\$" && return 0
+  done
+  return 1
+}
+
 # busid_of VID PID [NTH]: the bus id (e.g. 1-1) of the NTH device (1 = first) with those
 # ids, from sysfs; empty if none. Bus numbers depend on module load order: look them up.
 busid_of() {

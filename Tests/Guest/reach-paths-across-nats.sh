@@ -160,17 +160,21 @@ rm -f $work/stop $work/chunks
   done
 ) &
 writer=$!
-sleep 2
+# chunks_past N: the writer has written more than N chunks.
+chunks_past() { [ "$(cat $work/chunks 2>/dev/null || echo 0)" -gt "$1" ]; }
+wait_for 60 "the first chunks on the relay" chunks_past 8
 log "opening the direct path"
 unblock
 wait_for 60 "the session to move to the punched path" grep -qE "^path: direct .*\(hole-punched\)$" $out
 kill -0 $writer 2>/dev/null || fail "the write ended before the session moved"
-log "moved after $(cat $work/chunks) chunks; cutting the direct path"
-sleep 3
+moved_at=$(cat $work/chunks)
+log "moved after $moved_at chunks; cutting the direct path once more have gone"
+wait_for 60 "chunks on the direct path" chunks_past $((moved_at + 8))
 block
 wait_for 60 "the session to resume through the relay" grep -qE "^resumed: .*path: relay" $out
 kill -0 $writer 2>/dev/null || fail "the write ended before the session went back to the relay"
-sleep 2
+back_at=$(cat $work/chunks)
+wait_for 60 "chunks on the relay again" chunks_past $((back_at + 8))
 touch $work/stop
 wait $writer || fail "writing to the stick failed across the moves"
 chunks=$(cat $work/chunks)

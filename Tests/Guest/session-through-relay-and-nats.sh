@@ -104,10 +104,12 @@ head -c 25165824 < <(yes "usbp2p plaintext marker") > $work/data
 written=$(sha256sum < $work/data | cut -d' ' -f1)
 dd if=$work/data of="$disk" bs=256k oflag=direct status=none &
 dd_pid=$!
-sleep 3
+# written_past PID BYTES: the process has written more than BYTES.
+written_past() { [ "$(sed -n 's/^wchar: //p' /proc/$1/io 2>/dev/null || echo 0)" -gt "$2" ]; }
+wait_for 60 "the write to be under way" written_past $dd_pid $((2 << 20))
 log "cutting the laptop's link for 10 s"
 ip -n laptop link set eth0 down
-sleep 10
+sleep 10  # the outage itself (time is the subject here)
 ip -n laptop link set eth0 up
 ip -n laptop route replace default via 10.2.0.1
 wait "$dd_pid" || fail "writing to the stick failed across the cut"

@@ -21,7 +21,15 @@ play() {  # play SERVER-NAME: attach, play /tmp/pcm, detach; the recording must 
   card=$(card_of)
   local before; before=$(stat -c %s "$wav" 2>/dev/null || echo 44)
   aplay -q -D "hw:$card,0" -f S16_LE -r 48000 -c 2 -t raw /tmp/pcm || fail "aplay through $1 failed"
-  sleep 1
+  # qemu writes the recording as the speaker plays it: wait until it holds as many bytes
+  # after the first sound as were played.
+  recorded_all() {
+    /usr/bin/python3 -c 'import sys
+data = open(sys.argv[1], "rb").read()[max(44, int(sys.argv[2])):]
+first = next((i for i in range(0, len(data) - 1, 2) if data[i] or data[i + 1]), None)
+sys.exit(0 if first is not None and len(data) - first >= int(sys.argv[3]) else 1)' "$wav" "$before" "$(stat -c %s /tmp/pcm)"
+  }
+  wait_for 30 "the speaker's recording to hold the whole second played" recorded_all
   /usr/bin/python3 - "$wav" "$before" /tmp/pcm "$1" <<'PY' || fail "the audio recorded through $1 differs from the audio played"
 import struct, sys
 wav, start, pcm, name = sys.argv[1], max(44, int(sys.argv[2])), sys.argv[3], sys.argv[4]

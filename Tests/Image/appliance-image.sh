@@ -277,7 +277,8 @@ pass "attach: the stick on the laptop through vhci_hcd, its file's SHA-256 right
 
 # 5. Power cut in the middle of a write, and the boot after it.
 on_laptop 30 "setsid nohup dd if=/dev/urandom of=/mnt/stick/big.bin bs=64k count=2000 conv=fsync > /tmp/dd.log 2>&1 < /dev/null & sleep 0.2" > /dev/null
-sleep 3
+until_ok 60 "power: the write did not get under way" \
+  on_laptop 10 '[ "$(sed -n "s/^wchar: //p" /proc/$(pgrep -x dd)/io)" -gt 4194304 ]'
 on_laptop 30 "pgrep -x dd" > /dev/null || fail "power: the write ended before the power cut"
 state_before=$(on_appliance 30 "cd /var/lib/usbp2p && sha256sum identity.key pairing.secret allowlist")
 log "power cut: kill -9 of the appliance's qemu, mid-write"

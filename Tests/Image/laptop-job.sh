@@ -9,7 +9,8 @@ modprobe virtio_net; modprobe virtio_console; modprobe vhci-hcd
 lan_iface() { grep -l 52:54:00:77:00:01 /sys/class/net/*/address 2>/dev/null | head -n1 | xargs -r dirname | xargs -r basename; }
 has_lan() { [ -n "$(lan_iface)" ]; }
 wait_for 20 "the LAN interface" has_lan
-sleep 1; iface=$(lan_iface)
+udevadm settle --timeout=20 2>/dev/null || true  # udev may still be renaming it
+iface=$(lan_iface)
 ip link set lo up; ip link set "$iface" up
 ip addr add 198.18.77.1/24 dev "$iface"
 dnsmasq --interface="$iface" --bind-interfaces --port=0 --dhcp-range=198.18.77.50,198.18.77.99,10m \

@@ -1,11 +1,8 @@
 import OSThreads
 import Reach
 import Synchronization
+import TestSupport
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @Suite struct FirstOfTests {
     struct Failure: Error, CustomStringConvertible {
@@ -13,19 +10,21 @@ import Testing
     }
 
     @Test func theFirstToSucceedWinsAndALateWinnerIsDiscarded() throws {
-        let discarded = Mutex<[String]>([])
+        let discarded = Observed<[String]>([])
+        let slowMayFinish = Observed(false)
         let attempts: [@Sendable () throws -> String] = [
             {
-                usleep(300_000)
+                // Succeeds only once the other attempt has won.
+                slowMayFinish.wait { $0 }
                 return "slow"
             },
             { "fast" },
         ]
-        let winner = try FirstOf.run(attempts, stagger: 0) { late in discarded.withLock { $0.append(late) } }
+        let winner = try FirstOf.run(attempts, stagger: 0) { late in discarded.update { $0.append(late) } }
         #expect(winner == "fast")
-        let deadline = monotonicSeconds() + 5
-        while discarded.withLock({ $0.isEmpty }), monotonicSeconds() < deadline { usleep(10_000) }
-        #expect(discarded.withLock { $0 } == ["slow"])
+        slowMayFinish.update { $0 = true }
+        #expect(discarded.wait { !$0.isEmpty })
+        #expect(discarded.current == ["slow"])
     }
 
     @Test func aFailureStartsTheNextAttemptWithoutWaitingForItsTurn() throws {

@@ -4,6 +4,7 @@ import Reach
 import Session
 import Sockets
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -28,7 +29,7 @@ final class PathHarness: @unchecked Sendable {
 
     /// What the harness saw, shared with the closures it hands out.
     final class Record: Sendable {
-        let paths = Mutex<[String]>([])
+        let paths = Observed<[String]>([])
         /// Sockets of the direct connections the client made, to cut them.
         let directSockets = Mutex<[Socket]>([])
         /// How often the client's session thought its connection lost.
@@ -68,8 +69,8 @@ final class PathHarness: @unchecked Sendable {
             return socket
         }
         var events = SessionEvents()
-        events.moved = { path in record.paths.withLock { $0.append(path) } }
-        events.resumed = { path in record.paths.withLock { $0.append(path) } }
+        events.moved = { path in record.paths.update { $0.append(path) } }
+        events.resumed = { path in record.paths.update { $0.append(path) } }
         events.disconnected = { _ in record.disconnects.add(1, ordering: .relaxed) }
         events.control = { [upgrader] message, session in upgrader.handle(message, in: session) }
         let relayEndpoint = relay.endpoint
@@ -116,38 +117,41 @@ final class PathHarness: @unchecked Sendable {
     }
 
     /// Waits until the paths seen so far satisfy `condition`.
-    func waitForPaths(seconds: Double = 15, _ condition: ([String]) -> Bool) -> Bool {
-        let deadline = monotonicSeconds() + seconds
-        while monotonicSeconds() < deadline {
-            if record.paths.withLock({ condition($0) }) { return true }
-            usleep(20_000)
-        }
-        return false
-    }
+    func waitForPaths(_ condition: ([String]) -> Bool) -> Bool { record.paths.wait(until: condition) }
 }
 
 /// Streams a known byte pattern through an echoing channel and checks every byte back.
+/// It runs until the test says `finish` (once the event under test, such as a path
+/// move, has happened), then carries `tail` bytes more: the event always falls inside
+/// the stream, however fast or slow the machine is.
 final class EchoStream: @unchecked Sendable {
     let channel: Socket
-    let total: Int
     let verified = Atomic<Int>(0)
     let mismatch = Atomic<Bool>(false)
+    /// The stream's length, -1 until the writer has decided it.
+    let total = Atomic<Int>(-1)
+    private let finishRequested = Atomic<Int>(-1)
     private var threads: [OSThread] = []
 
-    init(_ channel: Socket, total: Int) {
-        self.channel = channel
-        self.total = total
-    }
+    init(_ channel: Socket) { self.channel = channel }
 
     static func byte(at index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index &* 31 &+ index >> 8) }
 
+    /// - Parameter pauseMicroseconds: the pace between chunks (a load shape that keeps
+    ///   the stream going for long, not a wait for anything).
     func start(chunk: Int = 16 * 1024, pauseMicroseconds: UInt32 = 2000) {
-        let (channel, total) = (self.channel, self.total)
+        let channel = self.channel
         threads.append(
-            try! OSThread.start(name: "echo-writer") {
+            try! OSThread.start(name: "echo-writer") { [self] in
                 var sent = 0
-                while sent < total {
-                    let n = min(chunk, total - sent)
+                var end = Int.max
+                while sent < end {
+                    let tail = finishRequested.load(ordering: .acquiring)
+                    if end == .max, tail > 0 {
+                        end = sent + tail
+                        total.store(end, ordering: .releasing)  // before the last bytes go
+                    }
+                    let n = min(chunk, end - sent)
                     let bytes = (sent..<(sent + n)).map(EchoStream.byte(at:))
                     guard (try? channel.writeAll(bytes)) != nil else { return }
                     sent += n
@@ -158,7 +162,9 @@ final class EchoStream: @unchecked Sendable {
             try! OSThread.start(name: "echo-reader") { [self] in
                 var buffer = [UInt8](repeating: 0, count: 64 * 1024)
                 var received = 0
-                while received < total, let n = try? channel.read(into: &buffer), n > 0 {
+                while total.load(ordering: .acquiring) < 0 || received < total.load(ordering: .acquiring),
+                    let n = try? channel.read(into: &buffer), n > 0
+                {
                     for i in 0..<n where buffer[i] != EchoStream.byte(at: received + i) {
                         mismatch.store(true, ordering: .relaxed)
                     }
@@ -168,11 +174,16 @@ final class EchoStream: @unchecked Sendable {
             })
     }
 
-    func wait() { for thread in threads { thread.join() } }
+    /// Ends the stream after `tail` more bytes (at least one, so the reader is woken).
+    func finish(tail: Int = 1 << 20) {
+        finishRequested.store(max(1, tail), ordering: .releasing)
+        for thread in threads { thread.join() }
+    }
 
-    /// Every one of `count` bytes came back, in order and unchanged.
-    func intact(_ count: Int) -> Bool {
-        verified.load(ordering: .relaxed) == count && !mismatch.load(ordering: .relaxed)
+    /// Every byte came back, in order and unchanged, and there were at least `minimum`.
+    func intact(atLeast minimum: Int) -> Bool {
+        let total = total.load(ordering: .relaxed)
+        return total >= minimum && verified.load(ordering: .relaxed) == total && !mismatch.load(ordering: .relaxed)
     }
 }
 
@@ -182,12 +193,12 @@ final class EchoStream: @unchecked Sendable {
         defer { harness.stop() }
         let session = try harness.client.start()
         #expect(session.currentPath == "relay")
-        let stream = EchoStream(try session.openChannel(), total: 4 << 20)
+        let stream = EchoStream(try session.openChannel())
         stream.start()
         #expect(harness.waitForPaths { $0.contains { $0.hasPrefix("direct 127.0.0.1:") } })
-        stream.wait()
-        #expect(stream.intact(4 << 20))
-        #expect(!(harness.record.paths.withLock { $0.contains { $0.contains("hole-punched") } }))
+        stream.finish()
+        #expect(stream.intact(atLeast: 1 << 20))
+        #expect(!harness.record.paths.current.contains { $0.contains("hole-punched") })
         #expect(harness.client.current === session)
         // A move is not a loss: the old connection's end was expected.
         let disconnects = harness.record.disconnects.load(ordering: .relaxed)
@@ -198,18 +209,18 @@ final class EchoStream: @unchecked Sendable {
         let harness = try PathHarness(directListener: false)
         defer { harness.stop() }
         let session = try harness.client.start()
-        let stream = EchoStream(try session.openChannel(), total: 4 << 20)
+        let stream = EchoStream(try session.openChannel())
         stream.start()
         #expect(harness.waitForPaths { $0.contains { $0.hasSuffix("(hole-punched)") } })
-        stream.wait()
-        #expect(stream.intact(4 << 20))
+        stream.finish()
+        #expect(stream.intact(atLeast: 1 << 20))
     }
 
     @Test func whenTheDirectPathDiesTheSessionGoesBackToTheRelayAndThenDirectAgain() throws {
         let harness = try PathHarness(directListener: false)
         defer { harness.stop() }
         let session = try harness.client.start()
-        let stream = EchoStream(try session.openChannel(), total: 6 << 20)
+        let stream = EchoStream(try session.openChannel())
         stream.start(pauseMicroseconds: 4000)
         #expect(harness.waitForPaths { $0.contains { $0.hasSuffix("(hole-punched)") } })
         for socket in harness.record.directSockets.withLock({ $0 }) { socket.shutdown() }
@@ -220,8 +231,8 @@ final class EchoStream: @unchecked Sendable {
                 else { return false }
                 return paths[relayed...].contains { $0.hasSuffix("(hole-punched)") }
             })
-        stream.wait()
-        #expect(stream.intact(6 << 20))
+        stream.finish()
+        #expect(stream.intact(atLeast: 1 << 20))
         #expect(harness.client.current === session)
     }
 }

@@ -51,7 +51,7 @@ import Testing
     }
 
     func waitUntilListening(_ listener: RelayListener) {
-        for _ in 0..<200 where listener.observedAddress == nil { usleep(10_000) }
+        #expect(listener.waitUntilRegistered(seconds: 60))
     }
 
     @Test func aClientReachesAListeningServerAndTheRelaySplicesTheirBytes() throws {

@@ -2,6 +2,7 @@ import Log
 import OSThreads
 import Sockets
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Session
@@ -18,21 +19,30 @@ final class SessionHarness: @unchecked Sendable {
     let state = Monitor()
     var transport: Socket?
     var reachable = true
-    let replacements = Atomic<Int>(0)
+    /// New sessions that replaced an ended one (the client's event).
+    let replacements: Observed<Int>
+    /// The server's session events, counted: resumed on a new connection, and ended.
+    let resumes: Observed<Int>
+    let endings: Observed<Int>
 
     init(configuration: SessionConfiguration) {
         let logger = Logger(label: "test", level: .error)
+        let (resumes, endings, replacements) = (Observed(0), Observed(0), Observed(0))
+        (self.resumes, self.endings, self.replacements) = (resumes, endings, replacements)
         registry = SessionRegistry(configuration: configuration, logger: logger) { _ in
-            SessionEvents(openChannel: { _ in
-                guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                try? OSThread.detach(name: "test") { SessionHarness.echo(theirs) }
-                return mine
-            })
+            SessionEvents(
+                openChannel: { _ in
+                    guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                    try? OSThread.detach(name: "test") { SessionHarness.echo(theirs) }
+                    return mine
+                },
+                resumed: { _ in resumes.increment() },
+                ended: { _ in endings.increment() })
         }
         let box = Box()
         client = SessionClient(
             peerName: "pi", configuration: configuration, logger: logger,
-            replaced: { _ in box.harness?.replacements.add(1, ordering: .relaxed) },
+            replaced: { _ in replacements.increment() },
             connect: { (try box.harness!.connect(), "socketpair") })
         box.harness = self
     }
@@ -119,14 +129,16 @@ final class SessionHarness: @unchecked Sendable {
         defer { harness.client.stop(reason: "test over") }
         let channel = try session.openChannel()
         let data = randomBytes(4 << 20)
+        // Cut, and cut again as soon as the session has resumed, halfway through.
         let echoed = try SessionHarness.roundTrip(data, over: channel) {
             harness.cut()
-            usleep(50_000)
+            harness.resumes.wait { $0 >= 1 }
             harness.cut()
         }
         #expect(echoed == data)
+        #expect(harness.resumes.current >= 2)
         #expect(harness.client.current === session)
-        #expect(harness.replacements.load(ordering: .relaxed) == 0)
+        #expect(harness.replacements.current == 0)
         #expect(harness.registry.count == 1)
     }
 
@@ -144,8 +156,8 @@ final class SessionHarness: @unchecked Sendable {
         #expect(try channel.read(into: &buffer) == 0)
         #expect(session.waitUntilEnded().contains("no reconnection within"))
         harness.setReachable(true)
-        for _ in 0..<100 where harness.replacements.load(ordering: .relaxed) == 0 { usleep(50_000) }
-        #expect(harness.replacements.load(ordering: .relaxed) == 1)
+        #expect(harness.replacements.wait { $0 >= 1 })
+        #expect(harness.replacements.current == 1)
         let fresh = try #require(harness.client.current)
         #expect(fresh !== session)
         let again = try fresh.openChannel()
@@ -155,10 +167,13 @@ final class SessionHarness: @unchecked Sendable {
     @Test func stoppingTheClientEndsTheServersSessionAtOnce() throws {
         let harness = SessionHarness(configuration: quick())
         try harness.client.start()
-        for _ in 0..<100 where harness.registry.count == 0 { usleep(10_000) }
+        // The server answers the hello once the session is registered.
         #expect(harness.registry.count == 1)
         harness.client.stop(reason: "user pressed Ctrl-C")
-        for _ in 0..<100 where harness.registry.count > 0 { usleep(10_000) }
+        // Well inside the 5 s grace period: the server was told, not left to wait.
+        let stopped = monotonicSeconds()
+        #expect(harness.endings.wait(seconds: 60) { $0 == 1 })
+        #expect(monotonicSeconds() - stopped < 5)
         #expect(harness.registry.count == 0)
     }
 
