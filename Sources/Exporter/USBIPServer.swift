@@ -100,14 +100,16 @@ public final class USBIPServer: Sendable {
         return true
     }
 
-    /// Accepts connections on a thread of its own until `stop()`.
-    public func start() {
+    /// Accepts connections on a thread of its own until `stop()`; `watch` learns whether
+    /// the listener can be kept.
+    public func start(watch: ListenerWatch? = nil) {
         guard let listener else { return }
         logger.notice("serving USB/IP on \(listener.endpoint)")
         do {
             try OSThread.detach(name: "usbip-accept") { [self] in
                 AcceptLoop.run(
-                    accept: listener.accept, failing: { logger.warning("accept: \($0); trying again") },
+                    name: "USB/IP listener \(listener.endpoint)", watch: watch, accept: listener.accept,
+                    failing: { logger.warning("accept: \($0); trying again") },
                     recovered: { logger.notice("accepting again") },
                     serve: { socket in
                         _ = adopt(socket, owner: Endpoint(parsing: socket.peer, defaultPort: 0)?.host ?? socket.peer)
@@ -115,6 +117,7 @@ public final class USBIPServer: Sendable {
             }
         } catch {
             logger.error("not serving USB/IP: \(error)")
+            watch?.notServed("USB/IP listener \(listener.endpoint)", "\(error)")
         }
     }
 

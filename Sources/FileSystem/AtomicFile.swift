@@ -43,6 +43,45 @@ public enum AtomicFile {
         try syncDirectory(directory)
     }
 
+    /// Removes the temporaries that writes in `directory` left behind when their process
+    /// died before the rename (a power cut, a kill): `NAME.tmp.PID.RANDOM` (or the older
+    /// `NAME.tmp.PID`) whose process no longer runs. A live writer's file is left alone.
+    /// Returns the names removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            names.append(name)
+        }
+        closedir(dir)
+        var removed: [String] = []
+        for name in names {
+            guard let pid = writerPID(ofTemporary: name), !isRunning(pid) else { continue }
+            if unlink("\(directory)/\(name)") == 0 { removed.append(name) }
+        }
+        if !removed.isEmpty { try? syncDirectory(directory) }
+        return removed.sorted()
+    }
+
+    /// The PID in a temporary's name `NAME.tmp.PID[.RANDOM]`; nil for any other name.
+    static func writerPID(ofTemporary name: String) -> pid_t? {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard let tmp = parts.lastIndex(of: "tmp"), tmp > 0, tmp + 1 < parts.count, parts.count - tmp <= 3,
+            parts[tmp + 1].allSatisfy(\.isNumber), let pid = pid_t(parts[tmp + 1]), pid > 0
+        else { return nil }
+        if tmp + 2 < parts.count {
+            let random = parts[tmp + 2]
+            guard !random.isEmpty, random.allSatisfy({ $0.isNumber || ("a"..."z").contains($0) }) else { return nil }
+        }
+        return pid
+    }
+
+    private static func isRunning(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+
     /// Reads a whole file of at most `maxSize` bytes.
     public static func read(_ path: String, maxSize: Int) throws(SystemError) -> [UInt8] {
         let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }

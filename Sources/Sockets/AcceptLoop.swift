@@ -21,10 +21,10 @@ public enum AcceptLoop {
 
     /// Accepts and hands each connection to `serve` until the listener is gone.
     /// `failing` is told of the first error of each run of failures (not of every retry),
-    /// and `recovered` when accepting works again after one.
+    /// and `recovered` when accepting works again after one; so is `watch`, under `name`.
     public static func run(
-        accept: () throws(SystemError) -> Socket, failing: (SystemError) -> Void, recovered: () -> Void = {},
-        serve: (Socket) -> Void
+        name: String = "listener", watch: ListenerWatch? = nil, accept: () throws(SystemError) -> Socket,
+        failing: (SystemError) -> Void, recovered: () -> Void = {}, serve: (Socket) -> Void
     ) {
         var pause = firstPauseMicroseconds
         var inFailure = false
@@ -34,13 +34,19 @@ public enum AcceptLoop {
                 socket = try accept()
             } catch {
                 if isFinal(error) { return }
-                if !inFailure { failing(error) }
+                if !inFailure {
+                    failing(error)
+                    watch?.failing(name, error)
+                }
                 inFailure = true
                 usleep(pause)  // a back-off in production code, not a wait in a test
                 pause = min(pause * 2, longestPauseMicroseconds)
                 continue
             }
-            if inFailure { recovered() }
+            if inFailure {
+                recovered()
+                watch?.recovered(name)
+            }
             inFailure = false
             pause = firstPauseMicroseconds
             serve(socket)

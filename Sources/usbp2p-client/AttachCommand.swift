@@ -3,6 +3,7 @@ import AttachStatus
 import CLISupport
 import Config
 import Dispatch
+import FileSystem
 import Identity
 import Log
 import OSThreads
@@ -115,6 +116,10 @@ struct AttachCommand: ParsableCommand {
     }
 
     private func attachThroughSession(config: ConfigFile, log: Logger) throws {
+        let stateDirectory = config.string("state_directory")
+        for name in AtomicFile.removeStaleTemporaries(in: stateDirectory) {
+            log.notice("removed \(stateDirectory)/\(name), a write cut short before this start")
+        }
         let identity = try loadIdentity(config: config, log: log)
         let (address, selectors) = try serverAndDevices(peers: try Peers.load(config))
         let attached = AttachedDevices(selectors: selectors, log: log)

@@ -31,15 +31,18 @@ final class ControlSocket: @unchecked Sendable {
         self.handle = handle
     }
 
-    func start() {
+    /// Serves requests; `watch` learns whether the socket can be kept.
+    func start(watch: ListenerWatch? = nil) {
         do {
             try OSThread.detach(name: "control") { [self] in
                 AcceptLoop.run(
+                    name: "control socket \(path)", watch: watch,
                     accept: { () throws(SystemError) in try UnixSocket.accept(on: listener) },
                     failing: { logger.warning("control socket: accept: \($0); trying again") }, serve: answer)
             }
         } catch {
             logger.error("control socket: not served: \(error)")
+            watch?.notServed("control socket \(path)", "\(error)")
         }
     }
 

@@ -3,6 +3,7 @@ import CLISupport
 import Config
 import Dispatch
 import Exporter
+import FileSystem
 import Log
 import Metrics
 import OSThreads
@@ -56,6 +57,10 @@ struct ServeCommand: ParsableCommand {
         }
         let notifier = SystemdNotifier()
         notifier.status("starting")
+        let stateDirectory = config.string("state_directory")
+        for name in AtomicFile.removeStaleTemporaries(in: stateDirectory) {
+            log.notice("removed \(stateDirectory)/\(name), a write cut short before this start")
+        }
         let identity = try loadIdentity(config: config, log: log)
         let secret = try loadPairingSecret(config: config, log: log)
         let appliance = Appliance(config: config, secret: secret, logger: log)
@@ -106,8 +111,8 @@ struct ServeCommand: ParsableCommand {
             usb: usb, exporter: exporter, sessions: sessions, appliance: appliance, notifier: notifier, logger: log)
         let control = startControlSocket(config: config, appliance: appliance, usb: usb, health: health, log: log)
         let metrics = startMetrics(config: config, health: health, log: log)
-        server.start()
-        sessions.start()
+        server.start(watch: health.listeners)
+        sessions.start(watch: health.listeners)
         health.start()
         appliance.update { $0.ready = true }
         notifier.ready(status: "serving")
@@ -171,7 +176,7 @@ private func startControlSocket(
                 + "(another usbp2pd may hold it; control.socket sets another path)")
         return nil
     }
-    control.start()
+    control.start(watch: health.listeners)
     return control
 }
 

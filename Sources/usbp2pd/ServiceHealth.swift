@@ -9,7 +9,8 @@ import Systemd
 import USBHost
 
 /// The service's main-loop tick (on the main queue): reassures systemd's watchdog while
-/// the USB thread goes round, keeps the LED and systemd's STATUS line up to date.
+/// the USB thread goes round and the listeners can be kept, keeps the LED and systemd's
+/// STATUS line up to date.
 final class ServiceHealth: @unchecked Sendable {
     let usb: USBContext
     let exporter: USBIPExporter
@@ -20,6 +21,10 @@ final class ServiceHealth: @unchecked Sendable {
     private var timer: (any DispatchSourceTimer)?
     private var lastStatus = ""
     private var stalled = false
+    /// The session, USB/IP and control listeners (not the metrics one: a restart for it
+    /// would cost users their devices).
+    let listeners = ListenerWatch()
+    private var listenersLost = false
 
     /// The USB thread goes round at least every 250 ms; this long without is a hang.
     static let stallSeconds = 2.0
@@ -68,10 +73,20 @@ final class ServiceHealth: @unchecked Sendable {
             if stalled {
                 stalled = false
                 logger.notice("the USB thread runs again")
-                appliance.update { $0.failure = nil }
+                if !listenersLost { appliance.update { $0.failure = nil } }
             }
-            if notifier.watchdogSeconds != nil { notifier.watchdogPing() }
         }
+        let lost = listeners.lost()
+        if !lost.isEmpty, !listenersLost {
+            logger.error(
+                "\(lost.joined(separator: "; ")): no more watchdog pings (systemd restarts the service)")
+            appliance.update { $0.failure = "listener lost" }
+        } else if lost.isEmpty, listenersLost {
+            logger.notice("the listeners accept again")
+            if !stalled { appliance.update { $0.failure = nil } }
+        }
+        listenersLost = !lost.isEmpty
+        if !stalled, !listenersLost, notifier.watchdogSeconds != nil { notifier.watchdogPing() }
         let lan = sessions.hasListener && !NetworkInterfaces.ipv4Addresses().isEmpty
         let relay = sessions.isRegisteredAtRelay
         let attached = exporter.importedCount
@@ -85,6 +100,7 @@ final class ServiceHealth: @unchecked Sendable {
         if !lan && !relay { parts.append("no network") }
         if pairing != nil { parts.append("pairing open") }
         if stalled { parts.append("USB thread stalled") }
+        if listenersLost { parts.append("listener lost") }
         let status = parts.joined(separator: ", ")
         if status != lastStatus {
             lastStatus = status

@@ -171,17 +171,20 @@ final class SessionService: @unchecked Sendable {
         late.service = self
     }
 
-    func start() {
+    /// Serves sessions; `watch` learns whether the session listener can be kept.
+    func start(watch: ListenerWatch? = nil) {
         if let listener {
             logger.notice("sessions on \(listener.endpoint) as \(identity.endpointId)")
             do {
                 try OSThread.detach(name: "session-accept") { [self] in
                     AcceptLoop.run(
-                        accept: listener.accept, failing: { logger.warning("sessions: accept: \($0); trying again") },
+                        name: "session listener \(listener.endpoint)", watch: watch, accept: listener.accept,
+                        failing: { logger.warning("sessions: accept: \($0); trying again") },
                         recovered: { logger.notice("sessions: accepting again") }, serve: serveDirect)
                 }
             } catch {
                 logger.error("sessions: not accepting on \(listener.endpoint): \(error)")
+                watch?.notServed("session listener \(listener.endpoint)", "\(error)")
             }
         }
         relayListener?.start()

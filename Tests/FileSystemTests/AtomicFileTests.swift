@@ -22,6 +22,26 @@ import Testing
         #expect(try AtomicFile.read(path, maxSize: 10) == [2])
     }
 
+    @Test func staleTemporariesOfDeadWritersAreRemovedAndLiveOnesAndOtherFilesKept() throws {
+        let directory = scratch()
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        let dead = finished.processIdentifier
+        let names = [
+            "allowlist.tmp.\(dead).k3j9", "identity.key.tmp.\(dead)",  // left by a power cut
+            "allowlist.tmp.\(getpid()).abc",  // a write under way
+            "allowlist", "notes.tmp", "x.tmp.12ab", "x.tmp.\(dead).with.dots", "x.tmp.\(dead).UPPER",
+        ]
+        for name in names { _ = FileManager.default.createFile(atPath: "\(directory)/\(name)", contents: Data([1])) }
+        let removed = AtomicFile.removeStaleTemporaries(in: directory)
+        #expect(removed == ["allowlist.tmp.\(dead).k3j9", "identity.key.tmp.\(dead)"])
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        #expect(left == names.dropFirst(2).sorted())
+        #expect(AtomicFile.removeStaleTemporaries(in: directory + "/missing").isEmpty)
+    }
+
     @Test func modeIsExactWhateverTheUmask() throws {
         let path = scratch() + "/f"
         let old = umask(0o077)
