@@ -2,6 +2,7 @@ import ArgumentParser
 import AttachStatus
 import CLISupport
 import Config
+import DeviceChoice
 import Dispatch
 import FileSystem
 import Identity
@@ -22,12 +23,14 @@ struct AttachCommand: ParsableCommand {
         commandName: "attach",
         abstract: "Attach a server's devices, so they appear here as if plugged in; keeps them attached.",
         discussion: """
-            'attach' attaches every device the paired server offers this client; \
-            'attach DEVICE...' only those named, by bus id (1-1, as 'list' shows), by \
-            VID:PID (046d:c52b) or by part of the name 'list' shows ("SanDisk", any case). A server may come first (a paired server's name, an \
-            EndpointId, or either @host:port); it may be left out when only one is paired. \
-            When the server offers a device later (plugged in there), it is attached too if \
-            it matches.
+            'attach DEVICE...' attaches the devices named, by bus id (1-1, as 'list' shows), \
+            by VID:PID (046d:c52b) or by part of the name 'list' shows ("SanDisk", any case), \
+            and a device the server offers later (plugged in there) too if it matches a name. \
+            'attach' alone attaches every device the server offers now, and no device \
+            plugged in there later unless --including-new is given. A keyboard is attached \
+            only when named: anyone who plugs one into the server would otherwise type here. \
+            A server may come first (a paired server's name, an EndpointId, or either \
+            @host:port); it may be left out when only one is paired.
 
             attach keeps running: it holds the session to the server (found on the LAN by \
             mDNS, at the address given, or through the relay), moves it to a direct path \
@@ -52,6 +55,9 @@ struct AttachCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The server, when a device could be taken for one.", valueName: "server"))
     var server: String?
 
+    @Flag(help: "With no device named: also attach devices the server offers later (keyboards still only by name).")
+    var includingNew = false
+
     @Argument(
         help: ArgumentHelp(
             "An optional server, then devices: bus ids (1-1), VID:PID (046d:c52b) or names; none: all. With --usbip, one bus id.",
@@ -62,6 +68,9 @@ struct AttachCommand: ParsableCommand {
     static let replyTimeoutSeconds = 10
 
     func validate() throws {
+        if includingNew, usbip != nil {
+            throw ValidationError("--including-new is for a session's devices, not --usbip")
+        }
         if let usbip {
             guard Endpoint(parsing: usbip, defaultPort: usbipDefaultPort) != nil else {
                 throw ValidationError("--usbip: expected host[:port] with a numeric address, got '\(usbip)'")
@@ -112,7 +121,12 @@ struct AttachCommand: ParsableCommand {
             throw ValidationError(
                 "'\(word)' is not a device: give a bus id (1-1), VID:PID (046d:c52b) or part of its name")
         }
-        return (address, words.map(DeviceSelector.parse))
+        let selectors = words.map(DeviceSelector.parse)
+        if includingNew, !selectors.isEmpty {
+            throw ValidationError(
+                "--including-new is for attaching every device; named devices are attached whenever offered already")
+        }
+        return (address, selectors)
     }
 
     private func attachThroughSession(config: ConfigFile, log: Logger) throws {
@@ -122,7 +136,9 @@ struct AttachCommand: ParsableCommand {
         }
         let identity = try loadIdentity(config: config, log: log)
         let (address, selectors) = try serverAndDevices(peers: try Peers.load(config))
-        let attached = AttachedDevices(selectors: selectors, log: log)
+        let scope: DeviceChoice.Scope =
+            !selectors.isEmpty ? .named(selectors) : includingNew ? .everyDeviceIncludingNew : .everyDeviceNow
+        let attached = AttachedDevices(choice: DeviceChoice(scope: scope), log: log)
         let client = try ServerConnection.client(
             for: address, relay: relayOptions.relay, config: config, identity: identity, log: log, upgrade: true,
             events: SessionEvents(
@@ -165,90 +181,66 @@ struct AttachCommand: ParsableCommand {
     }
 }
 
-/// A device as the user names it: its bus id on the server, or its vendor and product.
-enum DeviceSelector: Equatable, Sendable, CustomStringConvertible {
-    case busid(String)
-    case ids(vendor: UInt16, product: UInt16)
-    /// Part of the name the server gives the device (any case): "sandisk", "Ultra".
-    case name(String)
-
-    /// A bus id or VID:PID; anything else is a name (`named`).
-    static func parse(_ text: String) -> DeviceSelector {
-        DeviceSelector(text) ?? .name(text)
-    }
-
-    init?(_ text: String) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        if parts.count == 2, parts.allSatisfy({ $0.count == 4 }), let v = UInt16(parts[0], radix: 16),
-            let p = UInt16(parts[1], radix: 16)
-        {
-            self = .ids(vendor: v, product: p)
-        } else if !text.isEmpty, text.utf8.count < 32, text.contains("-"),
-            text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == ".") })
-        {
-            self = .busid(text)
-        } else {
-            return nil
-        }
-    }
-
-    func matches(_ device: ExportedDevice, names: DeviceNames) -> Bool {
-        switch self {
-        case .busid(let busid): device.busid == busid
-        case .ids(let vendor, let product): device.idVendor == vendor && device.idProduct == product
-        case .name(let text):
-            names.name(of: device.busid)?.lowercased().contains(text.lowercased()) == true
-        }
-    }
-
-    var description: String {
-        switch self {
-        case .busid(let busid): busid
-        case .ids(let vendor, let product): "\(hex4(vendor)):\(hex4(product))"
-        case .name(let text): "named \"\(text)\""
-        }
-    }
-}
-
 /// The devices this process keeps attached, and their vhci ports.
 final class AttachedDevices: @unchecked Sendable {
-    /// What to attach; empty: every device the server offers.
-    let selectors: [DeviceSelector]
+    /// What to attach of what the server offers.
+    private var choice: DeviceChoice
     /// What the server calls its devices (for selectors by name).
     let names = DeviceNames()
     let log: Logger
     private let lock = Monitor()
     private var ports: [(busid: String, port: Int)] = []
+    /// Devices the user was told are not attached, and why (told once each).
+    private var toldSkipped: Set<String> = []
     /// One reconciliation at a time (hotplug notices can come in bursts).
     private let reconciling = Monitor()
 
-    init(selectors: [DeviceSelector], log: Logger) {
-        self.selectors = selectors
+    init(choice: DeviceChoice, log: Logger) {
+        self.choice = choice
         self.log = log
     }
 
-    /// The bus ids to attach from what the server lists.
+    /// The bus ids to attach from what the server lists; says once per device why one
+    /// is left out.
     private func wanted(in session: Session) throws -> (busids: [String], offered: [ExportedDevice]) {
         let channel = try session.openChannel()
         defer { channel.close() }
         let devices = try USBIPClient.deviceList(over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
-        let chosen =
-            selectors.isEmpty ? devices : devices.filter { d in selectors.contains { $0.matches(d, names: names) } }
-        return (chosen.map(\.busid), devices)
+        let decision = lock.withLock { choice.decide(offered: devices, name: { names.name(of: $0) }) }
+        for (device, reason) in decision.skipped {
+            let key = "\(device.busid) \(reason)"
+            guard lock.withLock({ toldSkipped.insert(key).inserted }) else { continue }
+            say("not attaching \(describe(device)): \(reason)")
+        }
+        return (decision.attach.map(\.busid), devices)
+    }
+
+    private func describe(_ d: ExportedDevice) -> String {
+        "\(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct))\(names.name(of: d.busid).map { ", \($0)" } ?? ""))"
     }
 
     /// The first attach: every selector must match a device the server offers.
     func attachFirst(in session: Session) throws {
         let (busids, offered) = try wanted(in: session)
-        let listed = offered.map { d in
-            "\(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct))\(names.name(of: d.busid).map { ", \($0)" } ?? ""))"
-        }.joined(separator: ", ")
-        for selector in selectors where !offered.contains(where: { selector.matches($0, names: names) }) {
-            throw AttachError(
-                "the server offers no device \(selector)"
-                    + (offered.isEmpty ? " (it offers none to this client)" : " (it offers: \(listed))"))
+        let listed = offered.map(describe).joined(separator: ", ")
+        if case .named(let selectors) = choice.scope {
+            for selector in selectors
+            where !offered.contains(where: { selector.matches($0, name: names.name(of: $0.busid)) }) {
+                throw AttachError(
+                    "the server offers no device \(selector)"
+                        + (offered.isEmpty ? " (it offers none to this client)" : " (it offers: \(listed))"))
+            }
         }
-        if busids.isEmpty { say("the server offers no devices to this client yet; waiting for one") }
+        if busids.isEmpty {
+            switch choice.scope {
+            case .everyDeviceNow:
+                throw AttachError(
+                    offered.isEmpty
+                        ? "the server offers no devices to this client (name one to wait for it, or use --including-new)"
+                        : "nothing to attach: name the device to attach it")
+            default: say("the server offers no matching device yet; waiting for one")
+            }
+        }
         for busid in busids { try attach(busid, in: session) }
     }
 
