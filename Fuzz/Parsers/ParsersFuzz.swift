@@ -134,7 +134,9 @@ private func toml(_ input: [UInt8]) {
 private func pairingCodes(_ input: [UInt8]) {
     let text = String(decoding: input, as: UTF8.self)
     if let code = try? PairingCode(parsing: text) {
-        guard (try? PairingCode(parsing: code.description)) == code else { fatalError("pairing code round trip") }
+        guard (try? PairingCode(parsing: code.uri)) == code else { fatalError("pairing code round trip (URI)") }
+        let typed = try? PairingCode(parsing: code.description)  // the text form has no hints
+        guard typed?.server == code.server, typed?.secret == code.secret else { fatalError("pairing code round trip") }
     }
     if let id = try? EndpointId(parsing: text) {
         guard (try? EndpointId(parsing: id.description)) == id else { fatalError("EndpointId round trip") }

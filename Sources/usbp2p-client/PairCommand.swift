@@ -20,7 +20,10 @@ struct PairCommand: ParsableCommand {
             Press the button on the appliance first (its LED blinks fast while pairing is \
             open, two minutes), then run this with the code from its label: the text \
             (groups like abcd-efgh-...) or the usbp2p://pair/... URI its QR code holds. \
-            The server is found on the LAN by mDNS, at --address, or through the relay. \
+            The server is found on the LAN by mDNS, at --address, or through the relay: \
+            --relay, relay.address, or the relay the URI names (a label printed with \
+            usbp2pd's relay.address set carries it). How the server was reached is kept \
+            (state_directory/ways), so attach and list find it again with no settings. \
             This client proves it knows the secret in the code, bound to this one encrypted \
             connection, and the server adds it to its allowlist; the server is added to \
             this client's peers ('peers'). Three wrong secrets close the pairing window.
@@ -58,7 +61,9 @@ struct PairCommand: ParsableCommand {
         let identity = try loadIdentity(config: config, log: log)
         let pairing = try! PairingCode(parsing: code)  // checked in validate()
         let server = ServerAddress(id: pairing.server, direct: try ServerAddress.endpoint(address))
-        let (relay, relayId, mdns) = try ServerConnection.reachSettings(relay: relayOptions.relay, config: config)
+        let hinted = pairing.hints.map { PeerWays.Ways(relay: $0.relay, relayId: $0.relayId) }
+        let (relay, relayId, mdns) = try ServerConnection.reachSettings(
+            relay: relayOptions.relay, config: config, remembered: hinted)
         guard server.direct != nil || relay != nil || mdns else {
             throw CLIError("no way to reach the server: give --address host:port or a relay (--relay, relay.address)")
         }
@@ -78,6 +83,15 @@ struct PairCommand: ParsableCommand {
             peers.add(pairing.server, name: serverName, added: todayUTC())
             do throws(AllowlistError) { try peers.save(to: Peers.path(config)) } catch {
                 throw CLIError("paired, but this client could not save its peers: \(error)")
+            }
+            // How it was reached, for attach and list (a failure here costs only that).
+            do {
+                var ways = try Ways.load(config)
+                ways[pairing.server] = PeerWays.Ways(
+                    relay: relay.map { "\($0)" }, relayId: relayId, direct: server.direct.map { ["\($0)"] } ?? [])
+                try Ways.save(ways, config)
+            } catch {
+                log.warning("paired, but the ways to the server were not saved: \(error)")
             }
             if json {
                 print(
@@ -165,6 +179,11 @@ struct ForgetCommand: ParsableCommand {
         }
         peers.remove(entry.id)
         do throws(AllowlistError) { try peers.save(to: Peers.path(config)) } catch { throw CLIError("\(error)") }
+        var ways = try Ways.load(config)
+        if ways[entry.id] != nil {
+            ways[entry.id] = nil
+            try Ways.save(ways, config)
+        }
         print("forgot \(entry.name.isEmpty ? "" : "\(entry.name) ")(\(entry.id))")
     }
 }

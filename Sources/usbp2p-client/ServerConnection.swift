@@ -103,6 +103,19 @@ enum Peers {
     }
 }
 
+/// How each paired server was reached (state_directory/ways).
+enum Ways {
+    static func path(_ config: ConfigFile) -> String { "\(config.string("state_directory"))/ways" }
+
+    static func load(_ config: ConfigFile) throws -> PeerWays {
+        do throws(PeerWaysError) { return try PeerWays.load(from: path(config)) } catch { throw CLIError("\(error)") }
+    }
+
+    static func save(_ ways: PeerWays, _ config: ConfigFile) throws {
+        do throws(PeerWaysError) { try ways.save(to: path(config)) } catch { throw CLIError("\(error)") }
+    }
+}
+
 /// Options for reaching a server through a session.
 struct RelayOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The relay (overrides relay.address).", valueName: "host:port"))
@@ -128,8 +141,10 @@ enum ServerConnection {
         replaced: @escaping @Sendable (Session) -> Void = { _ in }
     ) throws -> SessionClient {
         let tls = try TLSContext(clientFor: server.id, identity: identity, protocols: [alpn])
-        let (relay, relayId, mdns) = try reachSettings(relay: option, config: config)
-        guard server.direct != nil || relay != nil || mdns else {
+        let keeper = WaysKeeper(server: server.id, config: config, log: log)
+        let (relay, relayId, mdns) = try reachSettings(relay: option, config: config, remembered: keeper.remembered)
+        let rememberedDirect = (keeper.remembered?.direct ?? []).compactMap { Endpoint(parsing: $0, defaultPort: 0) }
+        guard server.direct != nil || relay != nil || mdns || !rememberedDirect.isEmpty else {
             throw CLIError(
                 "no way to reach \(server.id): give its address (\(server.id)@host:port) or a relay "
                     + "(--relay host:port, or relay.address in \(config.path))")
@@ -151,11 +166,15 @@ enum ServerConnection {
             sessionEvents.control = { message, session in
                 upgrader.handle(message, in: session)
                 control(message, session)
+                keeper.learned(upgrader.knownDirect)  // the addresses the server sent
             }
         }
         let dial = dialer(
             for: server, relay: relay, relayId: relayId, mdns: mdns, config: config, identity: identity,
-            knownDirect: { upgrader?.knownDirect ?? [] })
+            knownDirect: {
+                let learned = upgrader?.knownDirect ?? []
+                return learned + rememberedDirect.filter { !learned.contains($0) }
+            })
         let client = SessionClient(
             peerName: name, configuration: configuration, logger: log, events: sessionEvents, replaced: replaced
         ) {
@@ -172,14 +191,19 @@ enum ServerConnection {
         return client
     }
 
-    /// Where the server's settings say to look for it: relay, relay id, mDNS.
-    static func reachSettings(relay option: String?, config: ConfigFile) throws -> (
-        relay: Endpoint?, relayId: EndpointId?, mdns: Bool
-    ) {
-        let relayText = option ?? config.string("relay.address")
-        let relay = relayText.isEmpty ? nil : Endpoint(parsing: relayText, defaultPort: 443)
-        let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
-        return (relay, relayId, config.boolean("lan.mdns"))
+    /// Where to look for the server: the relay given (--relay), else the configured one,
+    /// else the one remembered for it (or named by its pairing code); mDNS.
+    static func reachSettings(relay option: String?, config: ConfigFile, remembered: PeerWays.Ways? = nil) throws
+        -> (relay: Endpoint?, relayId: EndpointId?, mdns: Bool)
+    {
+        let configured = option ?? config.string("relay.address")
+        if !configured.isEmpty {
+            let relay = Endpoint(parsing: configured, defaultPort: 443)
+            let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
+            return (relay, relayId, config.boolean("lan.mdns"))
+        }
+        let relay = remembered?.relay.flatMap { Endpoint(parsing: $0, defaultPort: 443) }
+        return (relay, relay == nil ? nil : remembered?.relayId, config.boolean("lan.mdns"))
     }
 
     /// One connection to the server, before TLS: its given address, the addresses that
@@ -239,6 +263,43 @@ enum ServerConnection {
                 return try FirstOf.run(attempts, stagger: 0.5) { $0.stream.close() }
             } catch let failed as FirstOf.AllFailed {
                 throw failed.errors.count == 1 ? ConnectError(failed.errors[0]) : ConnectError(failed.description)
+            }
+        }
+    }
+
+    /// Keeps the ways file up to date with the direct addresses a server sends.
+    final class WaysKeeper: @unchecked Sendable {
+        let server: EndpointId
+        let config: ConfigFile
+        let log: Logger
+        /// The ways remembered for the server when the connection was set up.
+        let remembered: PeerWays.Ways?
+        private let lock = Monitor()
+        private var saved: [String]
+
+        init(server: EndpointId, config: ConfigFile, log: Logger) {
+            self.server = server
+            self.config = config
+            self.log = log
+            remembered = (try? Ways.load(config))?[server]
+            saved = remembered?.direct ?? []
+        }
+
+        func learned(_ addresses: [Endpoint]) {
+            let direct = Array(addresses.map { "\($0)" }.prefix(PeerWays.maxDirect))
+            guard !direct.isEmpty else { return }
+            lock.withLock {
+                guard direct != saved else { return }
+                do {
+                    var ways = try Ways.load(config)
+                    var entry = ways[server] ?? PeerWays.Ways()
+                    entry.direct = direct
+                    ways[server] = entry
+                    try Ways.save(ways, config)
+                    saved = direct
+                } catch {
+                    log.info("the server's addresses were not remembered: \(error)")
+                }
             }
         }
     }

@@ -4,6 +4,7 @@ import Config
 import FileSystem
 import Identity
 import QRCode
+import Sockets
 
 /// `usbp2pd pairing-code`: the code a laptop pairs with, for the label on the box.
 struct PairingCodeCommand: ParsableCommand {
@@ -16,6 +17,10 @@ struct PairingCodeCommand: ParsableCommand {
             'usbp2p-client pair CODE' while the pairing window is open (a short press of \
             the button, or 'usbp2pd pair --open'). Anyone who has the code can pair during \
             an open window: keep it like a key.
+
+            With relay.address set, the URI (and so the QR code) also carries the relay's \
+            address and relay.id, so a laptop paired from the label reaches this server \
+            through the relay with no settings of its own. The text form never carries them.
             """)
 
     @OptionGroup var options: CommonOptions
@@ -25,12 +30,21 @@ struct PairingCodeCommand: ParsableCommand {
 
     @Flag(help: "Print only the text form (no QR code in the terminal).") var textOnly = false
 
+    @Flag(help: "Leave the relay out of the URI and the QR code.") var withoutHints = false
+
     func run() throws {
         let config = try options.loadConfig(for: Server.self)
         let log = options.logger(for: Server.self, config: config)
         let identity = try loadIdentity(config: config, log: log)
         let secret = try loadPairingSecret(config: config, log: log)
-        let code = PairingCode(server: identity.endpointId, secret: secret)
+        let relayText = config.string("relay.address")
+        let relay = Endpoint(parsing: relayText, defaultPort: 443).map { "\($0)" } ?? relayText
+        let relayId = config.string("relay.id").isEmpty ? nil : try? EndpointId(parsing: config.string("relay.id"))
+        let hints = withoutHints || relayText.isEmpty ? nil : PairingHints(relay: relay, relayId: relayId)
+        if !withoutHints, !relayText.isEmpty, hints == nil {
+            log.warning("relay.address '\(relay)' cannot go into the pairing code (a numeric address and port can)")
+        }
+        let code = PairingCode(server: identity.endpointId, secret: secret, hints: hints)
         // Upper case: the QR code's denser alphanumeric mode (the code reads either way).
         let qr = QRCode(encoding: code.uri.uppercased())
         if !textOnly, let qr {

@@ -211,4 +211,56 @@ import Testing
         let after = try json(try Executable.client.run(["peers", "--config", client, "--json"], home: home).stdout)
         #expect((after["peers"] as? [Any])?.isEmpty == true)
     }
+
+    @Test func aLabelWithRelayHintsPairsThroughTheRelayAndListsWithNoClientSettings() throws {
+        let home = scratchDirectory()
+        let relayPort = try unusedLoopbackPort()
+        write(
+            "state_directory = \"\(home)/relay\"\nlisten = \"127.0.0.1:\(relayPort)\"\nlog_level = \"notice\"\n",
+            to: home + "/relay.toml")
+        let relayId =
+            try Executable.relay.run(["identity", "--config", home + "/relay.toml"], home: home).stdout
+            .split(separator: "\n").first.map(String.init) ?? ""
+        let relay = try Executable.relay.launch(["serve", "--config", home + "/relay.toml"], home: home)
+        defer { relay.stop() }
+        #expect(relay.waitForStandardError(containing: "relay listening"), "\(relay.output.current.standardError)")
+        // The server is reachable only through the relay.
+        let config = home + "/usbp2pd.toml"
+        write(
+            """
+            name = "Bench Pi"
+            state_directory = "\(home)/pi"
+            session.listen = ""
+            relay.address = "127.0.0.1:\(relayPort)"
+            relay.id = "\(relayId)"
+            lan.mdns = false
+            reach.port_mapping = false
+            gpio.chip = ""
+            control.socket = "\(home)/control.sock"
+            metrics.listen = ""
+
+            """, to: config)
+        let uri = try code(config, home: home).uri
+        #expect(uri.contains("?relay=127.0.0.1:\(relayPort)&relay-id=\(relayId)&h="), "\(uri)")
+        let server = try Executable.server.launch(["serve", "--config", config], home: home)
+        defer { server.stop() }
+        #expect(
+            server.waitForStandardError(containing: "registered at relay"), "\(server.output.current.standardError)")
+        _ = try Executable.server.run(["pair", "--open", "--seconds", "60", "--config", config], home: home)
+
+        // The laptop's configuration names nothing but where its state goes.
+        let client = home + "/client.toml"
+        write("state_directory = \"\(home)/laptop\"\nlan.mdns = false\n", to: client)
+        let paired = try Executable.client.run(["pair", "--config", client, "--json", uri], home: home)
+        #expect(paired.status == 0, "\(paired.stdout)\(paired.stderr)")
+        #expect(try json(paired.stdout)["path"] as? String == "relay 127.0.0.1:\(relayPort)")
+        let ways = try String(contentsOfFile: home + "/laptop/ways", encoding: .utf8)
+        #expect(ways.contains("relay=127.0.0.1:\(relayPort)  relay-id=\(relayId)"), "\(ways)")
+        let list = try Executable.client.run(["list", "--config", client, "--json"], home: home)
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(try json(list.stdout)["devices"] is [Any])
+        // Forgetting the server forgets how to reach it.
+        _ = try Executable.client.run(["forget", "--config", client, "Bench Pi"], home: home)
+        #expect(try !String(contentsOfFile: home + "/laptop/ways", encoding: .utf8).contains("relay="))
+    }
 }
