@@ -43,12 +43,17 @@ import Testing
         return (String(text), String(uri))
     }
 
-    @Test func theTerminalQRCodeDecodesToThePairingURI() throws {
+    @Test(arguments: [false, true]) func theTerminalQRCodeDecodesToThePairingURI(withRelayHints: Bool) throws {
         let home = scratchDirectory()
         let config = serverConfig(home, port: 1)
+        if withRelayHints {  // the URI then leaves QR's alphanumeric mode
+            let text = try String(contentsOfFile: config, encoding: .utf8)
+            write(text + "relay.address = \"198.18.0.1:443\"\n", to: config)
+        }
         let result = try Executable.server.run(["pairing-code", "--config", config], home: home)
         #expect(result.status == 0)
         let uri = try code(config, home: home).uri
+        #expect(uri.contains("?relay=") == withRelayHints)
         // The QR code as a picture (light modules white, two rows per character), read back.
         let rows = result.stdout.components(separatedBy: "\n\n")[0].split(separator: "\n").flatMap { line in
             [line.map { "█▀".contains($0) }, line.map { "█▄".contains($0) }]
