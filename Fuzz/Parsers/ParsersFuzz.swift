@@ -51,6 +51,7 @@ public func parsersFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     case "dns": dns(input)
     case "toml": toml(input)
     case "pairing-codes": pairingCodes(input)
+    case "state-files": stateFiles(input)
     default: fatalError("USBP2P_FUZZ_TARGET names no parser: '\(target)'")
     }
     return 0
@@ -140,5 +141,17 @@ private func pairingCodes(_ input: [UInt8]) {
     }
     if let id = try? EndpointId(parsing: text) {
         guard (try? EndpointId(parsing: id.description)) == id else { fatalError("EndpointId round trip") }
+    }
+}
+
+/// The client's and the server's state files: an allowlist (or peer list) and the ways to
+/// the servers; what parses writes back to the same.
+private func stateFiles(_ input: [UInt8]) {
+    let text = String(decoding: input, as: UTF8.self)
+    if let list = try? Allowlist(parsing: text, path: "fuzz") {
+        guard (try? Allowlist(parsing: list.text, path: "fuzz")) == list else { fatalError("allowlist round trip") }
+    }
+    if let ways = try? PeerWays(parsing: text, path: "fuzz") {
+        guard (try? PeerWays(parsing: ways.text, path: "fuzz")) == ways else { fatalError("ways round trip") }
     }
 }
