@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "CLISupport",
             dependencies: [
-                "Config", "Identity", "Log", "USBHost", "GPIO", "Secure", "Sodium", "FileSystem",
+                "Config", "Identity", "Log", "Secure", "Sodium", "FileSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -92,3 +92,9 @@ ensure_foreign_arch() {
   grep -q '^enabled' "$entry" 2>/dev/null && grep -q '^flags:.*F' "$entry" \
     || die "qemu-aarch64 is not registered with binfmt_misc with the F flag: update-binfmts --enable qemu-aarch64"
 }
+
+# glibc_needed BINARY: the newest glibc symbol version an ELF binary of any architecture
+# needs (readelf reads them all), e.g. 2.35.
+glibc_needed() {
+  readelf -V "$1" | grep -oE 'GLIBC_[0-9]+\.[0-9]+(\.[0-9]+)?' | sed 's/GLIBC_//' | sort -V | tail -n1
+}

@@ -1,11 +1,9 @@
 import ArgumentParser
 import Config
-import GPIO
 import Identity
 import Log
 import Secure
 import Sodium
-import USBHost
 
 #if canImport(Glibc)
     import Glibc
@@ -23,11 +21,12 @@ public protocol Program: Sendable {
 }
 
 /// The text of `--version`: the program's version and the C libraries it runs on,
-/// which is what a bug report needs.
-public func versionText(_ program: String) -> String {
+/// which is what a bug report needs; `more` names the libraries only that program links
+/// (the laptop's client links neither libusb nor libgpiod).
+public func versionText(_ program: String, more: [String] = []) -> String {
     """
     \(program) \(usbp2pVersion)
-    libsodium \(Sodium.version), libusb \(LibUSB.version), \(OpenSSLLibrary.version), libgpiod \(LibGPIOD.version)
+    \((["libsodium \(Sodium.version)", OpenSSLLibrary.version] + more).joined(separator: ", "))
     """
 }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CLISupport
 import Config
+import GPIO
+import USBHost
 
 /// The Pi's service.
 enum Server: Program {
@@ -18,7 +20,7 @@ struct Usbp2pd: ParsableCommand {
             peers by its EndpointId ('usbp2pd identity'). Configuration: \(ServerSchema.defaultPath) \
             (see 'usbp2pd config check').
             """,
-        version: versionText("usbp2pd"),
+        version: versionText("usbp2pd", more: ["libusb \(LibUSB.version)", "libgpiod \(LibGPIOD.version)"]),
         subcommands: [
             ServeCommand.self, PairingCodeCommand.self, PairCommand.self, DevicesCommand.self, AllowCommand.self,
             IdentityCommand<Server>.self,
