@@ -93,7 +93,9 @@ let package = Package(
         // What a running attach tells `usbp2p-client status` (a small file per process).
         .target(name: "AttachStatus", dependencies: ["FileSystem"], swiftSettings: strict),
         // Which of a server's devices a laptop attaches (named, every one now, or new ones too; keyboards only by name).
-        .target(name: "DeviceChoice", dependencies: ["USBIP"], swiftSettings: strict),
+        .target(name: "DeviceChoice", dependencies: ["USBIP", "Identity", "FileSystem"], swiftSettings: strict),
+        // What usbp2p-client's CLI and its service say over the service's Unix socket.
+        .target(name: "ClientControl", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         // Finding a server on the LAN: DNS-SD over multicast DNS, `_usbp2p._tcp` with the EndpointId.
         .target(name: "LocalDiscovery", dependencies: ["Sockets", "OSThreads", "Log"], swiftSettings: strict),
         // A TCP port mapping on the home router (NAT-PMP, then UPnP-IGD), kept and renewed.
@@ -133,7 +135,8 @@ let package = Package(
             name: "usbp2p-client",
             dependencies: [
                 "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log", "Identity", "Secure", "Session", "Relay",
-                "Reach", "LocalDiscovery", "AttachStatus", "DeviceChoice", "OSThreads", "Pairing", "FileSystem",
+                "Reach", "LocalDiscovery", "AttachStatus", "DeviceChoice", "ClientControl", "OSThreads", "Pairing",
+                "FileSystem", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -194,7 +197,11 @@ let package = Package(
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "GPIOTests", dependencies: ["GPIO"], swiftSettings: strict),
         .testTarget(name: "AttachStatusTests", dependencies: ["AttachStatus"], swiftSettings: strict),
-        .testTarget(name: "DeviceChoiceTests", dependencies: ["DeviceChoice", "USBIP"], swiftSettings: strict),
+        .testTarget(
+            name: "ClientControlTests", dependencies: ["ClientControl", "Sockets", "OSThreads"], swiftSettings: strict),
+        .testTarget(
+            name: "DeviceChoiceTests", dependencies: ["DeviceChoice", "USBIP", "Identity", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "OSThreadsTests", dependencies: ["OSThreads"], swiftSettings: strict),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem", "TestSupport"], swiftSettings: strict),

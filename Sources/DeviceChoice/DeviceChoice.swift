@@ -93,7 +93,7 @@ extension ExportedDevice {
 }
 
 /// A device as the user names it: its bus id on the server, or its vendor and product.
-public enum DeviceSelector: Equatable, Sendable, CustomStringConvertible {
+public enum DeviceSelector: Equatable, Hashable, Sendable, CustomStringConvertible {
     case busid(String)
     case ids(vendor: UInt16, product: UInt16)
     /// Part of the name the server gives the device (any case): "sandisk", "Ultra".

@@ -72,6 +72,23 @@ public enum UnixSocket {
         return Socket(descriptor: fd, peer: path)
     }
 
+    /// Gives the socket file at `path` to the group `group` (its members may then connect
+    /// when the mode allows the group). False when no such group exists.
+    public static func give(_ path: String, toGroup group: String) throws(SystemError) -> Bool {
+        guard let gid = groupId(group) else { return false }
+        try systemCall("chown", path: path) { chown(path, uid_t.max, gid) }  // -1: owner unchanged
+        return true
+    }
+
+    /// The id of the group named `name`, if it exists.
+    public static func groupId(_ name: String) -> gid_t? {
+        var group = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        let status = getgrnam_r(name, &group, &buffer, buffer.count, &result)
+        return status == 0 && result != nil ? group.gr_gid : nil
+    }
+
     /// Accepts one connection on a listener from `listen(at:mode:)`.
     public static func accept(on listener: Socket) throws(SystemError) -> Socket {
         let fd = try systemCall("accept") { Glibc.accept(listener.descriptor, nil, nil) }
