@@ -6,55 +6,33 @@ import Sockets
 // socket: one request, one reply, each a line of JSON, then the connection closes.
 // Who may ask is the socket file's business (root, and the `usbp2p` group).
 
-/// A request from the CLI.
+/// A request from the CLI: a subcommand and its arguments, as typed (never --config: the
+/// service uses its own).
 public struct ServiceRequest: Codable, Equatable, Sendable {
-    public enum Command: String, Codable, Sendable {
-        case pair, peers, forget, list, attach, detach, status
-    }
+    public var command: String
+    public var arguments: [String]
 
-    public var command: Command
-    /// The server named (a peer's name, the start of its EndpointId), or nil for the only one.
-    public var server: String?
-    /// attach and detach: devices by bus id, VID:PID or part of the name.
-    public var devices: [String]
-    /// attach: new devices of the server too.
-    public var includingNew: Bool
-    /// detach: every wish.
-    public var all: Bool
-    /// pair: the code, the name to go by, an address.
-    public var code: String?
-    public var name: String?
-    public var address: String?
-
-    public init(
-        _ command: Command, server: String? = nil, devices: [String] = [], includingNew: Bool = false,
-        all: Bool = false, code: String? = nil, name: String? = nil, address: String? = nil
-    ) {
+    public init(_ command: String, _ arguments: [String] = []) {
         self.command = command
-        self.server = server
-        self.devices = devices
-        self.includingNew = includingNew
-        self.all = all
-        self.code = code
-        self.name = name
-        self.address = address
+        self.arguments = arguments
     }
 }
 
-/// The service's answer: lines for a person, and the same as JSON for `--json`.
+/// The service's answer: what the command printed, and its exit status.
 public struct ServiceReply: Codable, Equatable, Sendable {
-    public var ok: Bool
-    public var lines: [String]
-    /// A JSON document (as text) for the CLI's `--json`, where the command has one.
-    public var json: String?
+    public var status: Int32
+    public var standardOutput: String
+    public var standardError: String
 
-    public init(ok: Bool, lines: [String], json: String? = nil) {
-        self.ok = ok
-        self.lines = lines
-        self.json = json
+    public init(status: Int32, standardOutput: String = "", standardError: String = "") {
+        self.status = status
+        self.standardOutput = standardOutput
+        self.standardError = standardError
     }
 
-    public static func failure(_ message: String) -> ServiceReply { ServiceReply(ok: false, lines: [message]) }
+    public static func failure(_ message: String, status: Int32 = 1) -> ServiceReply {
+        ServiceReply(status: status, standardError: message.hasSuffix("\n") ? message : message + "\n")
+    }
 }
 
 public enum ServiceChannelError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -137,6 +137,11 @@ public enum ClientSchema {
                     "name", .string, default: .string(""),
                     "The name this client gives a server when it pairs (\"\" for user@host).",
                     check: ConfigChecks.displayName),
+                ConfigKey(
+                    "service.socket", .string, default: .string("/run/usbp2p-client/control.sock"),
+                    "The laptop service's Unix socket: 'usbp2p-client serve' listens there, the CLI asks there "
+                        + "(when run without --config).",
+                    check: ConfigChecks.absolutePath),
             ]
                 + SessionKeys.keys(
                     grace: "How long the client keeps trying to resume a session before it detaches its devices.",

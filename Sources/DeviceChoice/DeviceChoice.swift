@@ -12,6 +12,19 @@ public struct DeviceChoice: Sendable {
         case everyDeviceNow
         /// Every device the server offers, now and later.
         case everyDeviceIncludingNew
+        /// Both: the devices these selectors match (keyboards too), and every other device
+        /// the server offers, now and later (the service's wishes for one server).
+        case namedAndEveryDevice([DeviceSelector])
+    }
+
+    /// The choice a server's wishes make.
+    public static func of(_ wishes: [Wish]) -> DeviceChoice {
+        let selectors = wishes.compactMap { wish -> DeviceSelector? in
+            if case .device(let selector) = wish.what { return selector }
+            return nil
+        }
+        let everyDevice = wishes.contains { $0.what == .everyDeviceIncludingNew }
+        return DeviceChoice(scope: everyDevice ? .namedAndEveryDevice(selectors) : .named(selectors))
     }
 
     /// A device, by where it is plugged in on the server and what it is.
@@ -50,6 +63,14 @@ public struct DeviceChoice: Sendable {
         switch scope {
         case .named(let selectors):
             decision.attach = offered.filter { d in selectors.contains { $0.matches(d, name: name(d.busid)) } }
+        case .namedAndEveryDevice(let selectors):
+            for device in offered {
+                if selectors.contains(where: { $0.matches(device, name: name(device.busid)) }) || !device.isKeyboard {
+                    decision.attach.append(device)
+                } else {
+                    decision.skipped.append((device, Self.keyboardReason(device)))
+                }
+            }
         case .everyDeviceNow, .everyDeviceIncludingNew:
             var candidates = offered
             if scope == .everyDeviceNow {
@@ -67,12 +88,7 @@ public struct DeviceChoice: Sendable {
             }
             for device in candidates {
                 if device.isKeyboard {
-                    decision.skipped.append(
-                        (
-                            device,
-                            "a keyboard is attached only when named (attach "
-                                + "\(vidPid(device.idVendor, device.idProduct)))"
-                        ))
+                    decision.skipped.append((device, Self.keyboardReason(device)))
                 } else {
                     decision.attach.append(device)
                 }
@@ -80,6 +96,12 @@ public struct DeviceChoice: Sendable {
             if pinned == nil, scope == .everyDeviceNow { pinned = Set(decision.attach.map(Pin.init)) }
         }
         return decision
+    }
+}
+
+extension DeviceChoice {
+    static func keyboardReason(_ device: ExportedDevice) -> String {
+        "a keyboard is attached only when named (attach \(vidPid(device.idVendor, device.idProduct)))"
     }
 }
 

@@ -87,7 +87,18 @@ struct AttachCommand: ParsableCommand {
     func run() throws {
         let config = try options.loadConfig(for: Client.self)
         let log = options.logger(for: Client.self, config: config)
-        guard let usbip else { return try attachThroughSession(config: config, log: log) }
+        guard let usbip else {
+            if options.config == nil {
+                if let reply = try ServiceConnection.ask(
+                    "attach", (server.map { [$0] } ?? []) + arguments + (includingNew ? ["--including-new"] : []),
+                    socketPath: config.string("service.socket"))
+                {
+                    try ServiceConnection.finish(with: reply)
+                }
+                if getuid() != 0 { throw CLIError(ServiceConnection.startHint) }
+            }
+            return try attachThroughSession(config: config, log: log)
+        }
         let server = Endpoint(parsing: usbip, defaultPort: usbipDefaultPort)!
         let busid = arguments[0]
         do {
@@ -200,13 +211,38 @@ final class AttachedDevices: @unchecked Sendable {
         self.log = log
     }
 
+    /// What the server offered when last asked.
+    private var offered: [ExportedDevice] = []
+    /// Reconciliations finished so far (the service waits for the one after a change).
+    private var reconciled = 0
+
+    /// Reconciliations finished so far.
+    var reconciliations: Int { lock.withLock { reconciled } }
+
+    /// Waits until more than `count` reconciliations have finished, or `deadline` (monotonic).
+    @discardableResult
+    func waitForReconciliation(after count: Int, deadline: Double) -> Bool {
+        lock.withLock { lock.wait(until: deadline) { reconciled > count } }
+    }
+
+    /// Changes what is wanted (the service's wishes changed); `reconcileLater` acts on it.
+    func update(choice: DeviceChoice) { lock.withLock { self.choice = choice } }
+
+    /// What the server offered when last asked, and the ports attached now.
+    var snapshot: (offered: [ExportedDevice], ports: [(busid: String, port: Int)]) {
+        lock.withLock { (offered, ports) }
+    }
+
     /// The bus ids to attach from what the server lists; says once per device why one
     /// is left out.
     private func wanted(in session: Session) throws -> (busids: [String], offered: [ExportedDevice]) {
         let channel = try session.openChannel()
         defer { channel.close() }
         let devices = try USBIPClient.deviceList(over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
-        let decision = lock.withLock { choice.decide(offered: devices, name: { names.name(of: $0) }) }
+        let decision = lock.withLock {
+            offered = devices
+            return choice.decide(offered: devices, name: { names.name(of: $0) })
+        }
         for (device, reason) in decision.skipped {
             let key = "\(device.busid) \(reason)"
             guard lock.withLock({ toldSkipped.insert(key).inserted }) else { continue }
@@ -249,17 +285,36 @@ final class AttachedDevices: @unchecked Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Attaches what matches and is not attached yet, on a thread of its own.
+    /// Attaches what matches and is not attached yet, and detaches what is no longer
+    /// wanted, on a thread of its own.
     func reconcileLater(in session: Session) {
         let reconcile: @Sendable () -> Void = { [self] in
             reconciling.withLock {
                 pruneFreedPorts()
                 do {
                     let (busids, _) = try wanted(in: session)
+                    let unwanted = lock.withLock { ports.filter { !busids.contains($0.busid) } }
+                    for (busid, port) in unwanted {
+                        do throws(VHCIError) {
+                            try VHCI.detach(port: port)
+                            say("detached \(busid) from port \(port): no longer wanted")
+                        } catch {
+                            log.warning("detach port \(port): \(error)")
+                        }
+                        lock.withLock { ports.removeAll { $0.port == port } }
+                    }
                     let have = Set(lock.withLock { ports.map(\.busid) })
-                    for busid in busids where !have.contains(busid) { try attach(busid, in: session) }
+                    for busid in busids where !have.contains(busid) {
+                        do { try attach(busid, in: session) } catch {
+                            if !session.isEnded { say("could not attach \(busid): \(error)") }
+                        }
+                    }
                 } catch {
                     if !session.isEnded { log.notice("attaching new devices: \(error)") }
+                }
+                lock.withLock {
+                    reconciled += 1
+                    lock.broadcast()
                 }
             }
         }

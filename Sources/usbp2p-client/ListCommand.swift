@@ -56,6 +56,7 @@ struct ListCommand: ParsableCommand {
             }
             return
         }
+        try ServiceConnection.forward("list", options: options)
         let config = try options.loadConfig(for: Client.self)
         let log = options.logger(for: Client.self, config: config)
         let identity = try loadIdentity(config: config, log: log)

@@ -56,6 +56,14 @@ struct PairCommand: ParsableCommand {
     }
 
     func run() throws {
+        if options.config == nil {  // the laptop's service pairs, when it runs
+            var arguments = Array(CommandLine.arguments.drop { $0 != "pair" }.dropFirst())
+            if name == nil { arguments += ["--name", defaultName()] }
+            let config = try options.loadConfig(for: Client.self)
+            if let reply = try ServiceConnection.ask("pair", arguments, socketPath: config.string("service.socket")) {
+                try ServiceConnection.finish(with: reply)
+            }
+        }
         let config = try options.loadConfig(for: Client.self)
         let log = options.logger(for: Client.self, config: config)
         let identity = try loadIdentity(config: config, log: log)
@@ -138,6 +146,7 @@ struct PeersCommand: ParsableCommand {
     @Flag(help: "Print JSON: {\"peers\": [{\"id\", \"name\", \"paired\"}]}.") var json = false
 
     func run() throws {
+        try ServiceConnection.forward("peers", options: options)
         let config = try options.loadConfig(for: Client.self)
         let peers = try Peers.load(config)
         if json {
@@ -170,6 +179,7 @@ struct ForgetCommand: ParsableCommand {
     var server: String
 
     func run() throws {
+        try ServiceConnection.forward("forget", options: options)
         let config = try options.loadConfig(for: Client.self)
         var peers = try Peers.load(config)
         let entry: Allowlist.Entry

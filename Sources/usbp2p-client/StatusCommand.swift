@@ -26,7 +26,10 @@ struct StatusCommand: ParsableCommand {
     )
     var json = false
 
+    @OptionGroup var options: CommonOptions
+
     func run() throws {
+        try ServiceConnection.forward("status", options: options)
         let (statuses, problems) = AttachStatusDirectory.readAll()
         for problem in problems {
             let line = Array("usbp2p-client: unreadable status file \(problem)\n".utf8)

@@ -19,7 +19,8 @@ struct Usbp2pClient: ParsableCommand {
             """,
         version: versionText("usbp2p-client"),
         subcommands: [
-            PairCommand.self, PeersCommand.self, ForgetCommand.self, ListCommand.self, AttachCommand.self,
+            ServeCommand.self, PairCommand.self, PeersCommand.self, ForgetCommand.self, ListCommand.self,
+            AttachCommand.self,
             DetachCommand.self, PortsCommand.self, StatusCommand.self,
             IdentityCommand<Client>.self,
             ConfigCommand<Client>.self,

@@ -46,9 +46,10 @@ final class ControlSocket: @unchecked Sendable {
         }
     }
 
+    /// The file goes first (a service started meanwhile binds its own there).
     func stop() {
-        listener.shutdown()
         unlink(path)
+        listener.shutdown()
     }
 
     private func answer(_ client: Socket) {

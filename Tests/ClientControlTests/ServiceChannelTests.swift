@@ -6,10 +6,10 @@ import Testing
 @Suite struct ServiceChannelTests {
     @Test func aRequestAndAReplyCrossIntact() throws {
         let (cli, service) = try Socket.pair()
-        let request = ServiceRequest(.attach, server: "Living room Pi", devices: ["SanDisk Ultra", "046d:c31c"])
+        let request = ServiceRequest("attach", ["Living room Pi", "SanDisk Ultra", "046d:c31c"])
         try ServiceChannel.send(request, over: cli)
         #expect(try ServiceChannel.receive(ServiceRequest.self, from: service) == request)
-        let reply = ServiceReply(ok: true, lines: ["attached 1-1.2"], json: "{\"attached\":1}")
+        let reply = ServiceReply(status: 0, standardOutput: "attached 1-1.2\n", standardError: "")
         try ServiceChannel.send(reply, over: service)
         #expect(try ServiceChannel.receive(ServiceReply.self, from: cli) == reply)
     }

@@ -1,4 +1,5 @@
 import DeviceChoice
+import Identity
 import Testing
 import USBIP
 
@@ -73,6 +74,19 @@ import USBIP
         var choice = DeviceChoice(scope: .named([.name("kingston")]))
         #expect(attached(choice.decide(offered: [stick], name: { names[$0] })).isEmpty)
         #expect(attached(choice.decide(offered: [stick, later], name: { names[$0] })) == ["1-5"])
+    }
+
+    @Test func aServersWishesCombineNamedDevicesAndEveryDevice() {
+        let pi = EndpointIdentity.generate().endpointId
+        var named = DeviceChoice.of([Wish(server: pi, what: .device(.name("kingston")))])
+        #expect(attached(named.decide(offered: [stick, later, keyboard], name: { names[$0] })) == ["1-5"])
+        var both = DeviceChoice.of([
+            Wish(server: pi, what: .device(.ids(vendor: 0x046d, product: 0xc31c))),
+            Wish(server: pi, what: .everyDeviceIncludingNew),
+        ])
+        let decision = both.decide(offered: [stick, keyboard, stickWithAKeyboard], name: { names[$0] })
+        #expect(attached(decision) == ["1-1", "1-2"])  // the keyboard because it is named
+        #expect(decision.skipped.map(\.device.busid) == ["1-3"])
     }
 
     @Test func selectorsParseBusIdsIdsAndNames() {

@@ -28,14 +28,17 @@ check='
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" > /tmp/deb-install.log 2>&1 \
     || { cat /tmp/deb-install.log; exit 1; }
   usbp2p-client --version | head -n1
-  for f in /usr/share/man/man1/usbp2p-client.1.gz /usr/lib/modules-load.d/usbp2p-client.conf /usr/lib/systemd/system/usbp2p-client-attach.service; do
+  for f in /usr/share/man/man1/usbp2p-client.1.gz /usr/lib/modules-load.d/usbp2p-client.conf /usr/lib/systemd/system/usbp2p-client.service; do
     [ -f "$f" ] || { echo "missing: $f"; exit 1; }
   done
   grep -qx vhci-hcd /usr/lib/modules-load.d/usbp2p-client.conf
+  getent group usbp2p > /dev/null || { echo "no usbp2p group after the install"; exit 1; }
+  grep -q "^state_directory = \"/var/lib/usbp2p-client\"" /etc/usbp2p/client.toml
+  usbp2p-client config check --config /etc/usbp2p/client.toml > /dev/null
   zcat /usr/share/man/man1/usbp2p-client.1.gz | grep -q "^.SH SYNOPSIS"
-  if command -v systemd-analyze > /dev/null; then systemd-analyze verify --man=no /usr/lib/systemd/system/usbp2p-client-attach.service; fi
+  if command -v systemd-analyze > /dev/null; then systemd-analyze verify --man=no /usr/lib/systemd/system/usbp2p-client.service; fi
   DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq usbp2p-client > /dev/null 2>&1
-  [ ! -e /usr/bin/usbp2p-client ] && [ ! -e /usr/lib/systemd/system/usbp2p-client-attach.service ] || { echo "files left after removal"; exit 1; }
+  [ ! -e /usr/bin/usbp2p-client ] && [ ! -e /usr/lib/systemd/system/usbp2p-client.service ] || { echo "files left after removal"; exit 1; }
   echo "installed, ran, removed"
 '
 

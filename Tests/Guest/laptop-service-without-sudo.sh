@@ -1,0 +1,104 @@
+#!/bin/bash
+# qemu: -device qemu-xhci,id=xhci -drive if=none,id=stick,format=raw,file=@DISK@ -device usb-storage,bus=xhci.0,drive=stick,serial=usbp2p-stick
+# The laptop as its users meet it: the client's service (usbp2p-client serve, as root)
+# holds the laptop's one identity, its peers and its wishes. Users in the usbp2p group
+# pair, attach, see the status and detach without sudo and with no configuration of
+# their own; a user outside the group is told how to get in. The wish outlives the
+# service: after a restart the stick is back with no command. Detach by VID:PID ends it
+# for good. 4 MiB written through the attached stick read back with the same SHA-256.
+. "$(dirname "$0")/lib.sh"
+usb_stick
+work=/tmp/service; mkdir -p $work
+trap 'cp $work/*.log "${USBP2P_RESULTS:-/tmp}/" 2>/dev/null' EXIT
+
+log "users: anna and ben in the usbp2p group, carl not"
+groupadd --system usbp2p
+for user in anna ben carl; do useradd --no-create-home --home-dir /tmp "$user"; done
+usermod -aG usbp2p anna; usermod -aG usbp2p ben
+# as USER ARGS...: usbp2p-client as that user, with nothing but HOME and USER set.
+as() {
+  local user=$1; shift
+  setpriv --reuid="$user" --regid="$user" --init-groups env -i HOME=/tmp USER="$user" PATH=/usr/bin:/bin \
+    "$bin/usbp2p-client" "$@"
+}
+
+log "the server: usbp2pd with the stick, on loopback"
+cat > $work/pi.toml <<TOML
+name = "Test Pi"
+state_directory = "$work/pi"
+session.listen = "127.0.0.1:7575"
+lan.mdns = false
+reach.port_mapping = false
+gpio.chip = ""
+control.socket = "$work/pi-control.sock"
+TOML
+"$bin/usbp2pd" serve --config $work/pi.toml > $work/pi.log 2>&1 &
+wait_for 30 "usbp2pd to be ready" grep -q "ready: serving" $work/pi.log
+
+log "the laptop's service, as the .deb's unit starts it"
+mkdir -p /etc/usbp2p
+printf 'state_directory = "/var/lib/usbp2p-client"\nlan.mdns = false\n' > /etc/usbp2p/client.toml
+start_service() {
+  "$bin/usbp2p-client" serve --config /etc/usbp2p/client.toml >> $work/service.log 2>&1 &
+  service_pid=$!
+  wait_for 30 "the client's service to be ready" test -S /run/usbp2p-client/control.sock
+}
+start_service
+ls -l /run/usbp2p-client/control.sock
+stat -c '%a %G' /run/usbp2p-client/control.sock | grep -qx "660 usbp2p" || fail "the service's socket is not 0660, group usbp2p"
+
+log "carl, not in the group, is told how to get in"
+out=$(as carl peers 2>&1) && fail "carl used the service"
+echo "$out"; echo "$out" | grep -q "usermod -aG usbp2p carl" || fail "no hint to join the group"
+
+log "anna pairs without sudo"
+code=$("$bin/usbp2pd" pairing-code --config $work/pi.toml --text-only | sed -n 's/^pairing code: //p')
+"$bin/usbp2pd" pair --open --seconds 120 --config $work/pi.toml
+as anna pair --address 127.0.0.1:7575 "$code" || fail "anna could not pair"
+grep -q "anna@" $work/pi/allowlist || fail "the server does not know the laptop as anna's"
+[ -f /var/lib/usbp2p-client/peers ] && [ ! -e /tmp/.local/state/usbp2p ] || fail "the pairing did not go to the service's state"
+
+log "ben sees the same peer"
+as ben peers | tee $work/ben-peers.log | grep -q "^Test Pi " || fail "ben does not see the peer anna paired"
+
+log "anna attaches the stick by VID:PID, without sudo"
+as anna attach "$vid:$pid" | tee $work/attach.log
+grep -q "attached: $busid on port" $work/attach.log || fail "the service did not report the stick attached"
+wait_for 30 "the stick on vhci_hcd" at_least 2 $vid $pid
+imported=$(busid_of $vid $pid 2)
+disk_of() { ls /sys/bus/usb/devices/$imported:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
+wait_for 30 "a disk on the imported stick" disk_of
+disk=/dev/$(disk_of)
+wait_for 10 "$disk" test -b "$disk"
+head -c 4194304 /dev/urandom > $work/data
+written=$(sha256sum < $work/data | cut -d' ' -f1)
+dd if=$work/data of="$disk" bs=256k oflag=direct status=none || fail "writing to the stick failed"
+read_back=$(dd if="$disk" bs=256k count=16 iflag=direct status=none | sha256sum | cut -d' ' -f1)
+echo "written $written, read back $read_back"
+[ "$written" = "$read_back" ] || fail "the stick read back other data"
+
+log "ben sees anna's wish and its state"
+as ben status | tee $work/status.log
+grep -q "Test Pi" $work/status.log && grep -q "$vid:$pid: attached: $busid on port" $work/status.log \
+  || fail "status does not show the wish attached"
+as ben status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["servers"][0]["wishes"][0]["state"].startswith("attached"), d' \
+  || fail "status --json"
+
+log "the service restarts: the stick comes back with no command"
+kill -TERM $service_pid; wait $service_pid || true
+wait_for 30 "the stick to be detached when the service stopped" exactly 1 $vid $pid
+start_service
+wait_for 60 "the stick to come back by itself" at_least 2 $vid $pid
+as anna status | grep -q "attached" || fail "status after the restart"
+
+log "anna detaches it by VID:PID: gone, and not back after another restart"
+as anna detach "$vid:$pid" | tee $work/detach.log
+grep -q "no longer kept attached" $work/detach.log || fail "detach did not say what it ended"
+wait_for 30 "the stick to leave vhci_hcd" exactly 1 $vid $pid
+as anna status | grep -q "nothing is kept attached" || fail "a wish is left after detach"
+kill -TERM $service_pid; wait $service_pid || true
+start_service
+as anna status | grep -q "nothing is kept attached" || fail "a wish came back after a restart"
+exactly 1 $vid $pid || fail "the stick was attached again after detach"
+kill -TERM $service_pid; wait $service_pid || true
+echo "PASS: the laptop's service: a group member pairs, attaches, sees the status and detaches without sudo; an outsider gets the hint; the wish survives a restart"
