@@ -45,7 +45,7 @@ let package = Package(
         // Thread affinity and ids (glibc's _GNU_SOURCE functions).
         .target(name: "CPlatform"),
         // Plain POSIX threads for loops that own a thread (USB events, blocking sockets).
-        .target(name: "OSThreads", dependencies: ["CPlatform"], swiftSettings: strict),
+        .target(name: "OSThreads", dependencies: ["CPlatform", "FileSystem"], swiftSettings: strict),
 
         // Pure Swift: the USB/IP wire format. No I/O, no C.
         .target(name: "USBIP", swiftSettings: strict),

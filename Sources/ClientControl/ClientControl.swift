@@ -1,5 +1,5 @@
 import FileSystem
-import Foundation
+import FoundationEssentials
 import Sockets
 
 // What usbp2p-client's CLI and its service say to each other over the service's Unix

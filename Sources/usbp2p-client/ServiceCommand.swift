@@ -4,7 +4,6 @@ import ClientControl
 import Config
 import Dispatch
 import FileSystem
-import Foundation
 import Log
 import OSThreads
 import Sockets
@@ -89,67 +88,24 @@ extension ClientService {
     /// Runs this executable with `arguments`, within `delegatedSeconds`, and returns what it
     /// printed (each stream cut at a quarter of a message) and its exit status.
     static func runAsThisProgram(_ arguments: [String], log: Logger) -> ServiceReply {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return .failure("the service could not run \(arguments[0]): \(error)") }
-        let limit = ServiceChannel.maxMessage / 4
-        let collected = Mutex<(out: [UInt8], err: [UInt8])>(([], []))
-        let readers = [(out, true), (err, false)].compactMap { pipe, isOut in
-            try? OSThread.start(name: "delegated-output") {
-                let handle = pipe.fileHandleForReading
-                while true {
-                    let data = handle.availableData
-                    if data.isEmpty { break }
-                    collected.withLock { all in
-                        if isOut {
-                            if all.out.count < limit { all.out += data.prefix(limit - all.out.count) }
-                        } else if all.err.count < limit {
-                            all.err += data.prefix(limit - all.err.count)
-                        }
-                    }
-                }
+        var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &path, path.count - 1)
+        guard length > 0 else { return .failure("the service cannot find its own program (/proc/self/exe)") }
+        let program = String(decoding: path[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        do {
+            let result = try Subprocess.run(
+                program, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+                seconds: delegatedSeconds, limit: ServiceChannel.maxMessage / 4)
+            if result.timedOut {
+                log.warning("\(arguments[0]) ran out of its \(Int(delegatedSeconds)) s and was stopped")
             }
+            return ServiceReply(
+                status: result.status, standardOutput: String(decoding: result.standardOutput, as: UTF8.self),
+                standardError: String(decoding: result.standardError, as: UTF8.self)
+                    + (result.timedOut ? "stopped after \(Int(delegatedSeconds)) s\n" : ""))
+        } catch {
+            return .failure("the service could not run \(arguments[0]): \(error)")
         }
-        let finished = Observed(false)
-        process.terminationHandler = { _ in finished.set(true) }
-        if !finished.wait(seconds: delegatedSeconds) {
-            log.warning("\(arguments[0]) ran out of its \(Int(delegatedSeconds)) s; stopping it")
-            process.terminate()
-            finished.wait(seconds: 5)
-        }
-        for reader in readers { reader.join() }
-        let (stdout, stderr) = collected.withLock { ($0.out, $0.err) }
-        return ServiceReply(
-            status: process.isRunning ? 1 : process.terminationStatus,
-            standardOutput: String(decoding: stdout, as: UTF8.self),
-            standardError: String(decoding: stderr, as: UTF8.self))
-    }
-}
-
-/// A value a thread waits on until another sets it (for the delegated command's end).
-final class Observed<Value: Equatable & Sendable>: @unchecked Sendable {
-    private let monitor = Monitor()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-
-    func set(_ new: Value) {
-        monitor.withLock {
-            value = new
-            monitor.broadcast()
-        }
-    }
-
-    /// Waits until the value is true-ish for `done`; false when `seconds` passed first.
-    @discardableResult
-    func wait(seconds: Double) -> Bool where Value == Bool {
-        monitor.withLock { monitor.wait(until: monotonicSeconds() + seconds) { value } }
     }
 }
 
@@ -263,8 +219,14 @@ enum ServiceConnection {
 
     /// Prints the reply as the command would have, and ends with its status.
     static func finish(with reply: ServiceReply) throws -> Never {
-        FileHandle.standardOutput.write(Data(reply.standardOutput.utf8))
-        FileHandle.standardError.write(Data(reply.standardError.utf8))
+        for (fd, text) in [(Int32(1), reply.standardOutput), (Int32(2), reply.standardError)] {
+            var bytes = Array(text.utf8)[...]
+            while !bytes.isEmpty {
+                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                bytes = bytes.dropFirst(n)
+            }
+        }
         throw ExitCode(reply.status)
     }
 
