@@ -139,24 +139,17 @@ public struct Wishes: Equatable, Sendable {
 
     /// The wishes at `path`; none when the file does not exist yet.
     public static func load(from path: String) throws(WishesError) -> Wishes {
-        guard AtomicFile.exists(path) else { return Wishes() }
-        let bytes: [UInt8]
-        do throws(SystemError) { bytes = try AtomicFile.read(path, maxSize: maxSize) } catch {
+        let text: String?
+        do throws(SystemError) { text = try AtomicFile.readState(path, maxSize: maxSize) } catch {
             throw .unreadable(error)
         }
-        return try Wishes(parsing: String(decoding: bytes, as: UTF8.self), path: path)
+        return try text.map { text throws(WishesError) in try Wishes(parsing: text, path: path) } ?? Wishes()
     }
 
     public var text: String { Self.header + "\n" + all.map { $0.line + "\n" }.joined() }
 
     public func save(to path: String) throws(WishesError) {
-        do throws(SystemError) {
-            let directory = AtomicFile.parentDirectory(of: path)
-            if !AtomicFile.isDirectory(directory) { try AtomicFile.createDirectory(directory, mode: 0o700) }
-            try AtomicFile.write(Array(text.utf8), to: path, mode: 0o600)
-        } catch {
-            throw .unreadable(error)
-        }
+        do throws(SystemError) { try AtomicFile.writeState(text, to: path) } catch { throw .unreadable(error) }
     }
 }
 

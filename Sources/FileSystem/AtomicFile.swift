@@ -82,6 +82,20 @@ public enum AtomicFile {
 
     private static func isRunning(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
 
+    /// The text of a state file of at most `maxSize` bytes; nil when it does not exist yet.
+    public static func readState(_ path: String, maxSize: Int) throws(SystemError) -> String? {
+        guard exists(path) else { return nil }
+        return String(decoding: try read(path, maxSize: maxSize), as: UTF8.self)
+    }
+
+    /// Writes a state file whole (mode 0600), making its directory (mode 0700) first when
+    /// there is none.
+    public static func writeState(_ text: String, to path: String) throws(SystemError) {
+        let directory = parentDirectory(of: path)
+        if !isDirectory(directory) { try createDirectory(directory, mode: 0o700) }
+        try write(Array(text.utf8), to: path, mode: 0o600)
+    }
+
     /// Reads a whole file of at most `maxSize` bytes.
     public static func read(_ path: String, maxSize: Int) throws(SystemError) -> [UInt8] {
         let fd = try systemCall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }

@@ -67,12 +67,11 @@ public struct Allowlist: Equatable, Sendable {
 
     /// The allowlist at `path`; empty when the file does not exist yet.
     public static func load(from path: String) throws(AllowlistError) -> Allowlist {
-        guard AtomicFile.exists(path) else { return Allowlist() }
-        let bytes: [UInt8]
-        do throws(SystemError) { bytes = try AtomicFile.read(path, maxSize: maxSize) } catch {
+        let text: String?
+        do throws(SystemError) { text = try AtomicFile.readState(path, maxSize: maxSize) } catch {
             throw .unreadable(error)
         }
-        return try Allowlist(parsing: String(decoding: bytes, as: UTF8.self), path: path)
+        return try text.map { text throws(AllowlistError) in try Allowlist(parsing: text, path: path) } ?? Allowlist()
     }
 
     public var text: String {
@@ -85,13 +84,7 @@ public struct Allowlist: Equatable, Sendable {
     }
 
     public func save(to path: String) throws(AllowlistError) {
-        do throws(SystemError) {
-            let directory = AtomicFile.parentDirectory(of: path)
-            if !AtomicFile.isDirectory(directory) { try AtomicFile.createDirectory(directory, mode: 0o700) }
-            try AtomicFile.write(Array(text.utf8), to: path, mode: 0o600)
-        } catch {
-            throw .unreadable(error)
-        }
+        do throws(SystemError) { try AtomicFile.writeState(text, to: path) } catch { throw .unreadable(error) }
     }
 }
 

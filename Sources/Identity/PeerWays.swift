@@ -92,12 +92,11 @@ public struct PeerWays: Equatable, Sendable {
 
     /// The ways at `path`; none when the file does not exist yet.
     public static func load(from path: String) throws(PeerWaysError) -> PeerWays {
-        guard AtomicFile.exists(path) else { return PeerWays() }
-        let bytes: [UInt8]
-        do throws(SystemError) { bytes = try AtomicFile.read(path, maxSize: maxSize) } catch {
+        let text: String?
+        do throws(SystemError) { text = try AtomicFile.readState(path, maxSize: maxSize) } catch {
             throw .unreadable(error)
         }
-        return try PeerWays(parsing: String(decoding: bytes, as: UTF8.self), path: path)
+        return try text.map { text throws(PeerWaysError) in try PeerWays(parsing: text, path: path) } ?? PeerWays()
     }
 
     public var text: String {
@@ -112,13 +111,7 @@ public struct PeerWays: Equatable, Sendable {
     }
 
     public func save(to path: String) throws(PeerWaysError) {
-        do throws(SystemError) {
-            let directory = AtomicFile.parentDirectory(of: path)
-            if !AtomicFile.isDirectory(directory) { try AtomicFile.createDirectory(directory, mode: 0o700) }
-            try AtomicFile.write(Array(text.utf8), to: path, mode: 0o600)
-        } catch {
-            throw .unreadable(error)
-        }
+        do throws(SystemError) { try AtomicFile.writeState(text, to: path) } catch { throw .unreadable(error) }
     }
 }
 

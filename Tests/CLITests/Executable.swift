@@ -22,10 +22,7 @@ struct Executable {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent(name)
         process.arguments = arguments
-        process.environment = [
-            "HOME": home, "XDG_CONFIG_HOME": home + "/config", "XDG_STATE_HOME": home + "/state",
-            "PATH": "/usr/bin:/bin",
-        ].merging(extra) { _, new in new }
+        process.environment = Self.environment(home: home).merging(extra) { _, new in new }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -46,11 +43,16 @@ struct Executable {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent(name)
         process.arguments = arguments
-        process.environment = [
+        process.environment = Self.environment(home: home)
+        return try RunningProgram(process)
+    }
+
+    /// HOME and the XDG directories pointed into `home`, and a plain PATH.
+    static func environment(home: String) -> [String: String] {
+        [
             "HOME": home, "XDG_CONFIG_HOME": home + "/config", "XDG_STATE_HOME": home + "/state",
             "PATH": "/usr/bin:/bin",
         ]
-        return try RunningProgram(process)
     }
 
     static let server = Executable(name: "usbp2pd")
