@@ -49,22 +49,27 @@ public enum AtomicFile {
     /// Returns the names removed.
     @discardableResult
     public static func removeStaleTemporaries(in directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            names.append(name)
-        }
-        closedir(dir)
         var removed: [String] = []
-        for name in names {
+        for name in names(in: directory) {
             guard let pid = writerPID(ofTemporary: name), !isRunning(pid) else { continue }
             if unlink("\(directory)/\(name)") == 0 { removed.append(name) }
         }
         if !removed.isEmpty { try? syncDirectory(directory) }
         return removed.sorted()
+    }
+
+    /// The names in `directory` (not "." and ".."); none when it cannot be read.
+    public static func names(in directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
     }
 
     /// The PID in a temporary's name `NAME.tmp.PID[.RANDOM]`; nil for any other name.

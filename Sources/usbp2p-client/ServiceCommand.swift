@@ -4,6 +4,7 @@ import ClientControl
 import Config
 import Dispatch
 import FileSystem
+import Identity
 import Log
 import OSThreads
 import Sockets
@@ -42,6 +43,7 @@ struct ServeCommand: ParsableCommand {
         for name in AtomicFile.removeStaleTemporaries(in: stateDirectory) {
             log.notice("removed \(stateDirectory)/\(name), a write cut short before this start")
         }
+        takeOverEarlierState(into: stateDirectory, log: log)
         let identity = try loadIdentity(config: config, log: log)
         let service = try ClientService(config: config, identity: identity, log: log)
         let path = config.string("service.socket")
@@ -61,11 +63,49 @@ struct ServeCommand: ParsableCommand {
     }
 }
 
+/// Where `sudo usbp2p-client` kept root's identity and peers before the service existed.
+let earlierRootState = "/root/.local/state/usbp2p"
+
+/// The first start of the service on a laptop that used usbp2p-client before: root's
+/// identity (the one `sudo usbp2p-client pair` paired with), its peers and ways become the
+/// service's, so those pairings keep working; users' own identities cannot be (servers know
+/// them by other keys), and the log says which were left and how to pair again.
+func takeOverEarlierState(into stateDirectory: String, log: Logger) {
+    guard !AtomicFile.exists("\(stateDirectory)/identity.key") else { return }
+    let earlierKey = "\(earlierRootState)/identity.key"
+    if AtomicFile.exists(earlierKey) {
+        do {
+            for name in ["identity.key", "peers", "ways"] where AtomicFile.exists("\(earlierRootState)/\(name)") {
+                let bytes = try AtomicFile.read("\(earlierRootState)/\(name)", maxSize: 1 << 20)
+                if !AtomicFile.isDirectory(stateDirectory) {
+                    try AtomicFile.createDirectory(stateDirectory, mode: 0o700)
+                }
+                try AtomicFile.write(bytes, to: "\(stateDirectory)/\(name)", mode: 0o600)
+            }
+            let peers = (try? PeerList.load(from: "\(stateDirectory)/peers"))?.entries ?? []
+            let identity = (try? KeyFile.load(from: "\(stateDirectory)/identity.key"))?.endpointId
+            log.notice(
+                "took over root's earlier identity \(identity.map { "\($0)" } ?? "?") from \(earlierRootState) and its "
+                    + "\(peers.count) paired server(s): \(peers.map { $0.name.isEmpty ? "\($0.id)" : $0.name }.joined(separator: ", "))"
+            )
+        } catch {
+            log.warning("could not take over root's earlier identity from \(earlierRootState): \(error); starting anew")
+        }
+    }
+    // Users who paired as themselves: their servers know another key.
+    let homes = AtomicFile.names(in: "/home").map { "/home/\($0)" }
+    for home in homes where AtomicFile.exists("\(home)/.local/state/usbp2p/peers") {
+        log.notice(
+            "\(home)/.local/state/usbp2p holds pairings made with that user's own identity, which this service "
+                + "does not have: pair those servers again (usbp2p-client pair CODE) to use them through it")
+    }
+}
+
 extension ClientService {
     /// Commands the service runs itself (they need its sessions and wishes), and those it
     /// runs as its own program with its configuration (one-off: their output as printed).
     static let native: Set<String> = ["attach", "detach", "status"]
-    static let delegated: Set<String> = ["pair", "list", "peers", "forget", "identity"]
+    static let delegated: Set<String> = ["pair", "list", "peers", "forget"]
 
     func handle(_ request: ServiceRequest, config: ConfigFile) -> ServiceReply {
         if request.arguments.contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {

@@ -6,6 +6,7 @@
 # their own; a user outside the group is told how to get in. The wish outlives the
 # service: after a restart the stick is back with no command. Detach by VID:PID ends it
 # for good. 4 MiB written through the attached stick read back with the same SHA-256.
+# The identity an earlier 'sudo usbp2p-client' made is taken over at the first start.
 . "$(dirname "$0")/lib.sh"
 usb_stick
 work=/tmp/service; mkdir -p $work
@@ -35,6 +36,10 @@ TOML
 "$bin/usbp2pd" serve --config $work/pi.toml > $work/pi.log 2>&1 &
 wait_for 30 "usbp2pd to be ready" grep -q "ready: serving" $work/pi.log
 
+log "an earlier 'sudo usbp2p-client' left root's identity: the service takes it over"
+earlier=$(env -i HOME=/root PATH=/usr/bin:/bin "$bin/usbp2p-client" identity show | head -n1)
+[ -f /root/.local/state/usbp2p/identity.key ] || fail "no earlier identity of root's to take over"
+
 log "the laptop's service, as the .deb's unit starts it"
 mkdir -p /etc/usbp2p
 printf 'state_directory = "/var/lib/usbp2p-client"\nlan.mdns = false\n' > /etc/usbp2p/client.toml
@@ -46,6 +51,8 @@ start_service() {
 start_service
 ls -l /run/usbp2p-client/control.sock
 stat -c '%a %G' /run/usbp2p-client/control.sock | grep -qx "660 usbp2p" || fail "the service's socket is not 0660, group usbp2p"
+grep -q "took over root's earlier identity $earlier" $work/service.log || fail "the service did not say it took over root's identity"
+[ "$("$bin/usbp2p-client" identity show --config /etc/usbp2p/client.toml | head -n1)" = "$earlier" ] || fail "the service's identity is not root's earlier one"
 
 log "carl, not in the group, is told how to get in"
 out=$(as carl peers 2>&1) && fail "carl used the service"
