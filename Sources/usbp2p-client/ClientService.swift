@@ -75,6 +75,8 @@ final class ClientService: @unchecked Sendable {
             return .failure("--including-new is for every device; named devices are attached whenever offered already")
         }
         var added: [Wish] = []
+        // A failure leaves no session behind to a server nothing is wished of.
+        defer { if added.isEmpty { dropKeeperIfUnwished(server.id) } }
         if words.isEmpty && !includingNew {
             // Every device offered now: each becomes a wish of its own (by bus id), so that
             // what was chosen today is what comes back after a reboot, and nothing more.
@@ -105,6 +107,7 @@ final class ClientService: @unchecked Sendable {
                 wishes = next
             }
         } catch {
+            added = []
             return .failure("\(error)")
         }
         let keeper = keep(server.id)
@@ -204,6 +207,15 @@ final class ClientService: @unchecked Sendable {
 
     private func name(of server: EndpointId, peers: PeerList) -> String {
         peers.entries.first { $0.id == server }.map { $0.name.isEmpty ? "\(server)" : $0.name } ?? "\(server)"
+    }
+
+    /// Stops and forgets the keeper of `server` when nothing of it is wished.
+    private func dropKeeperIfUnwished(_ server: EndpointId) {
+        let keeper = lock.withLock { () -> ServerKeeper? in
+            guard wishes.of(server).isEmpty else { return nil }
+            return keepers.removeValue(forKey: server)
+        }
+        keeper?.stop(reason: "nothing of it is wished")
     }
 
     /// The keeper of `server`, started if it was not.
