@@ -6,7 +6,9 @@
 # their own; a user outside the group is told how to get in. The wish outlives the
 # service: after a restart the stick is back with no command. Detach by VID:PID ends it
 # for good. 4 MiB written through the attached stick read back with the same SHA-256.
-# The identity an earlier 'sudo usbp2p-client' made is taken over at the first start.
+# The identity an earlier 'sudo usbp2p-client' made is taken over at the first start. With
+# "every device, new ones too", a keyboard plugged into the server later is left out (and
+# the service says why) until it is named.
 . "$(dirname "$0")/lib.sh"
 usb_stick
 work=/tmp/service; mkdir -p $work
@@ -98,14 +100,45 @@ start_service
 wait_for 60 "the stick to come back by itself" at_least 2 $vid $pid
 as anna status | grep -q "attached" || fail "status after the restart"
 
-log "anna detaches it by VID:PID: gone, and not back after another restart"
+log "every device, new ones too: a keyboard plugged into the server later is left out until named"
+as anna attach --including-new | tee $work/attach-new.log
+modprobe dummy_hcd; modprobe libcomposite; modprobe usb_f_hid; modprobe usbhid
+g=/sys/kernel/config/usb_gadget/keyboard
+mkdir -p $g/strings/0x409 $g/configs/c.1 $g/functions/hid.usb0
+echo 0x1d6b > $g/idVendor; echo 0x0104 > $g/idProduct
+echo usbp2p > $g/strings/0x409/manufacturer
+echo "HID keyboard" > $g/strings/0x409/product
+echo 1 > $g/functions/hid.usb0/protocol; echo 1 > $g/functions/hid.usb0/subclass  # boot keyboard
+echo 8 > $g/functions/hid.usb0/report_length
+# The boot keyboard report descriptor (HID 1.11, appendix B.1).
+printf '\x05\x01\x09\x06\xa1\x01\x05\x07\x19\xe0\x29\xe7\x15\x00\x25\x01\x75\x01\x95\x08\x81\x02\x95\x01\x75\x08\x81\x03\x95\x05\x75\x01\x05\x08\x19\x01\x29\x05\x91\x02\x95\x01\x75\x03\x91\x03\x95\x06\x75\x08\x15\x00\x25\x65\x05\x07\x19\x00\x29\x65\x81\x00\xc0' > $g/functions/hid.usb0/report_desc
+ln -s $g/functions/hid.usb0 $g/configs/c.1/
+ls /sys/class/udc | head -n1 > $g/UDC
+wait_for 20 "the keyboard on the server" busid_of 1d6b 0104
+keyboard=$(busid_of 1d6b 0104)
+wait_for 60 "the service to leave the keyboard out" \
+  grep -q "not attaching $keyboard (1d6b:0104.*a keyboard is attached only when named" $work/service.log
+exactly 1 1d6b 0104 || fail "the keyboard was attached by 'every device'"
+as anna attach 1d6b:0104 | tee -a $work/attach-new.log
+wait_for 30 "the named keyboard on vhci_hcd" at_least 2 1d6b 0104
+as ben status | tee $work/status-keyboard.log
+grep -q "1d6b:0104: attached: $keyboard on port" $work/status-keyboard.log || fail "status does not show the keyboard"
+
+log "anna detaches the stick by VID:PID (its wishes go, 'every device' too), then the keyboard"
 as anna detach "$vid:$pid" | tee $work/detach.log
-grep -q "no longer kept attached" $work/detach.log || fail "detach did not say what it ended"
+grep -q "no longer kept attached: every device, new ones too" $work/detach.log \
+  || fail "the wish for every device, which takes in the stick, stayed"
 wait_for 30 "the stick to leave vhci_hcd" exactly 1 $vid $pid
+at_least 2 1d6b 0104 || fail "the named keyboard went with the stick"
+as anna detach 1d6b:0104 | tee -a $work/detach.log
+wait_for 30 "the keyboard to leave vhci_hcd" exactly 1 1d6b 0104
+
+log "nothing is kept: not back after another restart"
+grep -q "no longer kept attached: $vid:$pid" $work/detach.log || fail "detach did not say what it ended"
 as anna status | grep -q "nothing is kept attached" || fail "a wish is left after detach"
 kill -TERM $service_pid; wait $service_pid || true
 start_service
 as anna status | grep -q "nothing is kept attached" || fail "a wish came back after a restart"
-exactly 1 $vid $pid || fail "the stick was attached again after detach"
+exactly 1 $vid $pid && exactly 1 1d6b 0104 || fail "a device was attached again after detach"
 kill -TERM $service_pid; wait $service_pid || true
 echo "PASS: the laptop's service: a group member pairs, attaches, sees the status and detaches without sudo; an outsider gets the hint; the wish survives a restart"
