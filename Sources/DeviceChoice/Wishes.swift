@@ -143,7 +143,8 @@ public struct Wishes: Equatable, Sendable {
         do throws(SystemError) { text = try AtomicFile.readState(path, maxSize: maxSize) } catch {
             throw .unreadable(error)
         }
-        return try text.map { text throws(WishesError) in try Wishes(parsing: text, path: path) } ?? Wishes()
+        guard let text else { return Wishes() }
+        return try Wishes(parsing: text, path: path)
     }
 
     public var text: String { Self.header + "\n" + all.map { $0.line + "\n" }.joined() }

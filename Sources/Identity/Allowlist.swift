@@ -71,7 +71,8 @@ public struct Allowlist: Equatable, Sendable {
         do throws(SystemError) { text = try AtomicFile.readState(path, maxSize: maxSize) } catch {
             throw .unreadable(error)
         }
-        return try text.map { text throws(AllowlistError) in try Allowlist(parsing: text, path: path) } ?? Allowlist()
+        guard let text else { return Allowlist() }
+        return try Allowlist(parsing: text, path: path)
     }
 
     public var text: String {

@@ -96,7 +96,8 @@ public struct PeerWays: Equatable, Sendable {
         do throws(SystemError) { text = try AtomicFile.readState(path, maxSize: maxSize) } catch {
             throw .unreadable(error)
         }
-        return try text.map { text throws(PeerWaysError) in try PeerWays(parsing: text, path: path) } ?? PeerWays()
+        guard let text else { return PeerWays() }
+        return try PeerWays(parsing: text, path: path)
     }
 
     public var text: String {
