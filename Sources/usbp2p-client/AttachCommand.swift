@@ -89,6 +89,11 @@ struct AttachCommand: ParsableCommand {
         let log = options.logger(for: Client.self, config: config)
         guard let usbip else {
             if options.config == nil {
+                if relayOptions.relay != nil, ServiceConnection.isRunning(socketPath: config.string("service.socket")) {
+                    throw CLIError(
+                        "the laptop's service reaches servers with its own settings: set relay.address in "
+                            + "/etc/usbp2p/client.toml (or pair from a label that names the relay)")
+                }
                 if let reply = try ServiceConnection.ask(
                     "attach", (server.map { [$0] } ?? []) + arguments + (includingNew ? ["--including-new"] : []),
                     socketPath: config.string("service.socket"))

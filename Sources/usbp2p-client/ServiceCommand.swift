@@ -257,6 +257,16 @@ enum ServiceConnection {
         }
     }
 
+    /// Whether a service answers at `socketPath` (for this user or not).
+    static func isRunning(socketPath: String) -> Bool {
+        do throws(SystemError) {
+            try UnixSocket.connect(to: socketPath).close()
+            return true
+        } catch {
+            return error.errno == EACCES || error.errno == EPERM
+        }
+    }
+
     /// Prints the reply as the command would have, and ends with its status.
     static func finish(with reply: ServiceReply) throws -> Never {
         for (fd, text) in [(Int32(1), reply.standardOutput), (Int32(2), reply.standardError)] {
