@@ -56,6 +56,8 @@ struct Trickle: ParsableCommand {
     @Option var seconds = 30.0
     @Option(help: "The server's EndpointId: trickle pairing requests after a complete TLS handshake.")
     var pairingServer: String?
+    @Option(help: "Report as overdue the connections still open at the end after this many seconds (0: none).")
+    var overdueAfter = 0.0
 
     /// A connection's first bytes, after which only single bytes follow.
     func open(to: Endpoint, from: String?, pairingWith server: EndpointId?) throws -> any ByteStream {
@@ -79,18 +81,26 @@ struct Trickle: ParsableCommand {
     func run() throws {
         let to = try endpoint(target)
         let server = try pairingServer.map { try EndpointId(parsing: $0) }
-        var open: [any ByteStream] = []
+        var open: [(stream: any ByteStream, since: Double)] = []
         var opened = 0
         var refused = 0
         var closedByServer = 0
         var mostOpen = 0
         let end = monotonicSeconds() + seconds
+        // A round tops up by at most a tenth of the connections, so that one whose
+        // handshakes are slow (TLS for pairing, on an emulated machine) still trickles
+        // and notices closed connections every round.
+        let perRound = max(1, connections / 10)
         while monotonicSeconds() < end {
-            // Top up to `connections`, within the total budget.
-            while open.count < connections, opened + refused < connections * 10 {
+            // Top up towards `connections`, within the total budget.
+            var started = 0
+            while open.count < connections, opened + refused < connections * 10, started < perRound,
+                monotonicSeconds() < end
+            {
+                started += 1
                 let from = source.isEmpty ? nil : source[(opened + refused) % source.count]
                 do {
-                    open.append(try self.open(to: to, from: from, pairingWith: server))
+                    open.append((try self.open(to: to, from: from, pairingWith: server), monotonicSeconds()))
                     opened += 1
                 } catch {
                     refused += 1
@@ -98,16 +108,29 @@ struct Trickle: ParsableCommand {
             }
             mostOpen = max(mostOpen, open.count)
             usleep(UInt32(interval * 1e6))  // the attacker's pace
-            open = open.filter { socket in
-                if (try? socket.writeAll([0])) != nil { return true }
-                closedByServer += 1
-                socket.close()
-                return false
-            }
+            closedByServer += sweep(&open)
         }
+        // The last word on each: a write the server's reset fails, twice, a moment apart
+        // (the first write after a close still succeeds locally).
+        closedByServer += sweep(&open)
+        usleep(500_000)
+        closedByServer += sweep(&open)
+        let now = monotonicSeconds()
+        let overdue = overdueAfter > 0 ? open.filter { now - $0.since > overdueAfter }.count : 0
         say(
             "result: trickle opened \(opened) refused \(refused) closed-by-server \(closedByServer) "
-                + "most-open-at-once \(mostOpen) still-open \(open.count)")
+                + "most-open-at-once \(mostOpen) still-open \(open.count) overdue \(overdue)")
+    }
+
+    /// One byte to each; those the server has closed are dropped. Returns how many.
+    func sweep(_ open: inout [(stream: any ByteStream, since: Double)]) -> Int {
+        let before = open.count
+        open = open.filter { connection in
+            if (try? connection.stream.writeAll([0])) != nil { return true }
+            connection.stream.close()
+            return false
+        }
+        return before - open.count
     }
 }
 

@@ -158,7 +158,7 @@ import Testing
         let attack = try Executable(name: "usbp2p-abuse").run(
             [
                 "trickle", "--target", "127.0.0.1:\(port)", "--connections", "4", "--interval", "1", "--seconds", "24",
-                "--pairing-server", try #require(id),
+                "--pairing-server", try #require(id), "--overdue-after", "12",
             ], home: home)
         #expect(attack.status == 0, "\(attack.stderr)")
         let result = try #require(attack.stdout.split(separator: "\n").first { $0.hasPrefix("result: ") })
@@ -168,6 +168,7 @@ import Testing
         }
         #expect(figure("opened").map { $0 >= 4 } == true, "\(result)")
         #expect(figure("closed-by-server").map { $0 >= 4 } == true, "\(result)")
+        #expect(figure("overdue") == 0, "\(result)")
         #expect(server.output.current.standardError.contains("not done within 10 s"))
     }
 
