@@ -56,7 +56,7 @@ public enum Subprocess {
         var pid = pid_t()
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
+        defer { for pointer in argv + envp { free(pointer) } }
         let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         close(out[1])
         close(err[1])

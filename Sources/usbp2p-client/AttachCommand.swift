@@ -235,7 +235,9 @@ final class AttachedDevices: @unchecked Sendable {
 
     /// What the server offered when last asked, and the ports attached now.
     var snapshot: (offered: [ExportedDevice], ports: [(busid: String, port: Int)]) {
-        lock.withLock { (offered, ports) }
+        lock.withLock { () -> (offered: [ExportedDevice], ports: [(busid: String, port: Int)]) in
+            (offered: offered, ports: ports)
+        }
     }
 
     /// The bus ids to attach from what the server lists; says once per device why one
