@@ -102,20 +102,7 @@ as anna status | grep -q "attached" || fail "status after the restart"
 
 log "every device, new ones too: a keyboard plugged into the server later is left out until named"
 as anna attach --including-new | tee $work/attach-new.log
-modprobe dummy_hcd; modprobe libcomposite; modprobe usb_f_hid; modprobe usbhid
-g=/sys/kernel/config/usb_gadget/keyboard
-mkdir -p $g/strings/0x409 $g/configs/c.1 $g/functions/hid.usb0
-echo 0x1d6b > $g/idVendor; echo 0x0104 > $g/idProduct
-echo usbp2p > $g/strings/0x409/manufacturer
-echo "HID keyboard" > $g/strings/0x409/product
-echo 1 > $g/functions/hid.usb0/protocol; echo 1 > $g/functions/hid.usb0/subclass  # boot keyboard
-echo 8 > $g/functions/hid.usb0/report_length
-# The boot keyboard report descriptor (HID 1.11, appendix B.1).
-printf '\x05\x01\x09\x06\xa1\x01\x05\x07\x19\xe0\x29\xe7\x15\x00\x25\x01\x75\x01\x95\x08\x81\x02\x95\x01\x75\x08\x81\x03\x95\x05\x75\x01\x05\x08\x19\x01\x29\x05\x91\x02\x95\x01\x75\x03\x91\x03\x95\x06\x75\x08\x15\x00\x25\x65\x05\x07\x19\x00\x29\x65\x81\x00\xc0' > $g/functions/hid.usb0/report_desc
-ln -s $g/functions/hid.usb0 $g/configs/c.1/
-ls /sys/class/udc | head -n1 > $g/UDC
-wait_for 20 "the keyboard on the server" busid_of 1d6b 0104
-keyboard=$(busid_of 1d6b 0104)
+keyboard_gadget
 wait_for 60 "the service to leave the keyboard out" \
   grep -q "not attaching $keyboard (1d6b:0104.*a keyboard is attached only when named" $work/service.log
 exactly 1 1d6b 0104 || fail "the keyboard was attached by 'every device'"
