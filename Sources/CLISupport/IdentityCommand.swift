@@ -32,6 +32,8 @@ public struct IdentityShowCommand<P: Program>: ParsableCommand {
     public init() {}
 
     public func run() throws {
+        // The laptop's identity is its service's, whoever asks.
+        try P.forwardToService("identity", options: options)
         let config = try options.loadConfig(for: P.self)
         let log = options.logger(for: P.self, config: config)
         let path = "\(config.string("state_directory"))/identity.key"

@@ -18,6 +18,13 @@ public protocol Program: Sendable {
     static var name: String { get }
     static var schema: ConfigSchema { get }
     static var defaultConfigPath: String { get }
+    /// Hands a shared command to the program's service when it has one that owns the
+    /// machine's state (the laptop's client); returns when this process should run it.
+    static func forwardToService(_ command: String, options: CommonOptions) throws
+}
+
+extension Program {
+    public static func forwardToService(_ command: String, options: CommonOptions) throws {}
 }
 
 /// The text of `--version`: the program's version and the C libraries it runs on,

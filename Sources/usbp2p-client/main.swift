@@ -7,6 +7,9 @@ enum Client: Program {
     static let name = "usbp2p-client"
     static var schema: ConfigSchema { ClientSchema.schema }
     static var defaultConfigPath: String { ClientSchema.defaultPath }
+    static func forwardToService(_ command: String, options: CommonOptions) throws {
+        try ServiceConnection.forward(command, options: options)
+    }
 }
 
 struct Usbp2pClient: ParsableCommand {

@@ -56,6 +56,8 @@ stat -c '%a %G' /run/usbp2p-client/control.sock | grep -qx "660 usbp2p" || fail 
 grep -q "took over root's earlier identity $earlier" $work/service.log || fail "the service did not say it took over root's identity"
 [ "$("$bin/usbp2p-client" identity show --config /etc/usbp2p/client.toml | head -n1)" = "$earlier" ] || fail "the service's identity is not root's earlier one"
 
+[ "$(as ben identity)" = "$earlier" ] || fail "a user of the group is shown another identity than the laptop's"
+
 log "carl, not in the group, is told how to get in"
 out=$(as carl peers 2>&1) && fail "carl used the service"
 echo "$out"; echo "$out" | grep -q "usermod -aG usbp2p carl" || fail "no hint to join the group"

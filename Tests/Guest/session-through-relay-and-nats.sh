@@ -11,6 +11,8 @@
 #     captured with tshark, holds TLS and no plaintext USB/IP or SCSI.
 #  3. A cut longer than the grace period: the stick is detached, then attached again when
 #     the link returns.
+#  4. The label's code carries the relay's address and EndpointId: a laptop with an empty
+#     configuration pairs with it through the relay, and lists the stick afterwards.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/net.sh"
 usb_stick
@@ -155,4 +157,17 @@ wait_for 60 "the stick to be attached again" at_least 2 $vid $pid
 cat $work/attach2.log
 kill -TERM "$attach_pid"; wait "$attach_pid" || true
 wait_for 20 "the stick to be detached at the end" exactly 1 $vid $pid
-echo "PASS: through two NATs and the relay: refusals, list, attach, a 10 s cut survived with the data intact and no re-enumeration, no plaintext on the relay, and detach/re-attach after a long cut"
+
+log "4. a label's code with the relay's hints pairs a laptop with an empty configuration, through the relay"
+uri=$("$bin/usbp2pd" pairing-code --config $work/pi.toml | sed -n 's/^as a URI: *//p' | awk '{print $NF}')
+case "$uri" in *"?relay=$relay_address&relay-id=$relay_id&h="*) ;; *) fail "the label's URI carries no relay hints: $uri" ;; esac
+"$bin/usbp2pd" pair --open --seconds 120 --config $work/pi.toml
+: > $work/empty.toml
+mkdir -p $work/labelled-home
+labelled() { HOME=$work/labelled-home ip netns exec laptop "$bin/usbp2p-client" "$@"; }
+labelled pair --config $work/empty.toml "$uri" | tee $work/labelled-pair.log || fail "pairing with the label's hints failed"
+grep -q "relay $relay_address" $work/labelled-pair.log || fail "the pairing did not go through the relay"
+labelled list --config $work/empty.toml > $work/labelled-list.log || fail "the labelled laptop could not list (status $?)"
+cat $work/labelled-list.log
+grep -q "$busid  $vid:$pid" $work/labelled-list.log || fail "the stick is not in the labelled laptop's list"
+echo "PASS: through two NATs and the relay: refusals, list, attach, a 10 s cut survived with the data intact and no re-enumeration, no plaintext on the relay, detach/re-attach after a long cut, and a label's code with relay hints pairing a laptop that has no configuration"

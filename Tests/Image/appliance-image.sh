@@ -8,16 +8,22 @@
 #   3. The appliance VM (UEFI, the image's own bootloader, kernel and initrd) with an
 #      emulated USB stick boots to READY; root read-only, state on its partition, ssh off,
 #      the USB interrupt on the USB core, the LED "online".
-#   4. A second VM, the laptop (vhci_hcd, and the LAN's DHCP server), on one Ethernet with
-#      it: a button press opens pairing (LED "pairing"), `usbp2p-client pair CODE` pairs,
-#      `usbp2p-client attach` brings the stick up, a file on it has its checksum, LED
-#      "attached".
-#   5. The appliance's power is cut (qemu killed) while the laptop writes to the stick;
+#   4. A second VM, the laptop (this machine's Debian 12 on a disk of its own, booted by
+#      systemd; the LAN's DHCP server), on one Ethernet with it: the laptop's .deb
+#      (image/build-client, image/build-client-deb) is installed and its service starts;
+#      anna, a user in the usbp2p group, presses nothing but the appliance's button and
+#      runs `usbp2p-client pair CODE` and `usbp2p-client attach` without sudo (LED
+#      "pairing", then "attached"); the stick comes up through vhci_hcd, a file on it has
+#      its checksum.
+#   5. The laptop reboots: its service brings the stick back with no command.
+#   6. The appliance's power is cut (qemu killed) while the laptop writes to the stick;
 #      the root filesystem has no damage (e2fsck); the appliance boots again with the
-#      same identity and allowlist, and the laptop's attach brings the stick back by
+#      same identity and allowlist, and the laptop's service brings the stick back by
 #      itself, the file intact.
+#   7. `usbp2p-client detach harddrive` (the stick by its name) ends it for good: gone
+#      from the laptop, LED "online", not back after the service restarts.
 # Prints "measured:" lines (boot to READY, systemd-analyze) and PASS/FAIL per stage.
-# Run by scripts/test; needs root (image build, chroot) and takes about 12 minutes here.
+# Run by scripts/test; needs root (image build, chroot) and takes about 15 minutes here.
 # No `set -e`: every check says what failed (an agent call that fails leaves its
 # variable empty, and the check on it fails with a message).
 set -uo pipefail
@@ -25,7 +31,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 . "$here/scripts/lib.sh"
 work="$here/.build/image-test"
 agent_py="$here/Tests/Image/agent.py"
-# The laptop's client and the provisioning machine's usbp2pd (this machine's build).
+# The provisioning machine's usbp2pd (this machine's build); the laptop gets the .deb.
 bin=${USBP2P_BIN:-$here/.build/debug}
 appliance_pid="" laptop_pid=""
 log() { printf '== %s %s\n' "$(date +%T)" "$*"; }
@@ -35,7 +41,7 @@ fail() {
   [ -f "$work/appliance.console" ] && { echo "-- appliance console (tail)"; tail -n 25 "$work/appliance.console" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
   on_appliance 20 "journalctl -b --no-pager -n 40 -u usbp2pd -u usbp2p-firstboot" 2>/dev/null | sed 's/^/   appliance: /' || true
   [ -f "$work/laptop.log" ] && { echo "-- laptop (tail)"; tail -n 15 "$work/laptop.log"; }
-  on_laptop 30 "tail -n 20 /tmp/attach.log" 2>/dev/null | sed 's/^/   laptop attach: /' || true
+  on_laptop 30 "journalctl -b --no-pager -n 30 -u usbp2p-client -o cat" 2>/dev/null | sed 's/^/   laptop service: /' || true
   # USBP2P_KEEP_VMS=SECONDS leaves both machines running that long to look at them
   # (Tests/Image/agent.py .build/image-test/appliance.sock 10 "COMMAND").
   sleep "${USBP2P_KEEP_VMS:-0}"
@@ -46,6 +52,7 @@ cleanup() {
   if [ -n "$laptop_pid" ]; then
     python3 "$agent_py" "$work/laptop.sock" 5 "touch /tmp/laptop-done" >/dev/null 2>&1 || true
     sleep 2; kill "$laptop_pid" 2>/dev/null || true
+    pkill -f -- "$work/laptop.sock" 2>/dev/null || true  # its qemu, if it did not power off
   fi
   wait 2>/dev/null || true
 }
@@ -81,6 +88,12 @@ size_mib=$(( $(stat -c %s "$img") / 1048576 ))
 [ "$size_mib" -lt 300 ] || fail "build: the image is $size_mib MiB, not under 300"
 echo "measured: image build $((SECONDS - start)) s, image $size_mib MiB, .img.xz $(( $(stat -c %s "$img.xz") / 1048576 )) MiB"
 pass "build: .img ($size_mib MiB), .img.xz, SHA-256 and Imager JSON"
+
+# The laptop's package, as a user downloads it.
+log "the laptop's .deb (image/build-client, image/build-client-deb)"
+bash "$here/image/build-client" > "$work/build-client.log" 2>&1 || { tail -n 30 "$work/build-client.log"; fail "build: image/build-client failed"; }
+deb=$(bash "$here/image/build-client-deb" amd64 "$work/deb" | awk '{print $1}')
+[ -f "$deb" ] || fail "build: image/build-client-deb made no .deb"
 
 # The test's overlay: gpio-sim for the image's kernel, built against its headers in the
 # trixie chroot, set up before usbp2pd; and the agent.
@@ -208,7 +221,8 @@ echo "measured: boot to READY (power on to usbp2pd active, TCG, first boot, no D
 # make both boots meaningless as figures.
 log "booting the laptop"
 laptop_qemu="-netdev socket,id=lan,udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1)) -device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:01 -device virtio-serial-pci -chardev socket,id=agent,path=$work/laptop.sock,server=on,wait=off -device virtserialport,chardev=agent,name=usbp2p.test"
-bash "$here/scripts/guest" run --timeout 1800 --qemu "$laptop_qemu" "$here/Tests/Image/laptop-job.sh" > "$work/laptop.log" 2>&1 &
+truncate -s 2G "$work/laptop.img"; mkfs.ext4 -q "$work/laptop.img"
+bash "$here/scripts/guest" run --timeout 2400 --machine "$work/laptop.img" --qemu "$laptop_qemu" "$here/Tests/Image/laptop-job.sh" > "$work/laptop.log" 2>&1 &
 laptop_pid=$!
 analyze=$(on_appliance 30 "systemd-analyze; systemd-analyze blame --no-pager | head -n 8")
 echo "$analyze" | sed 's/^/   /'
@@ -222,7 +236,7 @@ irq=$(on_appliance 30 "journalctl -b -u usbp2p-irq-affinity --no-pager -o cat | 
 echo "   $irq"
 [[ "$irq" == *"on CPU 1"* ]] || fail "boot: the USB interrupt was not moved to the USB core"
 on_appliance 30 "systemctl show -p User --value usbp2pd | grep -qx usbp2p" > /dev/null || fail "boot: usbp2pd does not run as its own user"
-until_ok 120 "boot: the appliance has no address from the laptop's DHCP" on_appliance 30 "ip -4 addr show | grep -q 198.18.77."
+until_ok 300 "boot: the appliance has no address from the laptop's DHCP" on_appliance 30 "ip -4 addr show | grep -q 198.18.77."
 pass "boot: READY in ${ready_s} s; root ro, state rw, provisioned identity, ssh off, USB IRQ on CPU 1, own user"
 
 # The LED, read from gpio-sim's sysfs while usbp2pd holds the line (as in the guest
@@ -251,31 +265,51 @@ expect_led() {  # expect_led NAME: the pattern of docs/user-guide.md, "The statu
 until_ok 60 "led: the LED does not say 'online'" expect_led online
 pass "led: online"
 
-# 4. Pairing and attaching from the laptop.
-until_ok 120 "laptop: its agent does not answer" on_laptop 30 true
+# 4. The laptop: the .deb, then a user in the usbp2p group pairs and attaches, no sudo.
+until_ok 300 "laptop: its agent does not answer" on_laptop 30 true
+install_out=$(on_laptop 300 "apt-get install -y -q --no-install-recommends $deb 2>&1 | tail -n 4; systemctl is-active usbp2p-client; ls -l /run/usbp2p-client/control.sock") \
+  || fail "laptop: the .deb did not install, or its service is not active: $install_out"
+echo "$install_out" | sed 's/^/   /'
+on_laptop 30 "useradd --create-home anna && usermod -aG usbp2p anna" > /dev/null || fail "laptop: no user anna"
+as_anna() { on_laptop "$1" "runuser -u anna -- usbp2p-client $2 2>&1"; }  # as_anna TIMEOUT 'ARGS'
+pass "laptop: the .deb installed, its service active, anna in the usbp2p group"
 on_appliance 30 "$lines"'; echo pull-down > $lines/sim_gpio27/pull; sleep 0.3; echo pull-up > $lines/sim_gpio27/pull' > /dev/null
 expect_led pairing || fail "led: a button press did not show 'pairing'"
-client="$bin/usbp2p-client"
-pair_out=$(on_laptop 120 "mkdir -p /tmp/laptop && printf 'state_directory = \"/tmp/laptop\"\nname = \"laptop\"\n' > /tmp/laptop.toml && $client pair --config /tmp/laptop.toml '$code' 2>&1") \
-  || fail "pair: usbp2p-client pair failed: $pair_out"
+pair_out=$(as_anna 120 "pair '$code'") || fail "pair: anna's usbp2p-client pair failed: $pair_out"
 echo "$pair_out" | sed 's/^/   /'
-laptop_id=$(on_laptop 30 "$client identity show --config /tmp/laptop.toml | head -n1")
-on_appliance 30 "grep -q '^$laptop_id' /var/lib/usbp2p/allowlist" > /dev/null || fail "pair: the laptop is not on the appliance's allowlist"
-pass "pair: button, then usbp2p-client pair with the label's code, over the LAN"
-on_laptop 30 "setsid nohup $client attach --config /tmp/laptop.toml > /tmp/attach.log 2>&1 < /dev/null & sleep 0.5" > /dev/null
+laptop_id=$(on_laptop 30 "usbp2p-client identity show --config /etc/usbp2p/client.toml | head -n1")
+on_appliance 30 "grep -q '^$laptop_id.*anna@laptop' /var/lib/usbp2p/allowlist" > /dev/null \
+  || fail "pair: the laptop's service identity is not on the appliance's allowlist as anna's"
+pass "pair: button, then usbp2p-client pair with the label's code as anna, over the LAN, into the service"
+attach_begin=$SECONDS
+attach_out=$(as_anna 120 attach) || fail "attach: anna's usbp2p-client attach failed: $attach_out"
+echo "$attach_out" | sed 's/^/   /'
 mount_stick='modprobe sd_mod; modprobe usb-storage; modprobe vfat; modprobe nls_cp437; modprobe nls_iso8859_1
   for d in /sys/bus/usb/devices/*; do [ "$(cat $d/idVendor 2>/dev/null)" = 46f4 ] && found=1; done; [ -n "${found:-}" ] || exit 1
   disk=$(ls /sys/bus/usb/drivers/usb-storage/*/host*/target*/*/block 2>/dev/null | head -n1); [ -n "$disk" ] || exit 1
   mkdir -p /mnt/stick; mountpoint -q /mnt/stick || mount /dev/$disk /mnt/stick'
-attach_begin=$SECONDS
 until_ok 120 "attach: the stick does not appear on the laptop" on_laptop 30 "$mount_stick"
 echo "measured: attach until the stick is mounted on the laptop $((SECONDS - attach_begin)) s"
 sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1")
 [ "$sum" = "$photo_sum" ] || fail "attach: photo.bin reads back as $sum, not $photo_sum"
 until_ok 30 "led: the LED does not say 'attached'" expect_led attached
-pass "attach: the stick on the laptop through vhci_hcd, its file's SHA-256 right, LED attached"
+pass "attach: anna's attach, no sudo; the stick on the laptop through vhci_hcd, its file's SHA-256 right, LED attached"
 
-# 5. Power cut in the middle of a write, and the boot after it.
+# 5. The laptop reboots; nobody types anything.
+log "the laptop reboots"
+on_laptop 30 "umount /mnt/stick; systemctl reboot" > /dev/null 2>&1 || true
+reboot_begin=$SECONDS
+until_ok 600 "reboot: the laptop did not come back" on_laptop 10 '[ "$(cat /var/lib/usbp2p-test/boots)" = 2 ]'
+until_ok 180 "reboot: the laptop's service did not bring the stick back" on_laptop 30 "$mount_stick"
+echo "measured: the laptop's reboot until the stick is mounted again $((SECONDS - reboot_begin)) s"
+sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1")
+[ "$sum" = "$photo_sum" ] || fail "reboot: photo.bin reads back as $sum after the laptop's reboot"
+status_out=$(as_anna 30 status)
+echo "$status_out" | sed 's/^/   /'
+echo "$status_out" | grep -q ": attached: " || fail "reboot: anna's status does not show the stick attached"
+pass "reboot: the laptop's service, started at boot, brought the stick back with no command"
+
+# 6. Power cut in the middle of a write, and the boot after it.
 on_laptop 30 "setsid nohup dd if=/dev/urandom of=/mnt/stick/big.bin bs=64k count=2000 conv=fsync > /tmp/dd.log 2>&1 < /dev/null & sleep 0.2" > /dev/null
 until_ok 60 "power: the write did not get under way" \
   on_laptop 10 '[ "$(sed -n "s/^wchar: //p" /proc/$(pgrep -x dd)/io)" -gt 4194304 ]'
@@ -298,5 +332,16 @@ until_ok 240 "power: the laptop's attach did not bring the stick back" on_laptop
 echo "measured: the stick back on the laptop $((SECONDS - reattach_begin)) s after the appliance was started again"
 sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1")
 [ "$sum" = "$photo_sum" ] || fail "power: photo.bin reads back as $sum after the power cut"
-pass "power: same identity, secret and allowlist; the laptop re-attached by itself; the file intact"
-on_laptop 30 "umount /mnt/stick; pkill -INT -f 'usbp2p-client attach'; sleep 2; tail -n 5 /tmp/attach.log" | sed 's/^/   attach: /' || true
+pass "power: same identity, secret and allowlist; the laptop's service re-attached by itself; the file intact"
+
+# 7. Detach by name: for good.
+on_laptop 30 "umount /mnt/stick" > /dev/null || fail "detach: the stick could not be unmounted"
+detach_out=$(as_anna 60 "detach harddrive") || fail "detach: anna's usbp2p-client detach harddrive failed: $detach_out"
+echo "$detach_out" | sed 's/^/   /'
+no_stick='! grep -qx 46f4 /sys/bus/usb/devices/*/idVendor'
+until_ok 30 "detach: the stick is still on the laptop" on_laptop 10 "$no_stick"
+until_ok 30 "led: the LED does not say 'online' after the detach" expect_led online
+on_laptop 60 "systemctl restart usbp2p-client" > /dev/null || fail "detach: the service did not restart"
+as_anna 30 status | grep -q "nothing is kept attached" || fail "detach: a wish is left after the service's restart"
+on_laptop 10 "$no_stick" > /dev/null || fail "detach: the stick came back after the service's restart"
+pass "detach: 'detach harddrive' by name; gone from the laptop, LED online, not back after a restart"
