@@ -100,7 +100,7 @@ public struct DeviceChoice: Sendable {
 }
 
 extension DeviceChoice {
-    static func keyboardReason(_ device: ExportedDevice) -> String {
+    public static func keyboardReason(_ device: ExportedDevice) -> String {
         "a keyboard is attached only when named (attach \(vidPid(device.idVendor, device.idProduct)))"
     }
 }

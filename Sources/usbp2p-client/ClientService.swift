@@ -75,6 +75,7 @@ final class ClientService: @unchecked Sendable {
             return .failure("--including-new is for every device; named devices are attached whenever offered already")
         }
         var added: [Wish] = []
+        var leftOut: [String] = []
         // A failure leaves no session behind to a server nothing is wished of.
         defer { if added.isEmpty { dropKeeperIfUnwished(server.id) } }
         if words.isEmpty && !includingNew {
@@ -94,6 +95,9 @@ final class ClientService: @unchecked Sendable {
                         : "the server offers only keyboards, which are attached only when named")
             }
             added = usable.map { Wish(server: server.id, what: .device(.busid($0.busid))) }
+            leftOut = offered.filter(\.isKeyboard).map {
+                "not attaching \($0.busid) (\(hex4($0.idVendor)):\(hex4($0.idProduct))): \(DeviceChoice.keyboardReason($0))\n"
+            }
         } else if includingNew {
             added = [Wish(server: server.id, what: .everyDeviceIncludingNew)]
         } else {
@@ -116,7 +120,7 @@ final class ClientService: @unchecked Sendable {
         keeper.waitForAttachments(seconds: 20)
         return ServiceReply(
             status: 0,
-            standardOutput: keeper.describe(wishes: added).map { $0 + "\n" }.joined()
+            standardOutput: leftOut.joined() + keeper.describe(wishes: added).map { $0 + "\n" }.joined()
                 + "kept attached by the service: 'usbp2p-client status' shows them, 'usbp2p-client detach' ends that\n")
     }
 

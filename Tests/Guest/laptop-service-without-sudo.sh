@@ -122,6 +122,16 @@ at_least 2 1d6b 0104 || fail "the named keyboard went with the stick"
 as anna detach 1d6b:0104 | tee -a $work/detach.log
 wait_for 30 "the keyboard to leave vhci_hcd" exactly 1 1d6b 0104
 
+log "every device offered now, with the keyboard plugged in: the stick comes, the keyboard is named as left out"
+as anna attach | tee $work/attach-every.log
+grep -q "not attaching $keyboard (1d6b:0104): a keyboard is attached only when named (attach 1d6b:0104)" $work/attach-every.log \
+  || fail "attach did not say it left the keyboard out"
+grep -q "$busid: attached: $busid on port" $work/attach-every.log || fail "attach did not attach the stick"
+wait_for 30 "the stick on vhci_hcd" at_least 2 $vid $pid
+exactly 1 1d6b 0104 || fail "the keyboard was attached by 'every device'"
+as anna detach --all | tee -a $work/detach.log
+wait_for 30 "the stick to leave vhci_hcd" exactly 1 $vid $pid
+
 log "nothing is kept: not back after another restart"
 grep -q "no longer kept attached: $vid:$pid" $work/detach.log || fail "detach did not say what it ended"
 as anna status | grep -q "nothing is kept attached" || fail "a wish is left after detach"

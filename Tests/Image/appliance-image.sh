@@ -64,6 +64,7 @@ until_ok() {
   local seconds=$1 what=$2 deadline; shift 2; deadline=$((SECONDS + seconds))
   until "$@" > /dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || fail "$what (not within $seconds s)"
+    [ -z "$laptop_pid" ] || kill -0 "$laptop_pid" 2> /dev/null || fail "$what (the laptop VM ended)"
     sleep 1
   done
 }

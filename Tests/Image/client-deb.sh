@@ -2,7 +2,7 @@
 # The laptop's package: image/build-client-deb makes the .deb; in a Debian 13 chroot of its
 # architecture (the build chroot, scripts/trixie-chroot; arm64's runs under qemu-user-static)
 # and, for amd64, in a Debian 12 one too (minbase, cached), apt installs it with its
-# dependencies, the program runs and prints its version, the man page, the modules-load.d
+# dependencies, the program runs and prints its version, the man pages (one per command), the modules-load.d
 # file and the unit are in place, the unit is one systemd accepts (systemd-analyze verify,
 # where systemd is installed); its service starts as the unit starts it, and a user in the
 # usbp2p group pairs through it with a usbp2pd on loopback (this machine's build, outside
@@ -38,6 +38,9 @@ check='
   grep -q "^state_directory = \"/var/lib/usbp2p-client\"" /etc/usbp2p/client.toml
   usbp2p-client config check --config /etc/usbp2p/client.toml > /dev/null
   zcat /usr/share/man/man1/usbp2p-client.1.gz | grep -q "^.SH SYNOPSIS"
+  for command in pair attach detach list status peers forget ports identity config serve; do
+    zcat /usr/share/man/man1/usbp2p-client.$command.1.gz | grep -q "^.Sh SYNOPSIS" || { echo "no man page for $command"; exit 1; }
+  done
   if command -v systemd-analyze > /dev/null; then systemd-analyze verify --man=no /usr/lib/systemd/system/usbp2p-client.service; fi
   # The service, started as its unit starts it (no systemd in a chroot), and a user of the
   # group pairing through it.

@@ -29,7 +29,7 @@ ip link set lo up; ip link set "$iface" up
 ip addr add 198.18.77.1/24 dev "$iface"
 # (The leases on the machine's disk: the appliance keeps its address across a reboot.)
 dnsmasq --interface="$iface" --bind-interfaces --port=0 --dhcp-range=198.18.77.50,198.18.77.99,10m \
-  --dhcp-leasefile=$state/dnsmasq.leases --pid-file=/run/dnsmasq-lan.pid --log-dhcp --log-facility=/tmp/dnsmasq.log
+  --dhcp-leasefile=$state/dnsmasq.leases --pid-file=/run/dnsmasq-lan.pid --log-dhcp --log-facility=$state/dnsmasq.log
 bash "$project/Tests/Image/agent" &
 log "laptop ready (boot $boot): 198.18.77.1 on $iface, DHCP for the appliance, agent on usbp2p.test"
 while [ ! -f /tmp/laptop-done ]; do sleep 0.5; done
