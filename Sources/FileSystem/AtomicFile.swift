@@ -20,6 +20,15 @@ public enum AtomicFile {
         do throws(SystemError) {
             // The umask may have narrowed `mode`; an explicit fchmod makes it exact.
             try systemCall("fchmod", path: temporary) { fchmod(fd, mode) }
+            // Root writing into a directory another user owns (`sudo usbp2pd allow` into the
+            // service's state directory) leaves the file to that user: a root-owned 0600
+            // file there is one the service could no longer read.
+            if geteuid() == 0 {
+                var owner = stat()
+                if stat(directory, &owner) == 0, owner.st_uid != 0 {
+                    try systemCall("fchown", path: temporary) { fchown(fd, owner.st_uid, owner.st_gid) }
+                }
+            }
             var written = 0
             while written < bytes.count {
                 let n = try systemCall("write", path: temporary) {
@@ -152,6 +161,16 @@ public enum AtomicFile {
         return (info.st_mode & 0o7777, info.st_uid)
     }
 
+    /// Which version of a file `path` names now (its inode, size and modification time),
+    /// to tell that it changed; nil when it does not exist.
+    public static func version(of path: String) -> FileVersion? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileVersion(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+    }
+
     /// The directory part of `path` ("." when it has none).
     public static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
@@ -163,4 +182,13 @@ public enum AtomicFile {
         defer { close(fd) }
         try systemCall("fsync", path: directory) { fsync(fd) }
     }
+}
+
+/// A file as `AtomicFile.version(of:)` saw it: equal versions are (as far as stat can tell)
+/// the same content. An atomic replacement always makes another inode.
+public struct FileVersion: Equatable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+    public let size: Int64
+    public let modified: Int64
 }

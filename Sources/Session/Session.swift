@@ -96,6 +96,8 @@ public final class Session: @unchecked Sendable {
     }
 
     public var isEnded: Bool { monitor.withLock { endReason != nil } }
+    /// Why the session ended (nil while it lasts).
+    public var endedBecause: String? { monitor.withLock { endReason } }
     public var isConnected: Bool { monitor.withLock { connection != nil } }
     public var currentPath: String { monitor.withLock { path } }
 

@@ -346,7 +346,7 @@ final class ServerKeeper: @unchecked Sendable {
         monitor.withLock { () -> String in
             if let problem { return problem }
             guard let session = client?.current else { return "connecting" }
-            if session.isEnded { return "waiting for the server (the session ended)" }
+            if let reason = session.endedBecause { return "waiting for the server (the session ended: \(reason))" }
             return session.isConnected ? "connected, \(session.currentPath)" : "resuming (the connection was lost)"
         }
     }

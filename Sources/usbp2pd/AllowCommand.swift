@@ -9,8 +9,10 @@ struct AllowCommand: ParsableCommand {
         abstract: "Add a client's EndpointId to the allowlist by hand (or remove it, or list the allowlist).",
         discussion: """
             The allowlist is state_directory/allowlist; the running service reads it for every \
-            new connection, so a change takes effect without a restart. A client prints its \
-            EndpointId with 'usbp2p-client identity'.
+            new connection and notices each change within a second: a client removed from it \
+            loses its session then, without a restart. Run as root, the file stays the \
+            service's (owned by the state directory's owner). A client prints its EndpointId \
+            with 'usbp2p-client identity'.
             """)
 
     @OptionGroup var options: CommonOptions
@@ -53,7 +55,10 @@ struct AllowCommand: ParsableCommand {
                 allowlist.add(id, name: name.joined(separator: " "), added: todayUTC())
             }
             try allowlist.save(to: path)
-            print("\(remove ? "removed" : "allowed") \(id)")
+            print(
+                remove
+                    ? "removed \(id): a session it has with the running service ends within a second"
+                    : "allowed \(id)")
         } catch let error as CLIError {
             throw error
         } catch {

@@ -2,6 +2,7 @@ import AccessPolicy
 import Config
 import Dispatch
 import Exporter
+import FileSystem
 import Identity
 import LocalDiscovery
 import Log
@@ -64,6 +65,8 @@ final class SessionService: @unchecked Sendable {
     }
     /// When a client not on the allowlist was last taken up from the relay.
     private let lastStrangerAccepted = Mutex<Double>(-.infinity)
+    /// The allowlist's version the sessions were last checked against.
+    private let allowlistSeen = Mutex<FileVersion?>(nil)
     /// Strangers announced by the relay are taken up (to be refused in the handshake,
     /// with a message) at most this often: anyone can make the relay announce them, and
     /// each costs this server a TLS connection.
@@ -89,6 +92,7 @@ final class SessionService: @unchecked Sendable {
         let allowlistPath = "\(config.string("state_directory"))/allowlist"
         self.allowlistPath = allowlistPath
         // Fail at start on a broken allowlist rather than refusing everyone silently.
+        allowlistSeen.withLock { $0 = AtomicFile.version(of: allowlistPath) }
         let count = try Allowlist.load(from: allowlistPath).entries.count
         logger.info("\(count) client(s) on the allowlist \(allowlistPath)")
         let policy = try AccessPolicy(default: config.string("access.default"), rules: config.strings("access.rules"))
@@ -206,6 +210,37 @@ final class SessionService: @unchecked Sendable {
     var hasListener: Bool { listener != nil }
 
     /// Which devices `peer` (an EndpointId's text) may see and import.
+    /// Ends the sessions of clients no longer on the allowlist, when it has changed since
+    /// the last look (whoever changed it: `usbp2pd allow --remove`, the button's long press,
+    /// an editor). New connections read it anyway; this is for those already in. Called
+    /// on every health tick, so a removal takes effect within one (0.5 s) plus the goodbye.
+    func enforceAllowlist() {
+        let now = AtomicFile.version(of: allowlistPath)
+        let changed = allowlistSeen.withLock { seen in
+            defer { seen = now }
+            return seen != now
+        }
+        guard changed else { return }
+        let allowlist: Allowlist
+        do throws(AllowlistError) { allowlist = try Allowlist.load(from: allowlistPath) } catch {
+            // New connections are refused while it is broken; the sessions in progress go on
+            // rather than end over a typo.
+            logger.error(
+                "the allowlist changed and cannot be read: \(error); new connections are refused until it is fixed")
+            return
+        }
+        let removed = registry.sessionsByPeer.filter { entry in
+            (try? EndpointId(parsing: entry.peer)).map { !allowlist.contains($0) } ?? false
+        }
+        guard !removed.isEmpty else { return }
+        for (peer, _) in removed { logger.notice("\(peer) is no longer on the allowlist: ending its session") }
+        // At once: each end waits (at most 1 s) for its goodbye to go out, and this runs on
+        // the tick that pings the watchdog.
+        DispatchQueue.concurrentPerform(iterations: removed.count) { index in
+            removed[index].session.end(reason: "this client was removed from the server's allowlist")
+        }
+    }
+
     static func allows(_ policy: AccessPolicy, for peer: String) -> @Sendable (USBDeviceInfo) -> Bool {
         let peerId = try? EndpointId(parsing: peer)
         return { info in

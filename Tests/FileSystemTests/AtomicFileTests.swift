@@ -13,6 +13,36 @@ import Testing
         #expect(try AtomicFile.read(path, maxSize: 10) == [1, 2, 3])
     }
 
+    /// `sudo usbp2pd allow` writes into the service's state directory: the file must stay
+    /// one the service (the directory's owner) can read.
+    @Test(.enabled(if: geteuid() == 0, "only root can write a file that another user owns"))
+    func rootWritingIntoAnotherUsersDirectoryLeavesTheFileToThatUser() throws {
+        let directory = scratch()
+        let (serviceUser, serviceGroup): (uid_t, gid_t) = (65534, 65534)
+        #expect(chown(directory, serviceUser, serviceGroup) == 0)
+        let path = directory + "/allowlist"
+        try AtomicFile.write([1], to: path, mode: 0o600)
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(info.st_uid == serviceUser && info.st_gid == serviceGroup)
+        #expect(info.st_mode & 0o777 == 0o600)
+        // In a directory of root's own, the file stays root's.
+        let own = scratch() + "/key"
+        try AtomicFile.write([1], to: own, mode: 0o600)
+        #expect(stat(own, &info) == 0 && info.st_uid == 0)
+    }
+
+    @Test func aReplacedFileHasAnotherVersionAndAnUntouchedOneTheSame() throws {
+        let path = scratch() + "/allowlist"
+        #expect(AtomicFile.version(of: path) == nil)
+        try AtomicFile.write([1], to: path, mode: 0o600)
+        let first = AtomicFile.version(of: path)
+        #expect(first != nil)
+        #expect(AtomicFile.version(of: path) == first)
+        try AtomicFile.write([1], to: path, mode: 0o600)  // the same bytes, a new file
+        #expect(AtomicFile.version(of: path) != first)
+    }
+
     @Test func aTemporaryLeftByAPowerCutDoesNotBlockLaterWrites() throws {
         let path = scratch() + "/allowlist"
         // What an older version left behind, named by the PID this process now has.

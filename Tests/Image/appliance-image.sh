@@ -22,8 +22,11 @@
 #      itself, the file intact.
 #   7. `usbp2p-client detach harddrive` (the stick by its name) ends it for good: gone
 #      from the laptop, LED "online", not back after the service restarts.
+#   8. Root's `usbp2pd allow` on the appliance leaves the allowlist the service's
+#      (usbp2p, 0600) and the service starts with it; `usbp2pd allow --remove` of the
+#      laptop ends its session: the stick leaves it (measured).
 # Prints "measured:" lines (boot to READY, systemd-analyze) and PASS/FAIL per stage.
-# Run by scripts/test; needs root (image build, chroot) and takes about 15 minutes here.
+# Run by scripts/test; needs root (image build, chroot) and takes about 9 minutes here.
 # No `set -e`: every check says what failed (an agent call that fails leaves its
 # variable empty, and the check on it fails with a message).
 set -uo pipefail
@@ -346,3 +349,27 @@ on_laptop 60 "systemctl restart usbp2p-client" > /dev/null || fail "detach: the 
 as_anna 30 status | grep -q "nothing is kept attached" || fail "detach: a wish is left after the service's restart"
 on_laptop 10 "$no_stick" > /dev/null || fail "detach: the stick came back after the service's restart"
 pass "detach: 'detach harddrive' by name; gone from the laptop, LED online, not back after a restart"
+
+# 8. The allowlist changed as root on the appliance (the service runs as its own user):
+# the file stays the service's, the service starts with it, and a laptop removed from it
+# loses its session and the stick.
+laptop_id=$(as_anna 30 identity | head -n1)
+other_id=$(on_appliance 30 "usbp2pd identity show | head -n1")
+on_appliance 30 "usbp2pd allow $other_id 'added by root'" > /dev/null || fail "allowlist: root's usbp2pd allow failed"
+owner=$(on_appliance 10 "stat -c %U:%a /var/lib/usbp2p/allowlist")
+[ "$owner" = "usbp2p:600" ] || fail "allowlist: root's change left the allowlist as $owner, not the service's (usbp2p:600)"
+on_appliance 60 "systemctl restart usbp2pd" > /dev/null || fail "allowlist: usbp2pd did not restart"
+wait_ready
+attach_out=$(as_anna 60 "attach harddrive") || fail "allowlist: anna's attach after root's change failed: $attach_out"
+until_ok 120 "allowlist: the stick did not come back after root's change and a restart" on_laptop 30 "$mount_stick"
+on_laptop 30 "umount /mnt/stick" > /dev/null
+removed_at=$SECONDS
+on_appliance 30 "usbp2pd allow --remove $laptop_id" > /dev/null || fail "allowlist: usbp2pd allow --remove failed"
+until_ok 30 "allowlist: the removed laptop kept the stick" on_laptop 10 "$no_stick"
+echo "measured: usbp2pd allow --remove until the stick is gone from the removed laptop $((SECONDS - removed_at)) s"
+on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q 'removed from the server.s allowlist'" > /dev/null \
+  || fail "allowlist: the appliance's journal does not say why the session ended"
+status_out=$(as_anna 30 status)
+echo "$status_out" | sed 's/^/   /'
+echo "$status_out" | grep -q "removed from the server's allowlist" || fail "allowlist: anna's status does not say why the stick left"
+pass "allowlist: root's usbp2pd allow keeps the file the service's (usbp2p:600) and the service starts; a laptop removed loses its session and the stick, and its status says why"

@@ -1,0 +1,59 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `usbp2pd allow` with the real programs on loopback: a change reaches a running service.
+@Suite(.serialized) struct AllowCommandTests {
+    @Test func aClientRemovedFromTheAllowlistLosesItsSessionAndIsRefusedAfterwards() throws {
+        let home = scratchDirectory()
+        let port = try unusedLoopbackPort()
+        let config = home + "/usbp2pd.toml"
+        write(
+            """
+            name = "Bench Pi"
+            state_directory = "\(home)/pi"
+            session.listen = "127.0.0.1:\(port)"
+            lan.mdns = false
+            reach.port_mapping = false
+            gpio.chip = ""
+            control.socket = "\(home)/control.sock"
+            metrics.listen = ""
+
+            """, to: config)
+        let client = home + "/client.toml"
+        write("state_directory = \"\(home)/laptop\"\nlan.mdns = false\nname = \"bench laptop\"\n", to: client)
+        let clientId = try #require(
+            try Executable.client.run(["identity", "show", "--config", client], home: home).stdout
+                .split(separator: "\n").first.map(String.init))
+        let added = try Executable.server.run(["allow", "--config", config, clientId, "bench laptop"], home: home)
+        #expect(added.status == 0, "\(added.stderr)")
+
+        let server = try Executable.server.launch(["serve", "--config", config], home: home)
+        defer { server.stop() }
+        #expect(server.waitForStandardError(containing: "ready: serving as"), "\(server.output.current.standardError)")
+        let serverId = try #require(
+            try Executable.server.run(["identity", "show", "--config", config], home: home).stdout
+                .split(separator: "\n").first.map(String.init))
+        // A foreground attach keeps a session open, waiting for devices (this server has none).
+        let attach = try Executable.client.launch(
+            ["attach", "--config", client, "--including-new", "\(serverId)@127.0.0.1:\(port)"], home: home)
+        defer { attach.stop() }
+        #expect(
+            server.waitForStandardError(containing: "session with \(clientId) started"),
+            "\(server.output.current.standardError)")
+
+        let removed = try Executable.server.run(["allow", "--remove", "--config", config, clientId], home: home)
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(removed.stdout.contains("ends within a second"))
+        #expect(
+            server.waitForStandardError(containing: "ended: this client was removed from the server's allowlist"),
+            "\(server.output.current.standardError)")
+        #expect(
+            attach.waitForStandardError(containing: "removed from the server's allowlist"),
+            "\(attach.output.current.standardError)")
+        // Its attempts to come back are refused in the handshake.
+        #expect(
+            server.waitForStandardError(containing: "\(clientId) is not on the allowlist"),
+            "\(server.output.current.standardError)")
+    }
+}
