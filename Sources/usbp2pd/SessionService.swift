@@ -209,7 +209,6 @@ final class SessionService: @unchecked Sendable {
     var hasRelay: Bool { relayListener != nil }
     var hasListener: Bool { listener != nil }
 
-    /// Which devices `peer` (an EndpointId's text) may see and import.
     /// Ends the sessions of clients no longer on the allowlist, when it has changed since
     /// the last look (whoever changed it: `usbp2pd allow --remove`, the button's long press,
     /// an editor). New connections read it anyway; this is for those already in. Called
@@ -241,6 +240,7 @@ final class SessionService: @unchecked Sendable {
         }
     }
 
+    /// Which devices `peer` (an EndpointId's text) may see and import.
     static func allows(_ policy: AccessPolicy, for peer: String) -> @Sendable (USBDeviceInfo) -> Bool {
         let peerId = try? EndpointId(parsing: peer)
         return { info in
