@@ -52,12 +52,15 @@ public final class USBIPExporter: Sendable {
         self.logger = logger
     }
 
-    /// The devices this server offers: every device but hubs, and but devices that are
+    /// The devices this server offers: every device but hubs, but devices that are
     /// themselves imported here through vhci_hcd (offering those again would loop: a client
-    /// on this machine attaching "every device like this one" would import its own copies).
+    /// on this machine attaching "every device like this one" would import its own copies),
+    /// and but devices this machine uses itself (`SystemDevices`: a mounted disk, swap, a
+    /// network interface).
     public func exportableDevices(strings: Bool? = nil) throws(USBError) -> [USBDeviceInfo] {
-        try usb.devices(strings: strings ?? readsStrings.load(ordering: .relaxed)).filter {
-            !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid)
+        let own = SystemDevices()
+        return try usb.devices(strings: strings ?? readsStrings.load(ordering: .relaxed)).filter {
+            !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) && own.reason(busid: $0.busid) == nil
         }
     }
 

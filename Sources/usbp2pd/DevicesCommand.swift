@@ -8,7 +8,12 @@ import USBHost
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "List the USB devices this machine can share (hubs excluded).")
+        abstract: "List the USB devices this machine can share (hubs excluded).",
+        discussion: """
+            A device this machine uses itself is listed with why it is never offered: it \
+            holds a mounted filesystem or swap (a Pi booting from a USB disk), or it is a \
+            network interface. Importing it would take it from this machine.
+            """)
 
     @OptionGroup var options: CommonOptions
 
@@ -20,6 +25,7 @@ struct DevicesCommand: ParsableCommand {
             defer { usb.shutdown() }
             let devices = try usb.devices(strings: true).filter { !$0.isHub }
             if devices.isEmpty { print("no USB devices") }
+            let own = SystemDevices()
             for d in devices {
                 let id = hex4(d.idVendor) + ":" + hex4(d.idProduct)
                 let classes = d.interfaces.map {
@@ -30,6 +36,7 @@ struct DevicesCommand: ParsableCommand {
                 print(
                     "\(column)\(id)  \(name.isEmpty ? "(no name)" : name)  \(d.speed)  interfaces \(classes.joined(separator: ", "))"
                 )
+                if let why = own.reason(busid: d.busid) { print("         never offered: \(why)") }
             }
         } catch {
             throw CLIError("\(error)")
