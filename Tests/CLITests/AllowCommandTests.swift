@@ -7,21 +7,8 @@ import Testing
     @Test func aClientRemovedFromTheAllowlistLosesItsSessionAndIsRefusedAfterwards() throws {
         let home = scratchDirectory()
         let port = try unusedLoopbackPort()
-        let config = home + "/usbp2pd.toml"
-        write(
-            """
-            name = "Bench Pi"
-            state_directory = "\(home)/pi"
-            session.listen = "127.0.0.1:\(port)"
-            lan.mdns = false
-            reach.port_mapping = false
-            gpio.chip = ""
-            control.socket = "\(home)/control.sock"
-            metrics.listen = ""
-
-            """, to: config)
-        let client = home + "/client.toml"
-        write("state_directory = \"\(home)/laptop\"\nlan.mdns = false\nname = \"bench laptop\"\n", to: client)
+        let config = serverConfig(home, port: port)
+        let client = clientConfig(home)
         let clientId = try #require(
             try Executable.client.run(["identity", "show", "--config", client], home: home).stdout
                 .split(separator: "\n").first.map(String.init))

@@ -6,30 +6,6 @@ import Testing
 /// (text, URI, QR code), its window opened from the command line, the client's pair,
 /// peers, list and forget, and what each says when something is wrong.
 @Suite(.serialized) struct PairingCommandTests {
-    /// A server's configuration with everything but a loopback session listener off.
-    func serverConfig(_ home: String, port: Int) -> String {
-        let path = home + "/usbp2pd.toml"
-        write(
-            """
-            name = "Bench Pi"
-            state_directory = "\(home)/pi"
-            session.listen = "127.0.0.1:\(port)"
-            lan.mdns = false
-            reach.port_mapping = false
-            gpio.chip = ""
-            control.socket = "\(home)/control.sock"
-            metrics.listen = ""
-
-            """, to: path)
-        return path
-    }
-
-    func clientConfig(_ home: String) -> String {
-        let path = home + "/client.toml"
-        write("state_directory = \"\(home)/laptop\"\nlan.mdns = false\nname = \"bench laptop\"\n", to: path)
-        return path
-    }
-
     func json(_ text: String) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
