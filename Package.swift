@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Log", targets: ["Log"]),
         // For the parsers' fuzzer in Fuzz/.
         .library(name: "Config", targets: ["Config"]),
+        .library(name: "AccessPolicy", targets: ["AccessPolicy"]),
         .library(name: "LocalDiscovery", targets: ["LocalDiscovery"]),
         .library(name: "Pairing", targets: ["Pairing"]),
     ],
@@ -66,7 +67,7 @@ let package = Package(
             swiftSettings: strict),
         // One multiplexed, resumable session per peer pair over any byte stream.
         .target(
-            name: "Session", dependencies: ["Sockets", "OSThreads", "Log", "FileSystem", "Sodium"],
+            name: "Session", dependencies: ["Sockets", "OSThreads", "Log", "FileSystem", "Sodium", "Identity"],
             swiftSettings: strict),
         // usbp2p-relay's service and an endpoint's side of it: signed registration, splicing.
         .target(
@@ -82,7 +83,7 @@ let package = Package(
         // Prometheus text metrics over HTTP on loopback.
         .target(name: "Metrics", dependencies: ["Sockets", "OSThreads", "Log"], swiftSettings: strict),
         // Which paired peers may use which devices (usbp2pd's [access] rules).
-        .target(name: "AccessPolicy", dependencies: ["Identity"], swiftSettings: strict),
+        .target(name: "AccessPolicy", dependencies: ["Identity", "FileSystem"], swiftSettings: strict),
         // systemd's notify protocol (READY, STATUS, WATCHDOG) on $NOTIFY_SOCKET, without libsystemd.
         .target(name: "Systemd", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         // Pairing a laptop with a server: the pairing window, the channel-bound proof of the
@@ -175,7 +176,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity", "CPlatform"], swiftSettings: strict),
         .testTarget(
-            name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log", "TestSupport"],
+            name: "SessionTests", dependencies: ["Session", "Sockets", "OSThreads", "Log", "TestSupport", "Identity"],
             swiftSettings: strict),
         .testTarget(
             name: "RelayTests",
@@ -192,7 +193,8 @@ let package = Package(
             name: "PairingTests", dependencies: ["Pairing", "Identity", "Secure", "Sockets", "OSThreads"],
             swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Sockets"], swiftSettings: strict),
-        .testTarget(name: "AccessPolicyTests", dependencies: ["AccessPolicy", "Identity"], swiftSettings: strict),
+        .testTarget(
+            name: "AccessPolicyTests", dependencies: ["AccessPolicy", "Identity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Sockets", "Log"], swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "GPIOTests", dependencies: ["GPIO"], swiftSettings: strict),

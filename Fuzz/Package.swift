@@ -21,6 +21,7 @@ let package = Package(
                 .product(name: "Session", package: main), .product(name: "Relay", package: main),
                 .product(name: "Pairing", package: main), .product(name: "LocalDiscovery", package: main),
                 .product(name: "Config", package: main), .product(name: "Identity", package: main),
+                .product(name: "AccessPolicy", package: main),
             ],
             path: "Parsers",
             // libFuzzer brings main().

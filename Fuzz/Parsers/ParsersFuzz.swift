@@ -3,6 +3,7 @@
 // its own under Fuzz/corpus/). A parser may refuse any input with its typed error; it
 // may not crash, hang or trap, and what it accepts must encode back to an equal value.
 
+import AccessPolicy
 import Config
 import Identity
 import LocalDiscovery
@@ -144,8 +145,8 @@ private func pairingCodes(_ input: [UInt8]) {
     }
 }
 
-/// The client's and the server's state files: an allowlist (or peer list) and the ways to
-/// the servers; what parses writes back to the same.
+/// The client's and the server's state files: an allowlist (or peer list), the ways to
+/// the servers and the sharing state; what parses writes back to the same.
 private func stateFiles(_ input: [UInt8]) {
     let text = String(decoding: input, as: UTF8.self)
     if let list = try? Allowlist(parsing: text, path: "fuzz") {
@@ -153,5 +154,10 @@ private func stateFiles(_ input: [UInt8]) {
     }
     if let ways = try? PeerWays(parsing: text, path: "fuzz") {
         guard (try? PeerWays(parsing: ways.text, path: "fuzz")) == ways else { fatalError("ways round trip") }
+    }
+    if let sharing = try? SharingState(parsing: text, path: "fuzz") {
+        guard (try? SharingState(parsing: sharing.text, path: "fuzz")) == sharing else {
+            fatalError("sharing round trip")
+        }
     }
 }

@@ -93,6 +93,17 @@ public enum ServerSchema {
                     return nil
                 }),
             ConfigKey(
+                "sharing.new_devices", .string, default: .string("unshared"),
+                "With whom a device the owner has not shared or unshared yet is shared: \"unshared\" (only the "
+                    + "owner, the first laptop paired, uses it) or \"shared\" (every paired laptop). The owner "
+                    + "changes it per device: usbp2p-client share, usbp2pd share.",
+                check: { value in
+                    guard case .string(let text) = value, NewDevices(rawValue: text) != nil else {
+                        return "expected \"shared\" or \"unshared\" (got \(value))"
+                    }
+                    return nil
+                }),
+            ConfigKey(
                 "access.rules", .strings, default: .strings([]),
                 "Which paired clients may use which devices: \"allow|deny PEER DEVICE\" lines, the first match "
                     + "deciding; PEER is * or an EndpointId, DEVICE is *, VVVV:PPPP (PPPP may be *), serial=... or "

@@ -59,9 +59,24 @@ public final class USBIPExporter: Sendable {
     /// network interface).
     public func exportableDevices(strings: Bool? = nil) throws(USBError) -> [USBDeviceInfo] {
         let own = SystemDevices()
-        return try usb.devices(strings: strings ?? readsStrings.load(ordering: .relaxed)).filter {
+        let reading = strings ?? readsStrings.load(ordering: .relaxed)
+        return try usb.devices(strings: reading).filter {
             !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) && own.reason(busid: $0.busid) == nil
+        }.map { device in
+            // The serial number keys the device's sharing state: the kernel read it at
+            // enumeration, so sysfs has it without asking the device again.
+            guard !reading, device.serialNumber == nil else { return device }
+            var known = device
+            known.serialNumber = Self.sysfsSerial(busid: device.busid)
+            return known
         }
+    }
+
+    /// The serial number the kernel read (/sys/bus/usb/devices/BUSID/serial), nil if none.
+    static func sysfsSerial(busid: String, sys: String = "/sys") -> String? {
+        let text = SystemDevices.text("\(sys)/bus/usb/devices/\(busid)/serial")
+        let serial = String(text.prefix { $0 != "\n" })
+        return serial.isEmpty ? nil : serial
     }
 
     /// Whether device lists read the string descriptors (serial numbers, for access rules
@@ -97,8 +112,9 @@ public final class USBIPExporter: Sendable {
 
     /// Opens `busid` for one importer. The caller must call `endImport` with the handle.
     /// A device `allows` refuses is, to this importer, no device at all.
+    /// Also returns the device as `allows` saw it.
     func beginImport(busid: String, allows: (USBDeviceInfo) -> Bool = { _ in true }) throws(ImportRefusal) -> (
-        USBDeviceHandle, ExportedDevice
+        USBDeviceHandle, ExportedDevice, USBDeviceInfo
     ) {
         let devices: [USBDeviceInfo]
         do throws(USBError) { devices = try exportableDevices() } catch { throw .failed(error) }
@@ -112,7 +128,7 @@ public final class USBIPExporter: Sendable {
                 handle.close()
                 throw USBError("describe \(busid)", code: -1)
             }
-            return (handle, device)
+            return (handle, device, info)
         } catch {
             imported.withLock { _ = $0.remove(busid) }
             throw error.isNoDevice ? .noSuchDevice : error.isBusy ? .busy : .failed(error)

@@ -39,6 +39,16 @@ public final class USBIPServer: Sendable {
     private let opPhase = Mutex<[String: Int]>([:])
     /// The op phase's whole-exchange deadlines.
     private let deadlines: Deadlines
+    /// The imports in progress, for `endDisallowedImports`.
+    private let liveImports = Mutex<[UInt64: LiveImport]>([:])
+    private let importNumbers = Atomic<UInt64>(0)
+
+    private struct LiveImport: Sendable {
+        let device: USBDeviceInfo
+        let peer: String
+        let allows: @Sendable (USBDeviceInfo) -> Bool
+        let end: @Sendable () -> Void
+    }
 
     public init(exporter: USBIPExporter, endpoint: Endpoint?, logger: Logger) throws(SystemError) {
         self.exporter = exporter
@@ -125,7 +135,19 @@ public final class USBIPServer: Sendable {
         listener?.socket.shutdown()
     }
 
-    private func serve(_ socket: Socket, allows: @Sendable (USBDeviceInfo) -> Bool, opPhaseOver: OnceFlag) {
+    /// Ends each import its connection may no longer have (`allows` now refuses the
+    /// device: it was unshared, a rule changed), as if the device had been unplugged: the
+    /// importer's vhci port sees the connection end. Returns "PEER: BUSID" of each.
+    @discardableResult
+    public func endDisallowedImports() -> [String] {
+        let ended = liveImports.withLock { imports in
+            imports.values.filter { !$0.allows($0.device) }
+        }
+        for live in ended { live.end() }
+        return ended.map { "\($0.peer): \($0.device.busid)" }
+    }
+
+    private func serve(_ socket: Socket, allows: @escaping @Sendable (USBDeviceInfo) -> Bool, opPhaseOver: OnceFlag) {
         defer { socket.close() }
         socket.setReceiveTimeout(seconds: Self.opPhaseTimeoutSeconds)
         // The whole op request within the limit, however it trickles in.
@@ -162,13 +184,14 @@ public final class USBIPServer: Sendable {
     }
 
     private func serveImport(
-        busid: String, socket: Socket, allows: @Sendable (USBDeviceInfo) -> Bool, decoder: inout USBIPStreamDecoder,
+        busid: String, socket: Socket, allows: @escaping @Sendable (USBDeviceInfo) -> Bool,
+        decoder: inout USBIPStreamDecoder,
         buffer: inout [UInt8]
     ) {
         let handle: USBDeviceHandleBox
         do throws(USBIPExporter.ImportRefusal) {
-            let (opened, device) = try exporter.beginImport(busid: busid, allows: allows)
-            handle = USBDeviceHandleBox(handle: opened, devid: device.devid)
+            let (opened, device, facts) = try exporter.beginImport(busid: busid, allows: allows)
+            handle = USBDeviceHandleBox(handle: opened, devid: device.devid, facts: facts)
             do throws(SystemError) {
                 try socket.writeAll(USBIPMessage.replyImport(status: .ok, device: device).encoded)
             } catch {
@@ -202,6 +225,20 @@ public final class USBIPServer: Sendable {
             return
         }
         defer { watch.stop() }
+        let number = importNumbers.add(1, ordering: .relaxed).newValue
+        let revoked = Atomic<Bool>(false)
+        liveImports.withLock {
+            $0[number] = LiveImport(
+                device: handle.facts, peer: socket.peer, allows: allows,
+                end: { [logger] in
+                    guard !revoked.exchange(true, ordering: .relaxed) else { return }
+                    logger.notice(
+                        "\(socket.peer): may no longer use \(busid) (unshared, or the rules changed); ending the import"
+                    )
+                    socket.shutdown()
+                })
+        }
+        defer { liveImports.withLock { _ = $0.removeValue(forKey: number) } }
         var reason = "client closed the connection"
         do {
             while let message = try readMessage(socket, &decoder, &buffer) {
@@ -210,6 +247,7 @@ public final class USBIPServer: Sendable {
         } catch {
             reason = "\(error)"
         }
+        if revoked.load(ordering: .relaxed) { reason = "no longer allowed" }
         session.end()
         writer.drain()
         exporter.endImport(handle.handle)
@@ -249,4 +287,6 @@ final class OnceFlag: Sendable {
 private struct USBDeviceHandleBox: @unchecked Sendable {
     let handle: USBHost.USBDeviceHandle
     let devid: UInt32
+    /// The device as `allows` saw it (with its serial number).
+    let facts: USBDeviceInfo
 }

@@ -102,7 +102,7 @@ public enum AllowlistError: Error, Equatable, Sendable, CustomStringConvertible 
 }
 
 extension String {
-    var trimmingSpaces: String {
+    public var trimmingSpaces: String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
         return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
     }

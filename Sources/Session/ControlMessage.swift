@@ -1,3 +1,4 @@
+import Identity
 import Sockets
 
 // Control messages travel on channel 0, one per data frame:
@@ -15,6 +16,13 @@ import Sockets
 //                                                 half the punch round trip, then dials too)
 //                  8 device names  names          server → client: what its devices are called
 //                                                 (sent at the start and after each change)
+//                  9 sharing   action u8 (1 share, 2 unshare), busid length u8 (1-31), busid,
+//                              count u8 (≤ 16), count × 32-byte EndpointId keys
+//                                                 client → server: the owner shares a device
+//                                                 with everyone (count 0) or these laptops,
+//                                                 or unshares it
+//                 10 sharing result  ok u8 (0 or 1), text
+//                                                 server → client: what became of it
 //
 //   names: count u8 (≤ 64), then per device: busid length u8 (1-31), busid (ASCII digits,
 //   '-' and '.'), name length u8 (≤ 127), name (UTF-8, "manufacturer product").
@@ -31,11 +39,17 @@ public enum ControlMessage: Equatable, Sendable {
     case punch([Endpoint])
     case sync
     case deviceNames([DeviceName])
+    /// Share (`share` true) a device, by bus id, with everyone (no laptops) or these; or
+    /// unshare it.
+    case sharing(share: Bool, busid: String, laptops: [EndpointId])
+    case sharingResult(ok: Bool, text: String)
 
     /// Texts are cut to this many bytes (they are for logs and error messages).
     static let maxText = 1024
     /// Endpoints in one message at most (extra ones are left out when encoding).
     public static let maxEndpoints = 16
+    /// Laptops named in one sharing request at most.
+    public static let maxLaptops = 16
 
     public var encoded: [UInt8] {
         switch self {
@@ -48,6 +62,11 @@ public enum ControlMessage: Equatable, Sendable {
         case .punch(let endpoints): [6] + Self.encode(endpoints)
         case .sync: [7]
         case .deviceNames(let names): Self.encode(names)
+        case .sharing(let share, let busid, let laptops):
+            [9, share ? 1 : 2, UInt8(min(busid.utf8.count, DeviceName.maxBusid))]
+                + Array(busid.utf8.prefix(DeviceName.maxBusid)) + [UInt8(min(laptops.count, Self.maxLaptops))]
+                + laptops.prefix(Self.maxLaptops).flatMap(\.publicKey)
+        case .sharingResult(let ok, let text): [10, ok ? 1 : 0] + Array(text.utf8.prefix(Self.maxText))
         }
     }
 
@@ -91,6 +110,33 @@ public enum ControlMessage: Equatable, Sendable {
             throw .malformed("\(bytes.endIndex - offset) bytes after the device names")
         }
         return names
+    }
+
+    private static func decodeSharing(_ bytes: ArraySlice<UInt8>) throws(SessionFrameError) -> ControlMessage {
+        var rest = bytes
+        guard let action = rest.popFirst(), action == 1 || action == 2 else {
+            throw .malformed("sharing without action 1 or 2")
+        }
+        guard let length = rest.popFirst(), (1...DeviceName.maxBusid).contains(Int(length)), rest.count > Int(length)
+        else { throw .malformed("sharing without a bus id") }
+        let busidBytes = rest.prefix(Int(length))
+        rest = rest.dropFirst(Int(length))
+        guard let busid = String(validating: busidBytes, as: UTF8.self), DeviceName(busid: busid, name: "") != nil
+        else {
+            throw .malformed("sharing of a bus id that is not one")
+        }
+        guard let count = rest.popFirst(), count <= maxLaptops else {
+            throw .malformed("sharing with too many laptops")
+        }
+        let keyLength = 32
+        guard rest.count == Int(count) * keyLength else {
+            throw .malformed("sharing with \(count) laptops in \(rest.count) bytes")
+        }
+        let laptops = (0..<Int(count)).map { index in
+            EndpointId(publicKey: Array(rest.dropFirst(index * keyLength).prefix(keyLength)))
+        }
+        if action == 2, !laptops.isEmpty { throw .malformed("unsharing names no laptops") }
+        return .sharing(share: action == 1, busid: busid, laptops: laptops)
     }
 
     /// Numeric endpoints only; others (host names) are left out.
@@ -163,6 +209,10 @@ public enum ControlMessage: Equatable, Sendable {
             guard bytes.count == 1 else { throw .malformed("sync of \(bytes.count) bytes") }
             self = .sync
         case 8: self = .deviceNames(try Self.decodeNames(bytes[1...]))
+        case 9: self = try Self.decodeSharing(bytes[1...])
+        case 10:
+            guard bytes.count >= 2, bytes[1] <= 1 else { throw .malformed("sharing result without ok 0 or 1") }
+            self = .sharingResult(ok: bytes[1] == 1, text: try text(from: 2))
         default: throw .malformed("unknown control message \(kind)")
         }
     }

@@ -141,6 +141,12 @@ extension Session {
         case .sync:
             guard role == .server else { throw .protocolViolation("the server sent a sync") }
             notices.append(message)
+        case .sharing:
+            guard role == .server else { throw .protocolViolation("the server sent a sharing request") }
+            notices.append(message)
+        case .sharingResult:
+            guard role == .client else { throw .protocolViolation("the client sent a sharing result") }
+            notices.append(message)
         case .devicesChanged, .goodbye, .punch:
             notices.append(message)
         }

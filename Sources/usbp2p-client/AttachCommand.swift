@@ -271,7 +271,8 @@ final class AttachedDevices: @unchecked Sendable {
             where !offered.contains(where: { selector.matches($0, name: names.name(of: $0.busid)) }) {
                 throw AttachError(
                     "the server offers no device \(selector)"
-                        + (offered.isEmpty ? " (it offers none to this client)" : " (it offers: \(listed))"))
+                        + (offered.isEmpty
+                            ? " (it offers none to this client\(Self.sharingHint))" : " (it offers: \(listed))"))
             }
         }
         if busids.isEmpty {
@@ -279,13 +280,17 @@ final class AttachedDevices: @unchecked Sendable {
             case .everyDeviceNow:
                 throw AttachError(
                     offered.isEmpty
-                        ? "the server offers no devices to this client (name one to wait for it, or use --including-new)"
+                        ? "the server offers no devices to this client\(Self.sharingHint) "
+                            + "(name one to wait for it, or use --including-new)"
                         : "nothing to attach: name the device to attach it")
             default: say("the server offers no matching device yet; waiting for one")
             }
         }
         for busid in busids { try attach(busid, in: session) }
     }
+
+    /// Why a paired laptop may see nothing.
+    static let sharingHint = ": a laptop that is not the server's owner sees what the owner shares with it"
 
     struct AttachError: Error, CustomStringConvertible {
         let description: String
@@ -297,14 +302,22 @@ final class AttachedDevices: @unchecked Sendable {
     func reconcileLater(in session: Session) {
         let reconcile: @Sendable () -> Void = { [self] in
             reconciling.withLock {
-                pruneFreedPorts()
+                let freed = pruneFreedPorts()
                 do {
-                    let (busids, _) = try wanted(in: session)
+                    let (busids, offered) = try wanted(in: session)
+                    for (busid, port) in freed where !offered.contains(where: { $0.busid == busid }) {
+                        say(
+                            "\(busid) left port \(port): the server no longer offers it to this laptop "
+                                + "(unplugged there, or no longer shared with this laptop)")
+                    }
                     let unwanted = lock.withLock { ports.filter { !busids.contains($0.busid) } }
                     for (busid, port) in unwanted {
                         do throws(VHCIError) {
                             try VHCI.detach(port: port)
-                            say("detached \(busid) from port \(port): no longer wanted")
+                            let why =
+                                offered.contains { $0.busid == busid }
+                                ? "no longer wanted" : "the server no longer offers it to this laptop"
+                            say("detached \(busid) from port \(port): \(why)")
                         } catch {
                             log.warning("detach port \(port): \(error)")
                         }
@@ -330,10 +343,15 @@ final class AttachedDevices: @unchecked Sendable {
         }
     }
 
-    /// Ports vhci_hcd has let go of (the device went away on the server).
-    private func pruneFreedPorts() {
-        guard let free = try? Set(VHCI.ports().filter(\.isFree).map(\.port)) else { return }
-        lock.withLock { ports.removeAll { free.contains($0.port) } }
+    /// Forgets the ports vhci_hcd has let go of (the device went away on the server) and
+    /// returns them.
+    private func pruneFreedPorts() -> [(busid: String, port: Int)] {
+        guard let free = try? Set(VHCI.ports().filter(\.isFree).map(\.port)) else { return [] }
+        return lock.withLock {
+            let freed = ports.filter { free.contains($0.port) }
+            ports.removeAll { free.contains($0.port) }
+            return freed
+        }
     }
 
     /// Attaches every wanted device in a new session, retrying each every 2 s for a while

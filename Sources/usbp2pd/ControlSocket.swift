@@ -13,6 +13,9 @@ import Sockets
 ///   pair-open SECONDS    open the pairing window
 ///   pair-close           close it
 ///   status               what the service is doing
+///   share DEVICE [ID...] share a device with everyone paired, or with these laptops
+///   unshare DEVICE       only the owner uses it
+///   owner ID             make another paired laptop the owner
 ///   fault usb-stall      stop the USB thread (only with USBP2PD_FAULT_INJECTION=1, for tests)
 final class ControlSocket: @unchecked Sendable {
     private let listener: Socket
@@ -20,7 +23,8 @@ final class ControlSocket: @unchecked Sendable {
     private let logger: Logger
     private let handle: @Sendable ([String]) -> String
 
-    static let maxLine = 256
+    /// A request with a few EndpointIds (share DEVICE ID...) fits.
+    static let maxLine = 1024
 
     init(path: String, logger: Logger, handle: @escaping @Sendable ([String]) -> String) throws(SystemError) {
         let directory = AtomicFile.parentDirectory(of: path)
@@ -56,7 +60,7 @@ final class ControlSocket: @unchecked Sendable {
         defer { client.close() }
         client.setReceiveTimeout(seconds: 2)
         var line: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
+        var buffer = [UInt8](repeating: 0, count: 1024)
         while !line.contains(10) {
             guard let n = try? client.read(into: &buffer), n > 0 else { break }
             line += buffer[0..<n]
@@ -72,7 +76,7 @@ final class ControlSocket: @unchecked Sendable {
     }
 
     /// Sends one request to the service at `path` and returns its answer line.
-    static func request(_ line: String, at path: String) throws -> String {
+    static func request(_ line: String, at path: String) throws(SystemError) -> String {
         let socket = try UnixSocket.connect(to: path)
         defer { socket.close() }
         socket.setReceiveTimeout(seconds: 5)

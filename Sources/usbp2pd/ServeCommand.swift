@@ -1,9 +1,11 @@
+import AccessPolicy
 import ArgumentParser
 import CLISupport
 import Config
 import Dispatch
 import Exporter
 import FileSystem
+import Identity
 import Log
 import Metrics
 import OSThreads
@@ -77,7 +79,8 @@ struct ServeCommand: ParsableCommand {
             exporter = USBIPExporter(usb: usb, logger: log)
             server = try USBIPServer(exporter: exporter, endpoint: usbipEndpoint, logger: log)
             sessions = try SessionService(
-                identity: identity, config: config, usbip: server, exporter: exporter, logger: log,
+                identity: identity, config: config, configPath: options.config ?? Server.defaultConfigPath,
+                usbip: server, exporter: exporter, logger: log,
                 pairingOpen: { appliance.window.isOpen }, pairing: { appliance.pair(over: $0) })
         } catch {
             appliance.update { $0.failure = "\(error)" }
@@ -109,7 +112,8 @@ struct ServeCommand: ParsableCommand {
         }
         let health = ServiceHealth(
             usb: usb, exporter: exporter, sessions: sessions, appliance: appliance, notifier: notifier, logger: log)
-        let control = startControlSocket(config: config, appliance: appliance, usb: usb, health: health, log: log)
+        let control = startControlSocket(
+            config: config, appliance: appliance, usb: usb, sessions: sessions, health: health, log: log)
         let metrics = startMetrics(config: config, health: health, log: log)
         server.start(watch: health.listeners)
         sessions.start(watch: health.listeners)
@@ -137,7 +141,8 @@ struct ServeCommand: ParsableCommand {
 
 /// The control socket: pairing without a button, status, and (for tests) fault injection.
 private func startControlSocket(
-    config: ConfigFile, appliance: Appliance, usb: USBContext, health: ServiceHealth, log: Logger
+    config: ConfigFile, appliance: Appliance, usb: USBContext, sessions: SessionService, health: ServiceHealth,
+    log: Logger
 ) -> ControlSocket? {
     let path = config.string("control.socket")
     guard !path.isEmpty else { return nil }
@@ -160,6 +165,8 @@ private func startControlSocket(
                 let window = appliance.window.remainingSeconds.map { "open for \(Int($0)) s more" } ?? "closed"
                 return "ok led=\(state.pattern.rawValue) pairing=\(window) attached=\(state.attachedDevices) "
                     + "online=\(state.online) usb-thread=\(health.usbThreadHealthy ? "running" : "stalled")"
+            case ("share", 2...), ("unshare", 2), ("owner", 2):
+                return sharingRequest(words, sessions: sessions)
             case ("fault", 2) where words[1] == "usb-stall":
                 guard faults else { return "error fault injection is off (USBP2PD_FAULT_INJECTION=1 turns it on)" }
                 log.warning("fault injection: stopping the USB thread")
@@ -178,6 +185,29 @@ private func startControlSocket(
     }
     control.start(watch: health.listeners)
     return control
+}
+
+/// share DEVICE [ID...], unshare DEVICE, owner ID: root's sharing changes on this machine.
+private func sharingRequest(_ words: [String], sessions: SessionService) -> String {
+    let request: SharingRequest
+    switch words[0] {
+    case "share":
+        var ids: [EndpointId] = []
+        for word in words.dropFirst(2) {
+            guard let id = try? EndpointId(parsing: word) else { return "error '\(word)' is not an EndpointId" }
+            ids.append(id)
+        }
+        request = .share(device: words[1], with: ids.isEmpty ? nil : ids)
+    case "unshare": request = .unshare(device: words[1])
+    default:
+        guard let id = try? EndpointId(parsing: words[1]) else { return "error '\(words[1])' is not an EndpointId" }
+        request = .setOwner(id)
+    }
+    do {
+        return "ok " + (try sessions.applySharing(request, requester: nil))
+    } catch {
+        return "error \(error)"
+    }
 }
 
 private func startMetrics(config: ConfigFile, health: ServiceHealth, log: Logger) -> MetricsServer? {

@@ -87,7 +87,7 @@ final class ServiceHealth: @unchecked Sendable {
         }
         listenersLost = !lost.isEmpty
         if !stalled, !listenersLost, notifier.watchdogSeconds != nil { notifier.watchdogPing() }
-        sessions.enforceAllowlist()
+        sessions.enforceAccess()
         let lan = sessions.hasListener && !NetworkInterfaces.ipv4Addresses().isEmpty
         let relay = sessions.isRegisteredAtRelay
         let attached = exporter.importedCount

@@ -49,7 +49,9 @@ final class SessionService: @unchecked Sendable {
     let identity: EndpointIdentity
     let tls: TLSContext
     let registry: SessionRegistry
-    let allowlistPath: String
+    /// Who may use which device now (access rules, allowlist, owner, sharing).
+    let access: LiveAccess
+    var allowlistPath: String { access.allowlistPath }
     let logger: Logger
     private var listener: TCP.Listener?
     private var relayListener: RelayListener?
@@ -65,22 +67,21 @@ final class SessionService: @unchecked Sendable {
     }
     /// When a client not on the allowlist was last taken up from the relay.
     private let lastStrangerAccepted = Mutex<Double>(-.infinity)
-    /// The allowlist's version the sessions were last checked against.
-    private let allowlistSeen = Mutex<FileVersion?>(nil)
     /// Strangers announced by the relay are taken up (to be refused in the handshake,
     /// with a message) at most this often: anyone can make the relay announce them, and
     /// each costs this server a TLS connection.
     static let strangerInterval = 2.0
 
-    /// The access policy, and the devices (for their names) it filters.
-    let policy: AccessPolicy
+    /// The devices (for their names), and the server whose imports `access` governs.
     let exporter: USBIPExporter
+    let usbip: USBIPServer
     /// Pairing connections (ALPN usbp2p-pair/1), from anyone: the window decides.
     private let pairing: @Sendable (TLSStream) -> Void
     private let pairingOpen: @Sendable () -> Bool
 
     init(
-        identity: EndpointIdentity, config: ConfigFile, usbip: USBIPServer, exporter: USBIPExporter, logger: Logger,
+        identity: EndpointIdentity, config: ConfigFile, configPath: String, usbip: USBIPServer,
+        exporter: USBIPExporter, logger: Logger,
         pairingOpen: @escaping @Sendable () -> Bool = { false },
         pairing: @escaping @Sendable (TLSStream) -> Void = { $0.close() }
     ) throws {
@@ -89,21 +90,21 @@ final class SessionService: @unchecked Sendable {
         deadlines = try Deadlines(name: "handshake-time")
         self.pairing = pairing
         self.pairingOpen = pairingOpen
-        let allowlistPath = "\(config.string("state_directory"))/allowlist"
-        self.allowlistPath = allowlistPath
-        // Fail at start on a broken allowlist rather than refusing everyone silently.
-        allowlistSeen.withLock { $0 = AtomicFile.version(of: allowlistPath) }
-        let count = try Allowlist.load(from: allowlistPath).entries.count
-        logger.info("\(count) client(s) on the allowlist \(allowlistPath)")
-        let policy = try AccessPolicy(default: config.string("access.default"), rules: config.strings("access.rules"))
-        self.policy = policy
+        // Fail at start on a broken allowlist, sharing state or rules rather than refuse
+        // everyone silently.
+        let access = try LiveAccess(config: config, configPath: configPath, logger: logger)
+        self.access = access
+        let allowlistPath = access.allowlistPath
+        let now = access.now
+        let paired = try Allowlist.load(from: allowlistPath).entries.count
+        logger.info(
+            "\(paired) client(s) on the allowlist \(allowlistPath); "
+                + "owner \(now.owner.map { "\($0)" } ?? "none yet (the first laptop paired)"); "
+                + "devices not yet shared or unshared: \(now.newDevices.rawValue)")
         self.exporter = exporter
-        if !policy.rules.isEmpty || policy.defaultVerdict == .deny {
-            logger.info("access: \(policy.rules.count) rule(s), otherwise \(policy.defaultVerdict)")
-        }
-        // Serial numbers are string descriptors: read them only when a rule needs one.
-        if policy.rules.contains(where: { if case .serial = $0.device { true } else { false } }) {
-            exporter.readsStrings.store(true, ordering: .relaxed)
+        self.usbip = usbip
+        if !now.policy.rules.isEmpty || now.policy.defaultVerdict == .deny {
+            logger.info("access: \(now.policy.rules.count) rule(s), otherwise \(now.policy.defaultVerdict)")
         }
         tls = try TLSContext(
             role: .server, identity: identity, protocols: [Self.alpn, PairingExchange.alpn]
@@ -142,8 +143,8 @@ final class SessionService: @unchecked Sendable {
         var sessionConfiguration = SessionConfiguration()
         sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
         registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { [paths] peer in
-            // The access policy for this peer: which devices it sees and may import.
-            let allows = Self.allows(policy, for: peer)
+            // Which devices this peer sees and may import, decided at each use.
+            let allows = access.allows(for: peer)
             return SessionEvents(
                 openChannel: { channel in
                     guard let (mine, theirs) = try? Socket.pair() else { return nil }
@@ -152,7 +153,13 @@ final class SessionService: @unchecked Sendable {
                         allows: allows)
                         ? mine : nil
                 },
-                control: { message, session in paths.handle(message, in: session) })
+                control: { message, session in
+                    if case .sharing(let share, let busid, let laptops) = message {
+                        late.service?.sharingAsked(share: share, busid: busid, laptops: laptops, by: peer, in: session)
+                    } else {
+                        paths.handle(message, in: session)
+                    }
+                })
         }
         let relay = config.string("relay.address")
         if !relay.isEmpty, let endpoint = Endpoint(parsing: relay, defaultPort: 443) {
@@ -209,52 +216,72 @@ final class SessionService: @unchecked Sendable {
     var hasRelay: Bool { relayListener != nil }
     var hasListener: Bool { listener != nil }
 
-    /// Ends the sessions of clients no longer on the allowlist, when it has changed since
-    /// the last look (whoever changed it: `usbp2pd allow --remove`, the button's long press,
-    /// an editor). New connections read it anyway; this is for those already in. Called
-    /// on every health tick, so a removal takes effect within one (0.5 s) plus the goodbye.
-    func enforceAllowlist() {
-        let now = AtomicFile.version(of: allowlistPath)
-        let changed = allowlistSeen.withLock { seen in
-            defer { seen = now }
-            return seen != now
-        }
-        guard changed else { return }
-        let allowlist: Allowlist
-        do throws(AllowlistError) { allowlist = try Allowlist.load(from: allowlistPath) } catch {
-            // New connections are refused while it is broken; the sessions in progress go on
-            // rather than end over a typo.
-            logger.error(
-                "the allowlist changed and cannot be read: \(error); new connections are refused until it is fixed")
-            return
+    /// Applies what changed in the access rules, the allowlist and the sharing state
+    /// (whoever changed them: `usbp2pd allow --remove` or `share`, the owner's laptop, the
+    /// button's long press, an editor): the sessions of laptops no longer on the allowlist
+    /// end, imports no longer allowed end, and every laptop gets its new device list. New
+    /// connections and imports read the state anyway; this is for those already in. Called
+    /// on every health tick (0.5 s) and after each change made here.
+    func enforceAccess() {
+        guard let change = access.refresh() else { return }
+        if change.before.owner != change.after.owner, let owner = change.after.owner {
+            logger.notice("\(owner) is the owner of this server")
         }
         let removed = registry.sessionsByPeer.filter { entry in
-            (try? EndpointId(parsing: entry.peer)).map { !allowlist.contains($0) } ?? false
+            (try? EndpointId(parsing: entry.peer)).map { change.removed.contains($0) } ?? false
         }
-        guard !removed.isEmpty else { return }
         for (peer, _) in removed { logger.notice("\(peer) is no longer on the allowlist: ending its session") }
         // At once: each end waits (at most 1 s) for its goodbye to go out, and this runs on
         // the tick that pings the watchdog.
         DispatchQueue.concurrentPerform(iterations: removed.count) { index in
             removed[index].session.end(reason: "this client was removed from the server's allowlist")
         }
+        guard change.before != change.after else { return }
+        for ended in usbip.endDisallowedImports() { logger.notice("\(ended): detached, no longer allowed") }
+        devicesChanged()
     }
 
-    /// Which devices `peer` (an EndpointId's text) may see and import.
-    static func allows(_ policy: AccessPolicy, for peer: String) -> @Sendable (USBDeviceInfo) -> Bool {
-        let peerId = try? EndpointId(parsing: peer)
-        return { info in
-            guard let peerId else { return false }
-            return policy.allows(
-                peerId,
-                DeviceFacts(
-                    busid: info.busid, vendor: info.idVendor, product: info.idProduct, serial: info.serialNumber))
+    /// Applies a sharing change asked for by `requester` (the owner's laptop) or by root
+    /// on this machine (nil), and puts it in effect at once.
+    func applySharing(_ request: SharingRequest, requester: EndpointId?) throws -> String {
+        let done = try SharingFile.apply(
+            request, requester: requester, sharingPath: access.sharingPath, allowlistPath: allowlistPath,
+            newDevices: access.now.newDevices, devices: exporter.exportableDevices().map(\.facts))
+        logger.notice("\(requester.map { "\($0)" } ?? "root on this machine"): \(done)")
+        enforceAccess()
+        return done
+    }
+
+    /// A laptop's sharing request, answered off the session's reader (it reads files and
+    /// lists the devices); at most `maxSharingRequests` wait at once, over all laptops.
+    fileprivate func sharingAsked(
+        share: Bool, busid: String, laptops: [EndpointId], by peer: String, in session: Session
+    ) {
+        guard sharingRequests.add(1, ordering: .relaxed).newValue <= Self.maxSharingRequests else {
+            sharingRequests.subtract(1, ordering: .relaxed)
+            session.send(.sharingResult(ok: false, text: "the server is busy with other sharing requests; try again"))
+            return
+        }
+        notices.async { [self] in
+            defer { sharingRequests.subtract(1, ordering: .relaxed) }
+            guard let requester = try? EndpointId(parsing: peer) else { return }
+            do {
+                let done = try applySharing(
+                    share ? .share(device: busid, with: laptops.isEmpty ? nil : laptops) : .unshare(device: busid),
+                    requester: requester)
+                session.send(.sharingResult(ok: true, text: done))
+            } catch {
+                logger.notice("\(peer): sharing request refused: \(error)")
+                session.send(.sharingResult(ok: false, text: "\(error)"))
+            }
         }
     }
+    static let maxSharingRequests = 8
+    private let sharingRequests = Atomic<Int>(0)
 
     /// The names of the devices `peer` may use ("manufacturer product").
     func deviceNames(for peer: String) -> [DeviceName] {
-        let allows = Self.allows(policy, for: peer)
+        let allows = access.allows(for: peer)
         return namedDevices().filter(allows).compactMap { d in
             DeviceName(busid: d.busid, name: [d.manufacturer, d.product].compactMap { $0 }.joined(separator: " "))
         }

@@ -1,3 +1,4 @@
+import Identity
 import Sockets
 import Testing
 
@@ -123,6 +124,31 @@ extension SessionFrameTests {
             [8], [8, 65], [8, 1], [8, 1, 3, 49, 45, 49], [8, 1, 3, 49, 45, 49, 1], [8, 1, 2, 65, 66, 0],
             [8, 1, 3, 49, 45, 49, 2, 0xFF, 0xFE], [8, 0, 0],
             [8, 1, 3, 49, 45, 49, 200] + [UInt8](repeating: 65, count: 200),
+        ]
+        for bytes in bad {
+            #expect(throws: SessionFrameError.self, "\(bytes.prefix(8))") { try ControlMessage(decoding: bytes) }
+        }
+    }
+}
+
+extension SessionFrameTests {
+    @Test func sharingRequestsAndResultsRoundTripAndBadOnesAreRefused() throws {
+        let ben = EndpointIdentity.generate().endpointId
+        let messages: [ControlMessage] = [
+            .sharing(share: true, busid: "1-1.2", laptops: []), .sharing(share: true, busid: "3-1", laptops: [ben]),
+            .sharing(share: false, busid: "1-1", laptops: []), .sharingResult(ok: true, text: "shared 1-1"),
+            .sharingResult(ok: false, text: ""),
+        ]
+        for message in messages { #expect(try ControlMessage(decoding: message.encoded) == message) }
+        let many = Array(repeating: ben, count: 20)
+        #expect(
+            try ControlMessage(decoding: ControlMessage.sharing(share: true, busid: "1-1", laptops: many).encoded)
+                == .sharing(share: true, busid: "1-1", laptops: Array(many[0..<16])))
+        let key = ben.publicKey
+        let bad: [[UInt8]] = [
+            [9], [9, 3, 3, 49, 45, 49, 0], [9, 1, 0, 0], [9, 1, 3, 49, 45, 49], [9, 1, 3, 65, 66, 67, 0],
+            [9, 1, 3, 49, 45, 49, 17], [9, 1, 3, 49, 45, 49, 1] + key.dropLast(), [9, 1, 3, 49, 45, 49, 0, 7],
+            [9, 2, 3, 49, 45, 49, 1] + key, [10], [10, 2], [10, 1, 0xFF],
         ]
         for bytes in bad {
             #expect(throws: SessionFrameError.self, "\(bytes.prefix(8))") { try ControlMessage(decoding: bytes) }
