@@ -83,6 +83,8 @@ let package = Package(
         // Prometheus text metrics over HTTP on loopback.
         .target(name: "Metrics", dependencies: ["Sockets", "OSThreads", "Log"], swiftSettings: strict),
         // Which paired peers may use which devices (usbp2pd's [access] rules).
+        // The appliance's audit log: JSON lines on the state partition, bounded, torn lines skipped.
+        .target(name: "Audit", dependencies: ["FileSystem", "Log", "OSThreads"], swiftSettings: strict),
         .target(name: "AccessPolicy", dependencies: ["Identity", "FileSystem"], swiftSettings: strict),
         // systemd's notify protocol (READY, STATUS, WATCHDOG) on $NOTIFY_SOCKET, without libsystemd.
         .target(name: "Systemd", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
@@ -128,7 +130,7 @@ let package = Package(
             dependencies: [
                 "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log", "Identity", "Secure", "Session",
                 "Relay", "Reach", "PortMapping", "LocalDiscovery", "Pairing", "GPIO", "Systemd", "Metrics",
-                "AccessPolicy", "QRCode", "FileSystem", "OSThreads",
+                "AccessPolicy", "QRCode", "FileSystem", "OSThreads", "Audit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -193,6 +195,7 @@ let package = Package(
             name: "PairingTests", dependencies: ["Pairing", "Identity", "Secure", "Sockets", "OSThreads"],
             swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Sockets"], swiftSettings: strict),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "Log", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AccessPolicyTests", dependencies: ["AccessPolicy", "Identity", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Sockets", "Log"], swiftSettings: strict),

@@ -50,9 +50,16 @@ public final class USBIPServer: Sendable {
         let end: @Sendable () -> Void
     }
 
-    public init(exporter: USBIPExporter, endpoint: Endpoint?, logger: Logger) throws(SystemError) {
+    /// Told of each import's start and end, and of each refused (for the audit log).
+    private let importEvents: @Sendable (ImportEvent) -> Void
+
+    public init(
+        exporter: USBIPExporter, endpoint: Endpoint?, logger: Logger,
+        importEvents: @escaping @Sendable (ImportEvent) -> Void = { _ in }
+    ) throws(SystemError) {
         self.exporter = exporter
         self.logger = logger
+        self.importEvents = importEvents
         do throws(ThreadStartError) { deadlines = try Deadlines(name: "usbip-deadlines") } catch {
             throw SystemError(call: "pthread_create", errno: error.errno)
         }
@@ -96,7 +103,7 @@ public final class USBIPServer: Sendable {
         }
         do {
             try OSThread.detach(name: "usbip-conn") { [self] in
-                serve(socket, allows: allows, opPhaseOver: opPhaseOver)
+                serve(socket, owner: owner, allows: allows, opPhaseOver: opPhaseOver)
                 opPhaseOver.run()
                 connections.subtract(1, ordering: .acquiringAndReleasing)
             }
@@ -147,7 +154,9 @@ public final class USBIPServer: Sendable {
         return ended.map { "\($0.peer): \($0.device.busid)" }
     }
 
-    private func serve(_ socket: Socket, allows: @escaping @Sendable (USBDeviceInfo) -> Bool, opPhaseOver: OnceFlag) {
+    private func serve(
+        _ socket: Socket, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool, opPhaseOver: OnceFlag
+    ) {
         defer { socket.close() }
         socket.setReceiveTimeout(seconds: Self.opPhaseTimeoutSeconds)
         // The whole op request within the limit, however it trickles in.
@@ -177,14 +186,14 @@ public final class USBIPServer: Sendable {
                 try? socket.writeAll(USBIPMessage.replyDeviceList(status: .error, devices: []).encoded)
             }
         case .requestImport(let busid):
-            serveImport(busid: busid, socket: socket, allows: allows, decoder: &decoder, buffer: &buffer)
+            serveImport(busid: busid, socket: socket, owner: owner, allows: allows, decoder: &decoder, buffer: &buffer)
         default:
             logger.info("\(socket.peer): closed: \(request.kind) before an import")
         }
     }
 
     private func serveImport(
-        busid: String, socket: Socket, allows: @escaping @Sendable (USBDeviceInfo) -> Bool,
+        busid: String, socket: Socket, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool,
         decoder: inout USBIPStreamDecoder,
         buffer: inout [UInt8]
     ) {
@@ -200,10 +209,12 @@ public final class USBIPServer: Sendable {
             }
         } catch {
             logger.notice("\(socket.peer): import of \(busid) refused: \(error)")
+            importEvents(.refused(owner: owner, busid: busid, reason: "\(error)"))
             try? socket.writeAll(USBIPMessage.replyImport(status: error.status, device: nil).encoded)
             return
         }
         logger.notice("\(socket.peer): imported \(busid)")
+        importEvents(.imported(owner: owner, device: handle.facts))
         exporter.counters.imports.add(1, ordering: .relaxed)
         socket.setReceiveTimeout(seconds: 0)
 
@@ -252,6 +263,7 @@ public final class USBIPServer: Sendable {
         writer.drain()
         exporter.endImport(handle.handle)
         logger.notice("\(socket.peer): released \(busid) (\(reason))")
+        importEvents(.released(owner: owner, device: handle.facts, reason: reason))
     }
 
     /// The next message, reading as needed; nil at end of stream.
@@ -273,6 +285,14 @@ public final class USBIPServer: Sendable {
         let bytes: Int
         var description: String { "the connection ended inside a message (\(bytes) bytes of it received)" }
     }
+}
+
+/// An import began, ended or was refused; `owner` is whose connection it is (a session's
+/// peer, or the plain listener's client address).
+public enum ImportEvent: Sendable {
+    case imported(owner: String, device: USBDeviceInfo)
+    case released(owner: String, device: USBDeviceInfo, reason: String)
+    case refused(owner: String, busid: String, reason: String)
 }
 
 /// An action run at most once, whoever asks first.

@@ -28,8 +28,17 @@ public final class LogRateLimit: Sendable {
     /// Logs `message` at `level` unless this kind of event has had its burst in the
     /// current interval; the first line of a new interval tells how many were left out.
     public func log(_ logger: Logger, _ level: LogLevel, kind: String, _ message: @autoclosure () -> String) {
+        let (allowed, skipped) = admit(kind: kind)
+        guard allowed else { return }
+        let note = skipped > 0 ? " (\(skipped) more like it left out before this)" : ""
+        logger.log(level, message() + note)
+    }
+
+    /// Whether one more event of `kind` may go out now, and how many were left out in the
+    /// interval before (told with the first event of a new one).
+    public func admit(kind: String) -> (allowed: Bool, skipped: Int) {
         let now = clock()
-        let (allowed, skipped): (Bool, Int) = state.withLock { table in
+        return state.withLock { table in
             var window = table[kind] ?? Window(start: now, lines: 0, suppressed: 0)
             var skipped = 0
             if now - window.start >= interval {
@@ -41,8 +50,5 @@ public final class LogRateLimit: Sendable {
             table[kind] = window
             return (allowed, skipped)
         }
-        guard allowed else { return }
-        let note = skipped > 0 ? " (\(skipped) more like it left out before this)" : ""
-        logger.log(level, message() + note)
     }
 }

@@ -69,9 +69,15 @@ public struct Logger: Sendable {
     public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
     public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
 
-    private static func timestamp() -> String {
+    /// Now, in UTC, as RFC 3339 with milliseconds ("2026-12-03T10:07:21.296Z").
+    public static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
+        return timestamp(at: now)
+    }
+
+    /// A wall-clock time in the same form.
+    public static func timestamp(at now: timespec) -> String {
         var parts = tm()
         var seconds = now.tv_sec
         gmtime_r(&seconds, &parts)

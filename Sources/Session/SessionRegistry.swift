@@ -15,16 +15,21 @@ public final class SessionRegistry: @unchecked Sendable {
     private let configuration: SessionConfiguration
     private let logger: Logger
     private let makeEvents: @Sendable (String) -> SessionEvents
+    /// Told of each connection taken in: the peer, its session, and whether it resumed one.
+    private let accepted: @Sendable (String, Session, Bool) -> Void
     /// Sessions one peer may hold at once (a laptop has one; a few allow for a
     /// reconnection that starts anew while the old one is still in its grace period).
     public static let maxSessionsPerPeer = 4
 
     /// - Parameter makeEvents: the events of a new session with the named peer.
     public init(
-        configuration: SessionConfiguration, logger: Logger, makeEvents: @escaping @Sendable (String) -> SessionEvents
+        configuration: SessionConfiguration, logger: Logger,
+        accepted: @escaping @Sendable (String, Session, Bool) -> Void = { _, _, _ in },
+        makeEvents: @escaping @Sendable (String) -> SessionEvents
     ) {
         self.configuration = configuration
         self.logger = logger
+        self.accepted = accepted
         self.makeEvents = makeEvents
     }
 
@@ -71,6 +76,7 @@ public final class SessionRegistry: @unchecked Sendable {
             try SessionHandshake.send(reply, over: stream)
         }
         if !resumed { logger.notice("session with \(peer) started") }
+        accepted(peer, session, resumed)
         return session
     }
 

@@ -1,3 +1,4 @@
+import Audit
 import CLISupport
 import Config
 import GPIO
@@ -25,9 +26,11 @@ final class Appliance: @unchecked Sendable {
     var cleared: @Sendable () -> Void = {}
     /// Counts for the metrics: pairing attempts by result.
     let pairingResults = PairingCounters()
+    let audit: AuditLog
 
-    init(config: ConfigFile, secret: PairingSecret, logger: Logger) {
+    init(config: ConfigFile, secret: PairingSecret, audit: AuditLog, logger: Logger) {
         self.logger = logger
+        self.audit = audit
         self.secret = secret
         allowlistPath = "\(config.string("state_directory"))/allowlist"
         let name = config.string("name")
@@ -105,6 +108,7 @@ final class Appliance: @unchecked Sendable {
     private func pressed(_ gesture: ButtonGestures.Gesture) {
         switch gesture {
         case .shortPress:
+            audit.record(AuditEvent(.button, result: "short press: pairing opened"))
             openPairing(seconds: windowSeconds, by: "the button")
         case .holding:
             logger.notice("button held: keep holding for 10 s to clear the allowlist")
@@ -113,6 +117,7 @@ final class Appliance: @unchecked Sendable {
             logger.notice("button released before 10 s: the allowlist stays")
             update { $0.holdingToClear = false }
         case .longPress:
+            audit.record(AuditEvent(.button, result: "long press: clearing the allowlist"))
             clearAllowlist()
             update { $0.holdingToClear = false }
         }
@@ -136,6 +141,7 @@ final class Appliance: @unchecked Sendable {
             try list.save(to: allowlistPath)
             logger.notice(
                 "long press: cleared the allowlist (\(count) client(s) removed); pair again to use the devices")
+            audit.record(AuditEvent(.allowlistCleared, result: "\(count) laptop(s) removed by the button"))
         } catch {
             logger.error("long press: could not clear the allowlist: \(error)")
             update { $0.failure = "could not clear the allowlist" }
@@ -160,12 +166,19 @@ final class Appliance: @unchecked Sendable {
             }
             pairingResults.count(outcome.reply.status)
             switch outcome.reply.status {
-            case .paired: logger.notice("paired with \(outcome.peer) (\"\(outcome.name)\"); it is on the allowlist now")
-            default: logger.notice("pairing refused for \(outcome.peer) (\"\(outcome.name)\"): \(outcome.reply.text)")
+            case .paired:
+                logger.notice("paired with \(outcome.peer) (\"\(outcome.name)\"); it is on the allowlist now")
+                audit.record(AuditEvent(.pairingMade, peer: "\(outcome.peer)", name: outcome.name, result: "ok"))
+            default:
+                logger.notice("pairing refused for \(outcome.peer) (\"\(outcome.name)\"): \(outcome.reply.text)")
+                audit.record(
+                    AuditEvent(.pairingRefused, peer: "\(outcome.peer)", name: outcome.name, result: outcome.reply.text)
+                )
             }
         } catch {
             pairingResults.count(.malformed)
             logger.notice("\(stream.peer): pairing failed: \(error)")
+            audit.record(AuditEvent(.pairingRefused, result: "\(stream.peer): \(error)"))
         }
     }
 }

@@ -1,4 +1,5 @@
 import AccessPolicy
+import Audit
 import Config
 import FileSystem
 import Identity
@@ -16,6 +17,7 @@ final class LiveAccess: Sendable {
     let allowlistPath: String
     let sharingPath: String
     private let logger: Logger
+    private let audit: AuditLog
     private let current: Mutex<DeviceAccess>
     private let known: Mutex<Known>
 
@@ -38,8 +40,9 @@ final class LiveAccess: Sendable {
 
     /// Reads all three; a broken one here stops the start (the service must not run on
     /// rules it cannot read).
-    init(config: ConfigFile, configPath: String, logger: Logger) throws {
+    init(config: ConfigFile, configPath: String, audit: AuditLog, logger: Logger) throws {
         self.configPath = configPath
+        self.audit = audit
         let state = config.string("state_directory")
         allowlistPath = "\(state)/allowlist"
         sharingPath = "\(state)/sharing"
@@ -77,8 +80,15 @@ final class LiveAccess: Sendable {
             var removed: [EndpointId] = []
             if changed[1] {
                 do throws(AllowlistError) {
-                    let allowlist = try Allowlist.load(from: allowlistPath).entries.map(\.id)
+                    let entries = try Allowlist.load(from: allowlistPath).entries
+                    let allowlist = entries.map(\.id)
                     removed = known.allowlist.filter { !allowlist.contains($0) }
+                    // Whoever changed it (pairing, root's 'usbp2pd allow', an editor), the
+                    // service sees it here: the one place that records every change.
+                    for entry in entries where !known.allowlist.contains(entry.id) {
+                        audit.record(AuditEvent(.allowlistAdded, peer: "\(entry.id)", name: entry.name, result: "ok"))
+                    }
+                    for id in removed { audit.record(AuditEvent(.allowlistRemoved, peer: "\(id)", result: "ok")) }
                     known.allowlist = allowlist
                 } catch {
                     // New connections are refused while it is broken (the handshake reads it);
@@ -112,6 +122,7 @@ final class LiveAccess: Sendable {
             config = try ConfigFile.load(path: configPath, schema: ServerSchema.schema, required: false)
         } catch {
             logger.error("the configuration changed and is not valid: \(error); the last good access rules stay")
+            audit.record(AuditEvent(.settingsRefused, result: "\(error)"))
             return
         }
         do throws(AccessPolicyError) {
@@ -119,12 +130,14 @@ final class LiveAccess: Sendable {
                 default: config.string("access.default"), rules: config.strings("access.rules"))
         } catch {
             logger.error("\(configPath): access.rules: \(error); the last good access rules stay")
+            audit.record(AuditEvent(.settingsRefused, result: "\(configPath): access.rules: \(error)"))
             return
         }
         known.newDevices = NewDevices(rawValue: config.string("sharing.new_devices")) ?? known.newDevices
         logger.notice(
             "\(configPath) changed: access rules and sharing.new_devices applied; other keys take effect at the next start"
         )
+        audit.record(AuditEvent(.settingsApplied, result: "\(configPath): access rules and sharing.new_devices"))
     }
 }
 

@@ -1,5 +1,6 @@
 import AccessPolicy
 import ArgumentParser
+import Audit
 import CLISupport
 import Config
 import Dispatch
@@ -65,7 +66,9 @@ struct ServeCommand: ParsableCommand {
         }
         let identity = try loadIdentity(config: config, log: log)
         let secret = try loadPairingSecret(config: config, log: log)
-        let appliance = Appliance(config: config, secret: secret, logger: log)
+        let audit = AuditLog(path: "\(stateDirectory)/audit.log", logger: log)
+        audit.record(AuditEvent(.serviceStarted, result: "usbp2pd \(usbp2pVersion) as \(identity.endpointId)"))
+        let appliance = Appliance(config: config, secret: secret, audit: audit, logger: log)
         appliance.start()
         let configured = config.integer("usb_thread_cpu")
         let cpu = configured >= 0 ? configured : max(0, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1)
@@ -77,13 +80,18 @@ struct ServeCommand: ParsableCommand {
         do {
             usb = try USBContext(eventThreadCPU: cpu, logger: log)
             exporter = USBIPExporter(usb: usb, logger: log)
-            server = try USBIPServer(exporter: exporter, endpoint: usbipEndpoint, logger: log)
+            let late = LateSessions()
+            server = try USBIPServer(exporter: exporter, endpoint: usbipEndpoint, logger: log) { event in
+                late.sessions?.record(event)
+            }
             sessions = try SessionService(
                 identity: identity, config: config, configPath: options.config ?? Server.defaultConfigPath,
-                usbip: server, exporter: exporter, logger: log,
+                usbip: server, exporter: exporter, audit: audit, logger: log,
                 pairingOpen: { appliance.window.isOpen }, pairing: { appliance.pair(over: $0) })
+            late.sessions = sessions
         } catch {
             appliance.update { $0.failure = "\(error)" }
+            audit.record(AuditEvent(.serviceStopped, result: "failed to start: \(error)"))
             notifier.status("failed: \(error)")
             throw CLIError("\(error)")
         }
@@ -134,9 +142,15 @@ struct ServeCommand: ParsableCommand {
             sessions.stop()
             server.stop()
             appliance.stop()
+            audit.record(AuditEvent(.serviceStopped, result: "signal \(signalNumber)"))
         }
         withExtendedLifetime(memory) { dispatchMain() }
     }
+}
+
+/// The session service, for the USB/IP server made before it.
+private final class LateSessions: @unchecked Sendable {
+    weak var sessions: SessionService?
 }
 
 /// The control socket: pairing without a button, status, and (for tests) fault injection.

@@ -1,4 +1,5 @@
 import AccessPolicy
+import Audit
 import Config
 import Dispatch
 import Exporter
@@ -72,6 +73,8 @@ final class SessionService: @unchecked Sendable {
     /// each costs this server a TLS connection.
     static let strangerInterval = 2.0
 
+    /// Pairings, sessions, imports, sharing and allowlist changes, kept across reboots.
+    let audit: AuditLog
     /// The devices (for their names), and the server whose imports `access` governs.
     let exporter: USBIPExporter
     let usbip: USBIPServer
@@ -81,7 +84,7 @@ final class SessionService: @unchecked Sendable {
 
     init(
         identity: EndpointIdentity, config: ConfigFile, configPath: String, usbip: USBIPServer,
-        exporter: USBIPExporter, logger: Logger,
+        exporter: USBIPExporter, audit: AuditLog, logger: Logger,
         pairingOpen: @escaping @Sendable () -> Bool = { false },
         pairing: @escaping @Sendable (TLSStream) -> Void = { $0.close() }
     ) throws {
@@ -92,7 +95,8 @@ final class SessionService: @unchecked Sendable {
         self.pairingOpen = pairingOpen
         // Fail at start on a broken allowlist, sharing state or rules rather than refuse
         // everyone silently.
-        let access = try LiveAccess(config: config, configPath: configPath, logger: logger)
+        self.audit = audit
+        let access = try LiveAccess(config: config, configPath: configPath, audit: audit, logger: logger)
         self.access = access
         let allowlistPath = access.allowlistPath
         let now = access.now
@@ -142,7 +146,13 @@ final class SessionService: @unchecked Sendable {
             accept: { socket in late.service?.serveDirect(socket) })
         var sessionConfiguration = SessionConfiguration()
         sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
-        registry = SessionRegistry(configuration: sessionConfiguration, logger: logger) { [paths] peer in
+        registry = SessionRegistry(
+            configuration: sessionConfiguration, logger: logger,
+            accepted: { peer, session, resumed in
+                late.service?.record(
+                    resumed ? .sessionResumed : .sessionOpened, peer: peer, path: session.currentPath, result: "ok")
+            }
+        ) { [paths] peer in
             // Which devices this peer sees and may import, decided at each use.
             let allows = access.allows(for: peer)
             return SessionEvents(
@@ -159,7 +169,8 @@ final class SessionService: @unchecked Sendable {
                     } else {
                         paths.handle(message, in: session)
                     }
-                })
+                },
+                ended: { reason in late.service?.record(.sessionEnded, peer: peer, result: reason) })
         }
         let relay = config.string("relay.address")
         if !relay.isEmpty, let endpoint = Endpoint(parsing: relay, defaultPort: 443) {
@@ -248,8 +259,44 @@ final class SessionService: @unchecked Sendable {
             request, requester: requester, sharingPath: access.sharingPath, allowlistPath: allowlistPath,
             newDevices: access.now.newDevices, devices: exporter.exportableDevices().map(\.facts))
         logger.notice("\(requester.map { "\($0)" } ?? "root on this machine"): \(done)")
+        let kind: AuditEvent.Kind =
+            switch request {
+            case .share: .shared
+            case .unshare: .unshared
+            case .setOwner: .ownerChanged
+            }
+        record(kind, peer: requester.map { "\($0)" }, result: requester == nil ? "by root: \(done)" : done)
         enforceAccess()
         return done
+    }
+
+    /// An import began, ended or was refused. The plain USB/IP listener's clients are
+    /// recorded by address (they have no EndpointId).
+    func record(_ event: ImportEvent) {
+        func device(_ info: USBDeviceInfo) -> String { "\(info.busid) (\(DeviceKey(info.facts)))" }
+        switch event {
+        case .imported(let owner, let info):
+            record(.attached, peer: owner, device: device(info), path: path(of: owner), result: "ok")
+        case .released(let owner, let info, let reason):
+            record(.detached, peer: owner, device: device(info), result: reason)
+        case .refused(let owner, let busid, let reason):
+            record(.importRefused, peer: owner, device: busid, result: reason)
+        }
+    }
+
+    /// The path of `peer`'s session now, if it has one.
+    private func path(of peer: String) -> String? {
+        registry.sessionsByPeer.first { $0.peer == peer }?.session.currentPath
+    }
+
+    /// An audit event, with the laptop's name from the allowlist.
+    func record(
+        _ kind: AuditEvent.Kind, peer: String? = nil, device: String? = nil, path: String? = nil, result: String? = nil
+    ) {
+        let name = peer.flatMap { peer in
+            (try? Allowlist.load(from: allowlistPath))?.entries.first { "\($0.id)" == peer }?.name
+        }
+        audit.record(AuditEvent(kind, peer: peer, name: name, device: device, path: path, result: result))
     }
 
     /// A laptop's sharing request, answered off the session's reader (it reads files and
@@ -272,6 +319,7 @@ final class SessionService: @unchecked Sendable {
                 session.send(.sharingResult(ok: true, text: done))
             } catch {
                 logger.notice("\(peer): sharing request refused: \(error)")
+                record(.sharingRefused, peer: peer, device: busid, result: "\(error)")
                 session.send(.sharingResult(ok: false, text: "\(error)"))
             }
         }

@@ -7,7 +7,7 @@
 # its laptop; the second laptop's attach ends when root unshares it; another laptop may
 # not share; ownership moves with 'usbp2pd owner'. Access rules edited in the running
 # service's configuration apply without a restart, and a broken edit keeps the last
-# good ones.
+# good ones. The audit log has each of these events in order, with who made it.
 . "$(dirname "$0")/lib.sh"
 usb_stick
 work=/tmp/sharing; mkdir -p $work
@@ -111,11 +111,44 @@ sed -i '/sharing.new_devices = "sometimes"/d; /^access.rules/d' $work/pi.toml
 log "after all of root's changes the files are the service's and it starts again with them"
 kill -0 $pi_pid || fail "the service died"
 "$bin/usbp2pd" pair --config $work/pi.toml | grep -q "usb-thread=running" || fail "the service does not answer its status"
-for file in allowlist sharing identity.key; do owned_by_service $work/pi/$file; done
+for file in allowlist sharing identity.key audit.log; do owned_by_service $work/pi/$file; done
 kill -TERM $pi_pid; wait $pi_pid || true
 start_pi
 "$bin/usbp2pd" owner --config $work/pi.toml | grep -q "^$ben_id" || fail "the owner did not outlive the restart"
 client ben list | grep -q "^$busid " || fail "the owner does not see the stick after the restart"
 client anna list | grep -q "^$busid " && fail "the unshared stick is shared again after the restart"
+
+log "the audit log has every change, in order, with who made it"
+"$bin/usbp2pd" audit --config $work/pi.toml | tee $work/audit.log
+"$bin/usbp2pd" audit --config $work/pi.toml --json > $work/audit.json
+ANNA=$anna_id BEN=$ben_id python3 - $work/audit.json <<'PY' || fail "the audit log lacks an event, or has one out of order"
+import json, os, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+anna, ben = os.environ["ANNA"], os.environ["BEN"]
+def step(kind, **fields):
+    return lambda e: e["event"] == kind and all(e.get(k) == v or (v == "*" and k in e) for k, v in fields.items())
+want = [
+    ("service started", step("service-started")),
+    ("anna allowed", step("allowlist-added", peer=anna, name="anna's laptop")),
+    ("ben allowed", step("allowlist-added", peer=ben, name="ben's laptop")),
+    ("anna shares", step("shared", peer=anna, name="anna's laptop")),
+    ("ben refused", step("sharing-refused", peer=ben)),
+    ("ben attaches", step("attached", peer=ben, device="*", path="*")),
+    ("root unshares", step("unshared", result="*")),
+    ("ben's import ends", step("detached", peer=ben, result="no longer allowed")),
+    ("owner to ben", step("owner-changed")),
+    ("ben unshares", step("unshared", peer=ben)),
+    ("rules applied", step("settings-applied")),
+    ("broken edit refused", step("settings-refused")),
+    ("service stopped", step("service-stopped")),
+    ("service started again", step("service-started")),
+]
+rest = iter(events)
+for what, matches in want:
+    if not any(matches(e) for e in rest):
+        sys.exit(f"not found in order: {what}\n" + "\n".join(json.dumps(e) for e in events))
+assert all(e["time"].endswith("Z") for e in events)
+print(f"{len(events)} events, each expected one in order")
+PY
 kill -TERM $pi_pid; wait $pi_pid || true
 echo "PASS: the owner shares: ben sees the stick only once shared and loses it when unshared; root's allow, share, unshare and owner leave the service's files its own; access rules apply live"
