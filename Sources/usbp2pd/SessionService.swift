@@ -151,27 +151,28 @@ final class SessionService: @unchecked Sendable {
             accepted: { peer, session, resumed in
                 late.service?.record(
                     resumed ? .sessionResumed : .sessionOpened, peer: peer, path: session.currentPath, result: "ok")
-            }
-        ) { [paths] peer in
-            // Which devices this peer sees and may import, decided at each use.
-            let allows = access.allows(for: peer)
-            return SessionEvents(
-                openChannel: { channel in
-                    guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                    return usbip.adopt(
-                        Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"), owner: peer,
-                        allows: allows)
-                        ? mine : nil
-                },
-                control: { message, session in
-                    if case .sharing(let share, let busid, let laptops) = message {
-                        late.service?.sharingAsked(share: share, busid: busid, laptops: laptops, by: peer, in: session)
-                    } else {
-                        paths.handle(message, in: session)
-                    }
-                },
-                ended: { reason in late.service?.record(.sessionEnded, peer: peer, result: reason) })
-        }
+            },
+            makeEvents: { [paths] peer in
+                // Which devices this peer sees and may import, decided at each use.
+                let allows = access.allows(for: peer)
+                return SessionEvents(
+                    openChannel: { channel in
+                        guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                        return usbip.adopt(
+                            Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"), owner: peer,
+                            allows: allows)
+                            ? mine : nil
+                    },
+                    control: { message, session in
+                        if case .sharing(let share, let busid, let laptops) = message {
+                            late.service?.sharingAsked(
+                                share: share, busid: busid, laptops: laptops, by: peer, in: session)
+                        } else {
+                            paths.handle(message, in: session)
+                        }
+                    },
+                    ended: { reason in late.service?.record(.sessionEnded, peer: peer, result: reason) })
+            })
         let relay = config.string("relay.address")
         if !relay.isEmpty, let endpoint = Endpoint(parsing: relay, defaultPort: 443) {
             let relayId = config.string("relay.id").isEmpty ? nil : try EndpointId(parsing: config.string("relay.id"))
