@@ -124,11 +124,17 @@ private func dns(_ input: [UInt8]) {
     guard (try? DNSMessage(decoding: message.encoded)) != nil else { fatalError("DNS message does not re-decode") }
 }
 
-/// Configuration files of all three programs, as a user may type them.
+/// Configuration files of all three programs and the card's settings, as a user may type
+/// them; the settings' service part, written out, reads back to the same values.
 private func toml(_ input: [UInt8]) {
     let text = String(decoding: input, as: UTF8.self)
     for schema in [ServerSchema.schema, ClientSchema.schema, RelaySchema.schema] {
         _ = try? ConfigFile(parsing: text, path: "fuzz.toml", schema: schema)
+    }
+    if let settings = try? BootSettings(parsing: text, path: "usbp2p.toml") {
+        guard let again = try? BootSettings(parsing: settings.serviceText, path: "settings.toml"),
+            BootSettings.serviceKeys.allSatisfy({ again.file.values[$0] == settings.file.values[$0] })
+        else { fatalError("settings round trip") }
     }
 }
 

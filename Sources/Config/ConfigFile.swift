@@ -20,6 +20,12 @@ public struct ConfigFile: Sendable {
         explicitKeys = []
     }
 
+    init(path: String, values: [String: ConfigValue], explicitKeys: Set<String>) {
+        self.path = path
+        self.values = values
+        self.explicitKeys = explicitKeys
+    }
+
     /// Parses and checks `text`, which was read from `path` (used in messages).
     public init(parsing text: String, path: String, schema: ConfigSchema) throws(ConfigError) {
         let table: TOMLTable

@@ -93,6 +93,12 @@ public enum ServerSchema {
                     return nil
                 }),
             ConfigKey(
+                "settings_file", .string, default: .string(""),
+                "The card's settings, as 'usbp2pd settings apply' made them of the boot partition's usbp2p.toml "
+                    + "(the appliance: /run/usbp2p-settings/settings.toml): its keys replace this file's; beside it, "
+                    + "settings.error says why the boot partition's file was refused. \"\" for none.",
+                check: { value in value == .string("") ? nil : ConfigChecks.absolutePath(value) }),
+            ConfigKey(
                 "sharing.new_devices", .string, default: .string("unshared"),
                 "With whom a device the owner has not shared or unshared yet is shared: \"unshared\" (only the "
                     + "owner, the first laptop paired, uses it) or \"shared\" (every paired laptop). The owner "

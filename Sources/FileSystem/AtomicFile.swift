@@ -138,6 +138,11 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes `path` if it is there; a missing file is no error, any other failure is.
+    public static func remove(_ path: String) throws(SystemError) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw SystemError(call: "unlink", path: path, errno: errno) }
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR

@@ -13,7 +13,8 @@ public enum LEDPattern: String, Sendable, CaseIterable {
     case attached
     /// The button has been held 3 s: very fast flicker until 10 s clears the allowlist.
     case clearWarning
-    /// Something is wrong (the USB thread stalled, a fatal error): three short flashes, pause.
+    /// Something is wrong (the USB thread stalled, a fatal error, the card's settings refused):
+    /// three short flashes, pause.
     case error
 
     /// One period: (lit, milliseconds) steps, repeated.
@@ -62,6 +63,8 @@ public struct ApplianceState: Equatable, Sendable {
     public var attachedDevices = 0
     public var holdingToClear = false
     public var failure: String?
+    /// The boot partition's settings were refused (the last good ones are in effect).
+    public var settingsError: String?
 
     public init() {}
 
@@ -69,6 +72,8 @@ public struct ApplianceState: Equatable, Sendable {
         if failure != nil { return .error }
         if holdingToClear { return .clearWarning }
         if pairingOpen { return .pairing }
+        // Shown until the card's settings are fixed, but the button still opens pairing.
+        if settingsError != nil { return .error }
         if !ready { return .starting }
         if !online { return .noNetwork }
         return attachedDevices > 0 ? .attached : .online

@@ -35,7 +35,7 @@ struct AllowCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try options.loadConfig(for: Server.self)
+        let config = try options.loadServerConfig()
         let path = "\(config.string("state_directory"))/allowlist"
         do {
             var allowlist = try Allowlist.load(from: path)

@@ -32,7 +32,7 @@ struct AuditCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try options.loadConfig(for: Server.self)
+        let config = try options.loadServerConfig()
         let path = "\(config.string("state_directory"))/audit.log"
         let log: (events: [AuditEvent], skipped: Int)
         do { log = try AuditLog.read(path: path) } catch { throw CLIError("\(error) (are you root?)") }

@@ -23,7 +23,7 @@ struct DevicesCommand: ParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() throws {
-        let config = try options.loadConfig(for: Server.self)
+        let config = try options.loadServerConfig()
         let log = options.logger(for: Server.self, config: config)
         do {
             let usb = try USBContext(eventThreadCPU: nil, logger: log)

@@ -119,7 +119,8 @@ final class LiveAccess: Sendable {
     private func reloadConfig(into known: inout Known) {
         let config: ConfigFile
         do throws(ConfigError) {
-            config = try ConfigFile.load(path: configPath, schema: ServerSchema.schema, required: false)
+            // With the card's settings over it, as at start.
+            config = try CardSettings.load(path: configPath, required: false).config
         } catch {
             logger.error("the configuration changed and is not valid: \(error); the last good access rules stay")
             audit.record(AuditEvent(.settingsRefused, result: "\(error)"))

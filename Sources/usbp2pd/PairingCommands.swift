@@ -33,7 +33,7 @@ struct PairingCodeCommand: ParsableCommand {
     @Flag(help: "Leave the relay out of the URI and the QR code.") var withoutHints = false
 
     func run() throws {
-        let config = try options.loadConfig(for: Server.self)
+        let config = try options.loadServerConfig()
         let log = options.logger(for: Server.self, config: config)
         let identity = try loadIdentity(config: config, log: log)
         let secret = try loadPairingSecret(config: config, log: log)
@@ -93,7 +93,7 @@ struct PairCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try options.loadConfig(for: Server.self)
+        let config = try options.loadServerConfig()
         let path = config.string("control.socket")
         guard !path.isEmpty else {
             throw CLIError("control.socket is \"\" in \(config.path): no way to reach the service")

@@ -42,7 +42,12 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         ProcessMemory.limitArenas()
-        let config = try options.loadConfig(for: Server.self)
+        let base = try options.loadConfig(for: Server.self)
+        let card: CardSettings.Loaded
+        do throws(ConfigError) { card = try CardSettings.over(base) } catch {
+            throw CLIError("the card's settings as applied (settings_file): \(error)")
+        }
+        let config = card.config
         let log = options.logger(for: Server.self, config: config)
         var listen = config.boolean("usbip.enabled") ? config.string("usbip.listen") : nil
         if let usbipListen {
@@ -69,6 +74,15 @@ struct ServeCommand: ParsableCommand {
         let audit = AuditLog(path: "\(stateDirectory)/audit.log", logger: log)
         audit.record(AuditEvent(.serviceStarted, result: "usbp2pd \(usbp2pVersion) as \(identity.endpointId)"))
         let appliance = Appliance(config: config, secret: secret, audit: audit, logger: log)
+        if let refused = card.refused {
+            log.error("the card's settings were refused: \(refused); the last good settings are in effect")
+            audit.record(AuditEvent(.settingsRefused, result: refused))
+            appliance.update { $0.settingsError = refused }
+        }
+        if !card.applied.isEmpty {
+            log.notice("the card's settings set \(card.applied.joined(separator: ", "))")
+            audit.record(AuditEvent(.settingsApplied, result: "card settings: " + card.applied.joined(separator: ", ")))
+        }
         appliance.start()
         let configured = config.integer("usb_thread_cpu")
         let cpu = configured >= 0 ? configured : max(0, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1)

@@ -77,7 +77,7 @@ struct OwnerCommand: ParsableCommand {
 
     func run() throws {
         guard let endpointId else {
-            let config = try options.loadConfig(for: Server.self)
+            let config = try options.loadServerConfig()
             let state = config.string("state_directory")
             do {
                 let allowlist = try Allowlist.load(from: "\(state)/allowlist")
@@ -112,7 +112,7 @@ private func parseEndpointId(_ text: String) throws -> EndpointId {
 /// at once and the file stays the service's; with no service running, changes the file
 /// itself (the service reads it when it starts).
 private func runSharing(_ request: SharingRequest, line: String, options: CommonOptions) throws {
-    let config = try options.loadConfig(for: Server.self)
+    let config = try options.loadServerConfig()
     let socket = config.string("control.socket")
     if !socket.isEmpty {
         let reply: String?

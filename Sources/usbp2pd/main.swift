@@ -23,7 +23,7 @@ struct Usbp2pd: ParsableCommand {
         version: versionText("usbp2pd", more: ["libusb \(LibUSB.version)", "libgpiod \(LibGPIOD.version)"]),
         subcommands: [
             ServeCommand.self, PairingCodeCommand.self, PairCommand.self, DevicesCommand.self, AllowCommand.self,
-            ShareCommand.self, UnshareCommand.self, OwnerCommand.self, AuditCommand.self,
+            ShareCommand.self, UnshareCommand.self, OwnerCommand.self, AuditCommand.self, SettingsCommand.self,
             IdentityCommand<Server>.self,
             ConfigCommand<Server>.self,
         ])

@@ -25,6 +25,11 @@
 #   8. Root's `usbp2pd allow` on the appliance leaves the allowlist the service's
 #      (usbp2p, 0600) and the service starts with it; `usbp2pd allow --remove` of the
 #      laptop ends its session: the stick leaves it (measured).
+#   9. The audit log has the events of 4-8 in order, across the power cut; a typo in the
+#      card's usbp2p.toml (edited on the image, as on another computer): LED error
+#      pattern, file, line and key in the journal and the audit log, the last good
+#      settings in effect. (Stage 2 provisions the card with settings: a name, new
+#      devices unshared, a Wi-Fi network; stage 3 checks what the appliance made of them.)
 # Prints "measured:" lines (boot to READY, systemd-analyze) and PASS/FAIL per stage.
 # Run by scripts/test; needs root (image build, chroot) and takes about 9 minutes here.
 # No `set -e`: every check says what failed (an agent call that fails leaves its
@@ -161,7 +166,11 @@ pass "build: the prebuilt binary is used, the Swift build skipped"
 # 2. Provisioning.
 log "provisioning the card"
 provision_bin="$bin/usbp2pd"
-bash "$here/provisioning/provision" --usbp2pd "$provision_bin" --labels "$work/labels" --name "Test appliance" "$disk" > "$work/provision.log" 2>&1 \
+# The card's settings too: a name, new devices unshared, a Wi-Fi network (qemu has no
+# Wi-Fi: what the appliance makes of it is checked below).
+bash "$here/provisioning/provision" --usbp2pd "$provision_bin" --labels "$work/labels" --name "Test appliance" \
+  --new-devices unshared --wifi-ssid "usbp2p test" --wifi-passphrase "not a real network" --wifi-country DE \
+  "$disk" > "$work/provision.log" 2>&1 \
   || { cat "$work/provision.log"; fail "provision: provisioning/provision failed"; }
 label_dir=$(ls -d "$work"/labels/*/); code=$(cat "$label_dir/code.txt"); endpoint=$(cat "$label_dir/endpoint-id.txt")
 for f in label.svg label.png label.pdf; do [ -s "$label_dir/$f" ] || fail "provision: no $f"; done
@@ -173,7 +182,10 @@ bash "$here/provisioning/provision" --usbp2pd "$provision_bin" --labels "$work/l
   || { cat "$work/provision-read.log"; fail "provision: --read failed"; }
 [ "$(cat "$work"/labels-read/*/code.txt)" = "$code" ] || fail "provision: --read gives another code"
 echo "   EndpointId $endpoint"
-pass "provision: identity and secret on the state partition, labels (SVG, PNG read back, PDF), --read"
+read -r boot_offset _ < <(partition_bytes "$disk" 1)
+mtype -i "$disk@@$boot_offset" ::usbp2p.toml | grep -q '^sharing.new_devices = "unshared"' \
+  || fail "provision: no usbp2p.toml with the settings on the boot partition"
+pass "provision: identity and secret on the state partition, settings on the boot partition, labels (SVG, PNG read back, PDF), --read"
 
 # root_fsck: e2fsck -fn of the appliance's root partition (a copy, read-only check).
 root_fsck() {
@@ -243,6 +255,24 @@ on_appliance 30 "systemctl show -p User --value usbp2pd | grep -qx usbp2p" > /de
 until_ok 300 "boot: the appliance has no address from the laptop's DHCP" on_appliance 30 "ip -4 addr show | grep -q 198.18.77."
 pass "boot: READY in ${ready_s} s; root ro, state rw, provisioned identity, ssh off, USB IRQ on CPU 1, own user"
 
+# The card's settings, applied before usbp2pd (usbp2p-settings.service, as root): the
+# service's part without the passphrase, the supplicant's file (there is no wlan0 in
+# qemu: the configuration is what can be checked here).
+on_appliance 30 "systemctl is-active --quiet usbp2p-settings" > /dev/null || fail "settings: usbp2p-settings.service is not active"
+on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q \"the card's settings set name, sharing.new_devices\"" > /dev/null \
+  || fail "settings: usbp2pd does not say it took the card's name and sharing"
+service_part=$(on_appliance 30 "cat /run/usbp2p-settings/settings.toml")
+[[ "$service_part" == *'name = "Test appliance"'* && "$service_part" != *"not a real network"* ]] \
+  || fail "settings: the service's part is wrong: $service_part"
+wifi=$(on_appliance 30 "stat -c '%U %a' /run/usbp2p-settings/wpa_supplicant-wlan0.conf; cat /run/usbp2p-settings/wpa_supplicant-wlan0.conf")
+echo "$wifi" | sed 's/psk=.*/psk=(64 hex digits)/; s/^/   /'
+ssid_hex=$(printf 'usbp2p test' | od -An -tx1 | tr -d ' \n')
+expected_psk=$(python3 -c 'import hashlib; print(hashlib.pbkdf2_hmac("sha1", b"not a real network", b"usbp2p test", 4096, 32).hex())')
+[[ "$wifi" == "root 600"* ]] || fail "settings: the supplicant's file is not root's alone"
+grep -qx "	ssid=$ssid_hex" <<< "$wifi" && grep -qx "	psk=$expected_psk" <<< "$wifi" && grep -qx "country=DE" <<< "$wifi" \
+  || fail "settings: the supplicant's configuration lacks the network, its key or the country"
+pass "settings: the card's name and sharing in usbp2pd, Wi-Fi configuration (SSID, PBKDF2 key, country) root's alone"
+
 # The LED, read from gpio-sim's sysfs while usbp2pd holds the line (as in the guest
 # scenario appliance-button-led-pairing).
 lines='lines=/sys/devices/platform/$(cat /sys/kernel/config/gpio-sim/usbp2p/dev_name)/$(cat /sys/kernel/config/gpio-sim/usbp2p/gpio-bank0/chip_name)'
@@ -262,6 +292,7 @@ expect_led() {  # expect_led NAME: the pattern of docs/user-guide.md, "The statu
     online) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d >= 0.97 && r == 0) }' && ok=1 ;;
     pairing) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.3 && d < 0.7 && r >= 5 && r <= 12) }' && ok=1 ;;
     attached) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.65 && d < 0.97 && r >= 1 && r <= 3.5) }' && ok=1 ;;
+    error) awk -v d="$duty" -v r="$rate" 'BEGIN { exit !(d > 0.1 && d < 0.35 && r >= 1.5 && r <= 4) }' && ok=1 ;;
   esac
   echo "   LED: duty $duty, $rate changes/s: expected $1"
   [ $ok = 1 ]
@@ -373,3 +404,39 @@ status_out=$(as_anna 30 status)
 echo "$status_out" | sed 's/^/   /'
 echo "$status_out" | grep -q "removed from the server's allowlist" || fail "allowlist: anna's status does not say why the stick left"
 pass "allowlist: root's usbp2pd allow keeps the file the service's (usbp2p:600) and the service starts; a laptop removed loses its session and the stick, and its status says why"
+
+# 9. The audit log outlived the power cut, and a settings file with a mistake: the card
+# is powered off, its usbp2p.toml edited with a typo (as on another computer), booted:
+# the LED shows the error, the journal and the audit log say file, line and key, and the
+# last good settings stay in effect.
+on_appliance 30 "usbp2pd audit --json" > "$work/audit.json"
+python3 - "$work/audit.json" "$laptop_id" <<'PY' || fail "audit: an event is missing or out of order"
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+anna = sys.argv[2]
+# (The allowlist's addition is seen by the service's tick, before or after the pairing's
+# own record: it is checked apart.)
+want = [("service-started", None), ("pairing-made", anna), ("session-opened", anna), ("attached", anna),
+        ("service-started", None), ("attached", anna), ("detached", anna), ("allowlist-removed", anna),
+        ("session-ended", anna)]
+rest = iter(events)
+for kind, peer in want:
+    if not any(e["event"] == kind and (peer is None or e.get("peer") == peer) for e in rest):
+        sys.exit(f"not found in order: {kind} {peer or ''}\n" + "\n".join(json.dumps(e) for e in events))
+assert any(e["event"] == "allowlist-added" and e.get("peer") == anna for e in events), "no allowlist-added"
+print(f"   audit: {len(events)} events, the expected ones in order, across the power cut")
+PY
+log "powering the appliance off; a typo in the card's settings"
+on_appliance 30 "systemctl poweroff" > /dev/null 2>&1
+until_ok 120 "settings: the appliance did not power off" bash -c "! kill -0 $appliance_pid 2>/dev/null"
+printf 'name = "Renamed"\nsharing.new_devices = "unshraed"\n' > "$work/usbp2p.toml"
+mcopy -o -i "$disk@@$boot_offset" "$work/usbp2p.toml" ::usbp2p.toml || fail "settings: cannot edit the card's usbp2p.toml"
+start_appliance
+wait_ready
+until_ok 60 "settings: the LED does not show the error pattern" expect_led error
+on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q 'settings were refused: /boot/firmware/usbp2p.toml:2: sharing.new_devices'" \
+  > /dev/null || fail "settings: the journal does not name the file, line and key"
+on_appliance 30 "grep -q 'name = \"Test appliance\"' /run/usbp2p-settings/settings.toml" > /dev/null \
+  || fail "settings: the last good settings are not in effect"
+on_appliance 30 "usbp2pd audit --since 10m | grep -q 'settings-refused'" > /dev/null || fail "settings: the audit log lacks the refusal"
+pass "settings: a typo in usbp2p.toml: LED error pattern, file/line/key in the journal and the audit log, the last good settings in effect"
