@@ -83,6 +83,8 @@ let package = Package(
         // Prometheus text metrics over HTTP on loopback.
         .target(name: "Metrics", dependencies: ["Sockets", "OSThreads", "Log"], swiftSettings: strict),
         // Which paired peers may use which devices (usbp2pd's [access] rules).
+        // The appliance's status page: what it shows, as HTML and JSON.
+        .target(name: "StatusPage", swiftSettings: strict),
         // The appliance's audit log: JSON lines on the state partition, bounded, torn lines skipped.
         .target(name: "Audit", dependencies: ["FileSystem", "Log", "OSThreads"], swiftSettings: strict),
         .target(name: "AccessPolicy", dependencies: ["Identity", "FileSystem"], swiftSettings: strict),
@@ -130,7 +132,7 @@ let package = Package(
             dependencies: [
                 "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log", "Identity", "Secure", "Session",
                 "Relay", "Reach", "PortMapping", "LocalDiscovery", "Pairing", "GPIO", "Systemd", "Metrics",
-                "AccessPolicy", "QRCode", "FileSystem", "OSThreads", "Audit",
+                "AccessPolicy", "QRCode", "FileSystem", "OSThreads", "Audit", "StatusPage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -170,7 +172,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         // Runs the built executables as a user would (build them first: swift build --build-tests).
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Sockets"], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(
@@ -195,6 +197,7 @@ let package = Package(
             name: "PairingTests", dependencies: ["Pairing", "Identity", "Secure", "Sockets", "OSThreads"],
             swiftSettings: strict),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Sockets"], swiftSettings: strict),
+        .testTarget(name: "StatusPageTests", dependencies: ["StatusPage"], swiftSettings: strict),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "Log", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AccessPolicyTests", dependencies: ["AccessPolicy", "Identity", "TestSupport"], swiftSettings: strict),

@@ -75,6 +75,9 @@ public final class AuditLog: Sendable {
     public let maxBytes: Int
     private let logger: Logger
     private let file = Mutex<Int32>(-1)
+    /// The last events, for the status page (read from the file once, at start).
+    private let recent = Mutex<[AuditEvent]>([])
+    public static let recentCount = 20
     /// Each field is cut to this many bytes: a peer's name or a reason cannot make a line huge.
     static let maxField = 512
     /// What strangers can cause (refused pairings; refused imports and sharing requests
@@ -94,7 +97,12 @@ public final class AuditLog: Sendable {
         self.logger = logger
         strangers = LogRateLimit(burst: 10, interval: 60, clock: clock)
         file.withLock { fd in fd = open() }
+        let earlier = (try? Self.read(path: path))?.events.suffix(Self.recentCount) ?? []
+        recent.withLock { $0 = Array(earlier) }
     }
+
+    /// The last `recentCount` events, oldest first.
+    public var recentEvents: [AuditEvent] { recent.withLock { $0 } }
 
     deinit { file.withLock { if $0 >= 0 { close($0) } } }
 
@@ -115,6 +123,10 @@ public final class AuditLog: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(event) else { return }
+        recent.withLock { events in
+            events.append(event)
+            if events.count > Self.recentCount { events.removeFirst(events.count - Self.recentCount) }
+        }
         let line = Array(data) + [10]
         file.withLock { fd in
             if fd >= 0, Self.size(of: fd) + line.count > maxBytes {

@@ -21,7 +21,7 @@ public struct BootSettings: Sendable {
     /// The keys of usbp2pd.toml a card's settings may set.
     public static let serviceKeys = [
         "name", "relay.address", "relay.id", "pairing.window_seconds", "access.default", "access.rules",
-        "sharing.new_devices",
+        "sharing.new_devices", "status.listen", "status.anyone",
     ]
 
     public static let schema = ConfigSchema(

@@ -93,6 +93,16 @@ public enum ServerSchema {
                     return nil
                 }),
             ConfigKey(
+                "status.listen", .string, default: .string(""),
+                "Where the read-only status page is served (HTML at /, JSON at /status.json; plain HTTP): devices, "
+                    + "who has them, paired laptops, sessions, recent events; nothing secret. \"\" for none "
+                    + "(the appliance serves it on 0.0.0.0:80).",
+                check: ConfigChecks.optionalListenAddress),
+            ConfigKey(
+                "status.anyone", .boolean, default: .boolean(false),
+                "Answer the status page for every source address, not only loopback, private (RFC 1918, RFC 4193) "
+                    + "and link-local ones."),
+            ConfigKey(
                 "settings_file", .string, default: .string(""),
                 "The card's settings, as 'usbp2pd settings apply' made them of the boot partition's usbp2p.toml "
                     + "(the appliance: /run/usbp2p-settings/settings.toml): its keys replace this file's; beside it, "

@@ -45,6 +45,8 @@ public final class USBIPServer: Sendable {
 
     private struct LiveImport: Sendable {
         let device: USBDeviceInfo
+        /// Whose connection it is (a session's peer, or the plain listener's client address).
+        let owner: String
         let peer: String
         let allows: @Sendable (USBDeviceInfo) -> Bool
         let end: @Sendable () -> Void
@@ -140,6 +142,11 @@ public final class USBIPServer: Sendable {
 
     public func stop() {
         listener?.socket.shutdown()
+    }
+
+    /// The imports in progress: which device, for whom (a session's peer, or an address).
+    public var imports: [(busid: String, peer: String)] {
+        liveImports.withLock { $0.values.map { ($0.device.busid, $0.owner) } }
     }
 
     /// Ends each import its connection may no longer have (`allows` now refuses the
@@ -240,7 +247,7 @@ public final class USBIPServer: Sendable {
         let revoked = Atomic<Bool>(false)
         liveImports.withLock {
             $0[number] = LiveImport(
-                device: handle.facts, peer: socket.peer, allows: allows,
+                device: handle.facts, owner: owner, peer: socket.peer, allows: allows,
                 end: { [logger] in
                     guard !revoked.exchange(true, ordering: .relaxed) else { return }
                     logger.notice(

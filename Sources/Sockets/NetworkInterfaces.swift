@@ -77,6 +77,24 @@ public enum NetworkInterfaces {
     }
 }
 
+extension NetworkInterfaces {
+    /// Whether `host` is a loopback, link-local or private address: IPv4 127/8, 169.254/16,
+    /// 10/8, 172.16/12, 192.168/16 (RFC 1918); IPv6 ::1, fe80::/10, fc00::/7 (RFC 4193),
+    /// and IPv4 ones mapped into IPv6.
+    public static func isPrivateOrLinkLocal(_ host: String) -> Bool {
+        guard var bytes = Endpoint(host: host, port: 0).addressBytes else { return false }
+        if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
+            bytes = Array(bytes[12...])
+        }
+        if bytes.count == 4 {
+            return bytes[0] == 127 || bytes[0] == 10 || (bytes[0] == 169 && bytes[1] == 254)
+                || (bytes[0] == 172 && bytes[1] & 0xf0 == 16) || (bytes[0] == 192 && bytes[1] == 168)
+        }
+        let loopback = bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
+        return loopback || (bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80) || bytes[0] & 0xfe == 0xfc
+    }
+}
+
 extension Endpoint {
     /// The numeric address as 4 (IPv4) or 16 (IPv6) bytes; nil for a host that is not a
     /// numeric address.

@@ -137,6 +137,8 @@ struct ServeCommand: ParsableCommand {
         let control = startControlSocket(
             config: config, appliance: appliance, usb: usb, sessions: sessions, health: health, log: log)
         let metrics = startMetrics(config: config, health: health, log: log)
+        let statusPage = StatusService.start(
+            config: config, identity: identity, appliance: appliance, sessions: sessions, log: log)
         server.start(watch: health.listeners)
         sessions.start(watch: health.listeners)
         health.start()
@@ -153,6 +155,7 @@ struct ServeCommand: ParsableCommand {
             health.stop()
             control?.stop()
             metrics?.stop()
+            statusPage?.stop()
             sessions.stop()
             server.stop()
             appliance.stop()

@@ -338,7 +338,7 @@ final class SessionService: @unchecked Sendable {
 
     /// The exportable devices with their string descriptors, read once per change of the
     /// device set (each read opens every device and asks it over endpoint 0), not per session.
-    private func namedDevices() -> [USBDeviceInfo] {
+    func namedDevices() -> [USBDeviceInfo] {
         if let known = knownDevices.withLock({ $0 }) { return known }
         let devices = (try? exporter.exportableDevices(strings: true)) ?? []
         knownDevices.withLock { $0 = devices }

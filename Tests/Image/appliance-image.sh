@@ -300,6 +300,12 @@ expect_led() {  # expect_led NAME: the pattern of docs/user-guide.md, "The statu
 until_ok 60 "led: the LED does not say 'online'" expect_led online
 pass "led: online"
 
+# The status page, from the appliance itself and from the laptop's side of the LAN.
+status_json=$(on_appliance 30 'exec 3<>/dev/tcp/127.0.0.1/80; printf "GET /status.json HTTP/1.0\r\n\r\n" >&3; cat <&3')
+[[ "$status_json" == "HTTP/1.1 200 OK"* && "$status_json" == *'"name":"Test appliance"'* && "$status_json" == *'"led":"online"'* ]] \
+  || fail "status: /status.json on the appliance: $status_json"
+appliance_ip=$(on_appliance 30 "ip -4 -o addr show | sed -n 's|.* inet \(198\.18\.77\.[0-9]*\)/.*|\1|p' | head -n1")
+
 # 4. The laptop: the .deb, then a user in the usbp2p group pairs and attaches, no sudo.
 until_ok 300 "laptop: its agent does not answer" on_laptop 30 true
 install_out=$(on_laptop 300 "apt-get install -y -q --no-install-recommends $deb 2>&1 | tail -n 4; systemctl is-active usbp2p-client; ls -l /run/usbp2p-client/control.sock") \
@@ -329,6 +335,22 @@ sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1")
 [ "$sum" = "$photo_sum" ] || fail "attach: photo.bin reads back as $sum, not $photo_sum"
 until_ok 30 "led: the LED does not say 'attached'" expect_led attached
 pass "attach: anna's attach, no sudo; the stick on the laptop through vhci_hcd, its file's SHA-256 right, LED attached"
+
+# The status page as the laptop's side of the LAN sees it (kept as test artifacts).
+on_laptop 30 "curl -sS --max-time 10 http://$appliance_ip/" > "$work/status.html" || fail "status: the page did not load from the laptop"
+on_laptop 30 "curl -sS --max-time 10 http://$appliance_ip/status.json" > "$work/status.json" || fail "status: /status.json did not load from the laptop"
+grep -q "<h1>Test appliance</h1>" "$work/status.html" && grep -q "QEMU HARDDRIVE" "$work/status.html" \
+  || fail "status: the page lacks the appliance or the stick"
+python3 - "$work/status.json" <<'PY' || fail "status: /status.json does not show the stick attached by anna's laptop and its session"
+import json, sys
+report = json.load(open(sys.argv[1]))
+stick = [d for d in report["devices"] if "HARDDRIVE" in d["name"]]
+assert stick and stick[0]["attachedBy"].startswith("anna@"), report["devices"]
+laptop = [l for l in report["laptops"] if l["name"].startswith("anna@")]
+assert laptop and laptop[0]["owner"] and laptop[0]["connected"] and laptop[0]["path"], report["laptops"]
+print(f"   status page: {stick[0]['name']} {stick[0]['sharing']}, attached by {stick[0]['attachedBy']}; session {laptop[0]['path']}, RTT {laptop[0]['roundTripMilliseconds']} ms")
+PY
+pass "status: the page and its JSON from the laptop: the stick, its state, who has it, the session"
 
 # 5. The laptop reboots; nobody types anything.
 log "the laptop reboots"
