@@ -26,15 +26,15 @@ enum StatusService {
                 admits: { source in
                     anyone || NetworkInterfaces.isPrivateOrLinkLocal(source)
                         || NetworkInterfaces.isOnLink(source, subnets: NetworkInterfaces.ipv4Subnets())
-                }
-            ) { request in
-                let report = Self.report(identity: identity, appliance: appliance, sessions: sessions)
-                switch request.path {
-                case "/": return HTTPResponse(contentType: "text/html; charset=utf-8", body: report.html)
-                case "/status.json": return HTTPResponse(contentType: "application/json", body: report.json)
-                default: return .notFound("see / or /status.json\n")
-                }
-            }
+                },
+                handle: { request in
+                    let report = Self.report(identity: identity, appliance: appliance, sessions: sessions)
+                    switch request.path {
+                    case "/": return HTTPResponse(contentType: "text/html; charset=utf-8", body: report.html)
+                    case "/status.json": return HTTPResponse(contentType: "application/json", body: report.json)
+                    default: return .notFound("see / or /status.json\n")
+                    }
+                })
             server.start()
             log.notice("status page on http://\(server.endpoint)/")
             return server
