@@ -57,31 +57,27 @@ public final class USBIPExporter: Sendable {
     /// on this machine attaching "every device like this one" would import its own copies),
     /// and but devices this machine uses itself (`SystemDevices`: a mounted disk, swap, a
     /// network interface).
-    public func exportableDevices(strings: Bool? = nil) throws(USBError) -> [USBDeviceInfo] {
+    /// `strings`: also read each device's string descriptors (its names), which opens it.
+    public func exportableDevices(strings: Bool = false) throws(USBError) -> [USBDeviceInfo] {
         let own = SystemDevices()
-        let reading = strings ?? readsStrings.load(ordering: .relaxed)
-        return try usb.devices(strings: reading).filter {
+        return try usb.devices(strings: strings).filter {
             !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) && own.reason(busid: $0.busid) == nil
         }.map { device in
-            // The serial number keys the device's sharing state: the kernel read it at
-            // enumeration, so sysfs has it without asking the device again.
-            guard !reading, device.serialNumber == nil else { return device }
+            // The serial number keys the device's sharing state and access rules: the one
+            // the kernel read at enumeration (sysfs) whether or not the strings were read
+            // here, so that every list keys a device alike.
             var known = device
-            known.serialNumber = Self.sysfsSerial(busid: device.busid)
+            known.serialNumber = Self.sysfsSerial(busid: device.busid) ?? device.serialNumber
             return known
         }
     }
 
     /// The serial number the kernel read (/sys/bus/usb/devices/BUSID/serial), nil if none.
-    static func sysfsSerial(busid: String, sys: String = "/sys") -> String? {
+    public static func sysfsSerial(busid: String, sys: String = "/sys") -> String? {
         let text = SystemDevices.text("\(sys)/bus/usb/devices/\(busid)/serial")
         let serial = String(text.prefix { $0 != "\n" })
         return serial.isEmpty ? nil : serial
     }
-
-    /// Whether device lists read the string descriptors (serial numbers, for access rules
-    /// that name them): each read opens the device briefly.
-    public let readsStrings = Atomic<Bool>(false)
 
     /// Whether the device hangs off a vhci_hcd controller (sysfs: /sys/devices/platform/vhci_hcd.N/...).
     static func isImportedThroughVHCI(busid: String) -> Bool {

@@ -28,7 +28,12 @@ struct DevicesCommand: ParsableCommand {
         do {
             let usb = try USBContext(eventThreadCPU: nil, logger: log)
             defer { usb.shutdown() }
-            let devices = try usb.devices(strings: true).filter { !$0.isHub }
+            // Keyed by the kernel's serial number, as the service keys them.
+            let devices = try usb.devices(strings: true).filter { !$0.isHub }.map { device in
+                var known = device
+                known.serialNumber = USBIPExporter.sysfsSerial(busid: device.busid) ?? device.serialNumber
+                return known
+            }
             if devices.isEmpty { print("no USB devices") }
             let own = SystemDevices()
             let access = sharing(config)

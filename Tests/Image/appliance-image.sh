@@ -339,7 +339,7 @@ pass "attach: anna's attach, no sudo; the stick on the laptop through vhci_hcd, 
 # The status page as the laptop's side of the LAN sees it (kept as test artifacts).
 on_laptop 30 "curl -sS --max-time 10 http://$appliance_ip/" > "$work/status.html" || fail "status: the page did not load from the laptop"
 on_laptop 30 "curl -sS --max-time 10 http://$appliance_ip/status.json" > "$work/status.json" || fail "status: /status.json did not load from the laptop"
-grep -q "<h1>Test appliance</h1>" "$work/status.html" && grep -q "QEMU HARDDRIVE" "$work/status.html" \
+grep -q "<h1>Test appliance</h1>" "$work/status.html" && grep -q "USB HARDDRIVE" "$work/status.html" \
   || fail "status: the page lacks the appliance or the stick"
 python3 - "$work/status.json" <<'PY' || fail "status: /status.json does not show the stick attached by anna's laptop and its session"
 import json, sys
