@@ -11,8 +11,8 @@
 #     captured with tshark, holds TLS and no plaintext USB/IP or SCSI.
 #  3. A cut longer than the grace period: the stick is detached, then attached again when
 #     the link returns.
-#  4. The label's code carries the relay's address and EndpointId: a laptop with an empty
-#     configuration pairs with it through the relay, and lists the stick afterwards.
+#  4. The label's code carries the relay's address and EndpointId: a (second) laptop with an empty
+#     configuration pairs with it through the relay, and lists the stick once root shares it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/net.sh"
 usb_stick
@@ -167,7 +167,11 @@ mkdir -p $work/labelled-home
 labelled() { HOME=$work/labelled-home ip netns exec laptop "$bin/usbp2p-client" "$@"; }
 labelled pair --config $work/empty.toml "$uri" | tee $work/labelled-pair.log || fail "pairing with the label's hints failed"
 grep -q "relay $relay_address" $work/labelled-pair.log || fail "the pairing did not go through the relay"
+# A second laptop: it sees the stick once it is shared (the first laptop paired owns it).
+labelled list --config $work/empty.toml > $work/labelled-list.log || fail "the labelled laptop could not list (status $?)"
+grep -q "$busid  $vid:$pid" $work/labelled-list.log && fail "the second laptop sees a stick nobody shared"
+"$bin/usbp2pd" share --config $work/pi.toml "$busid" || fail "root could not share the stick"
 labelled list --config $work/empty.toml > $work/labelled-list.log || fail "the labelled laptop could not list (status $?)"
 cat $work/labelled-list.log
-grep -q "$busid  $vid:$pid" $work/labelled-list.log || fail "the stick is not in the labelled laptop's list"
+grep -q "$busid  $vid:$pid" $work/labelled-list.log || fail "the stick is not in the labelled laptop's list once shared"
 echo "PASS: through two NATs and the relay: refusals, list, attach, a 10 s cut survived with the data intact and no re-enumeration, no plaintext on the relay, detach/re-attach after a long cut, and a label's code with relay hints pairing a laptop that has no configuration"
