@@ -16,16 +16,14 @@ public struct DeviceAccess: Equatable, Sendable {
         self.policy = policy
         self.sharing = sharing
         self.newDevices = newDevices
-        if let chosen = sharing.owner, allowlist.contains(chosen) {
-            owner = chosen
-        } else {
-            owner = allowlist.first
-        }
+        owner = Self.owner(sharing, allowlist: allowlist)
     }
 
-    /// Every paired laptop, every device: what a server without any of it does.
-    public static let everyoneEverything = DeviceAccess(
-        policy: .allowAll, sharing: SharingState(), newDevices: .shared, allowlist: [])
+    /// The owner in effect for `sharing` and `allowlist` (see `owner`).
+    public static func owner(_ sharing: SharingState, allowlist: [EndpointId]) -> EndpointId? {
+        if let chosen = sharing.owner, allowlist.contains(chosen) { return chosen }
+        return allowlist.first
+    }
 
     /// With whom `device` is shared (a device the file does not name is new).
     public func share(of device: DeviceFacts) -> Share {

@@ -165,11 +165,9 @@ enum SharingFile {
             let allowlist = try Allowlist.load(from: allowlistPath).entries.map(\.id)
             var state = try SharingState.load(from: sharingPath)
             if let requester {
-                let owner = DeviceAccess(
-                    policy: .allowAll, sharing: state, newDevices: newDevices, allowlist: allowlist
-                )
-                .owner
-                guard requester == owner else { throw SharingRequestError.notOwner }
+                guard requester == DeviceAccess.owner(state, allowlist: allowlist) else {
+                    throw SharingRequestError.notOwner
+                }
             }
             let done = try request.apply(to: &state, devices: devices, allowlist: allowlist, newDevices: newDevices)
             try state.save(to: sharingPath)

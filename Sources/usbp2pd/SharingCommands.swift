@@ -82,11 +82,7 @@ struct OwnerCommand: ParsableCommand {
             do {
                 let allowlist = try Allowlist.load(from: "\(state)/allowlist")
                 let sharing = try SharingState.load(from: "\(state)/sharing")
-                let owner = DeviceAccess(
-                    policy: .allowAll, sharing: sharing, newDevices: .unshared,
-                    allowlist: allowlist.entries.map(\.id)
-                ).owner
-                guard let owner else {
+                guard let owner = DeviceAccess.owner(sharing, allowlist: allowlist.entries.map(\.id)) else {
                     print("no owner yet: the first laptop paired becomes the owner")
                     return
                 }
