@@ -141,7 +141,7 @@ let package = Package(
             dependencies: [
                 "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log", "Identity", "Secure", "Session", "Relay",
                 "Reach", "LocalDiscovery", "AttachStatus", "DeviceChoice", "ClientControl", "OSThreads", "Pairing",
-                "FileSystem", "Systemd",
+                "FileSystem", "Systemd", "Audit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

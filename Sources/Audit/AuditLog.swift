@@ -67,6 +67,40 @@ public struct AuditEvent: Codable, Equatable, Sendable {
         self.path = path
         self.result = result
     }
+
+    /// The event as the log keeps it: one line of JSON, keys sorted (no newline).
+    public var line: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// The event from one line of the log (or of a server's answer), nil if it is not one.
+    public init?(line: some StringProtocol) {
+        guard let event = try? JSONDecoder().decode(AuditEvent.self, from: Data(line.utf8)) else { return nil }
+        self = event
+    }
+
+    /// One line for a person: time, event, device, who, path, and how it went unless "ok";
+    /// texts from the log are made safe for a terminal.
+    public var summary: String {
+        var words = [displaySafe(time.replacingFirst("T", with: " "), maxLength: 40), event.rawValue]
+        if let device { words.append(displaySafe(device, maxLength: 128)) }
+        if let peer {
+            let short = displaySafe(peer.prefix(8), maxLength: 8) + "…"
+            words.append(name.map { "\(displaySafe($0, maxLength: 64)) (\(short))" } ?? short)
+        }
+        if let path { words.append("via \(displaySafe(path, maxLength: 128))") }
+        if let result, result != "ok" { words.append("— \(displaySafe(result, maxLength: 256))") }
+        return words.joined(separator: "  ")
+    }
+}
+
+extension String {
+    fileprivate func replacingFirst(_ target: Character, with replacement: String) -> String {
+        guard let index = firstIndex(of: target) else { return self }
+        return String(self[..<index]) + replacement + String(self[self.index(after: index)...])
+    }
 }
 
 /// Appends events to the audit log; used by the service alone (the one writer).
@@ -120,14 +154,13 @@ public final class AuditLog: Sendable {
                 event[keyPath: keyPath] = String(decoding: text.utf8.prefix(Self.maxField), as: UTF8.self)
             }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(event) else { return }
+        let text = event.line
+        guard !text.isEmpty else { return }
         recent.withLock { events in
             events.append(event)
             if events.count > Self.recentCount { events.removeFirst(events.count - Self.recentCount) }
         }
-        let line = Array(data) + [10]
+        let line = Array(text.utf8) + [10]
         file.withLock { fd in
             if fd >= 0, Self.size(of: fd) + line.count > maxBytes {
                 close(fd)
@@ -191,11 +224,10 @@ public final class AuditLog: Sendable {
     public static func read(path: String) throws(SystemError) -> (events: [AuditEvent], skipped: Int) {
         var events: [AuditEvent] = []
         var skipped = 0
-        let decoder = JSONDecoder()
         for file in [path + ".1", path] {
             guard let text = try AtomicFile.readState(file, maxSize: 8 << 20) else { continue }
             for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-                if let event = try? decoder.decode(AuditEvent.self, from: Data(line.utf8)) {
+                if let event = AuditEvent(line: line) {
                     events.append(event)
                 } else {
                     skipped += 1

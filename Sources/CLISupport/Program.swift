@@ -122,3 +122,9 @@ public func loadPairingSecret(config: ConfigFile, log: Logger) throws(CLIError) 
         throw CLIError("\(error)")
     }
 }
+
+/// Prints `text` and a newline on standard error: a note beside a command's output.
+public func printError(_ text: String) {
+    let bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}

@@ -23,6 +23,15 @@ import Sockets
 //                                                 or unshares it
 //                 10 sharing result  ok u8 (0 or 1), text
 //                                                 server → client: what became of it
+//                 11 audit     since (UTF-8, ≤ 64 bytes: a UTC time or an age; empty: all)
+//                                                 client → server: the owner asks for the
+//                                                 audit log's recent events
+//                 12 audit part  flags u8 (bit 0 last, bit 1 refused; no other bits), text
+//                              (UTF-8, ≤ 4096 bytes)
+//                                                 server → client: one event, a JSON line as
+//                                                 the log keeps it; the last part's text says
+//                                                 what was left out (or is empty), or why the
+//                                                 request was refused
 //
 //   names: count u8 (≤ 64), then per device: busid length u8 (1-31), busid (ASCII digits,
 //   '-' and '.'), name length u8 (≤ 127), name (UTF-8, "manufacturer product").
@@ -43,6 +52,10 @@ public enum ControlMessage: Equatable, Sendable {
     /// unshare it.
     case sharing(share: Bool, busid: String, laptops: [EndpointId])
     case sharingResult(ok: Bool, text: String)
+    /// The owner asks for the audit log's events since a time or an age (empty: all).
+    case auditRequest(since: String)
+    /// One event of the answer, or (last) the note that ends it or the refusal.
+    case auditPart(last: Bool, refused: Bool, text: String)
 
     /// Texts are cut to this many bytes (they are for logs and error messages).
     static let maxText = 1024
@@ -50,6 +63,11 @@ public enum ControlMessage: Equatable, Sendable {
     public static let maxEndpoints = 16
     /// Laptops named in one sharing request at most.
     public static let maxLaptops = 16
+    /// An audit request's "since" at most, in bytes.
+    public static let maxAuditSince = 64
+    /// An audit part's text at most, in bytes (an event line is far shorter: its fields
+    /// are cut to 512 bytes each).
+    public static let maxAuditText = 4096
 
     public var encoded: [UInt8] {
         switch self {
@@ -67,6 +85,9 @@ public enum ControlMessage: Equatable, Sendable {
                 + Array(busid.utf8.prefix(DeviceName.maxBusid)) + [UInt8(min(laptops.count, Self.maxLaptops))]
                 + laptops.prefix(Self.maxLaptops).flatMap(\.publicKey)
         case .sharingResult(let ok, let text): [10, ok ? 1 : 0] + Array(text.utf8.prefix(Self.maxText))
+        case .auditRequest(let since): [11] + Array(since.utf8.prefix(Self.maxAuditSince))
+        case .auditPart(let last, let refused, let text):
+            [12, (last ? 1 : 0) | (refused ? 2 : 0)] + Array(text.utf8.prefix(Self.maxAuditText))
         }
     }
 
@@ -184,9 +205,9 @@ public enum ControlMessage: Equatable, Sendable {
             guard id != 0 else { throw .malformed("control message \(kind) for channel 0") }
             return id
         }
-        func text(from offset: Int) throws(SessionFrameError) -> String {
+        func text(from offset: Int, max: Int = Self.maxText) throws(SessionFrameError) -> String {
             let slice = bytes[offset...]
-            guard slice.count <= Self.maxText else { throw .malformed("control text of \(slice.count) bytes") }
+            guard slice.count <= max else { throw .malformed("control text of \(slice.count) bytes") }
             // Refused, not mended: a text decoded with replacement characters would not
             // be what the peer sent, and could grow past the bound once encoded again.
             guard let text = String(validating: slice, as: UTF8.self) else {
@@ -213,6 +234,12 @@ public enum ControlMessage: Equatable, Sendable {
         case 10:
             guard bytes.count >= 2, bytes[1] <= 1 else { throw .malformed("sharing result without ok 0 or 1") }
             self = .sharingResult(ok: bytes[1] == 1, text: try text(from: 2))
+        case 11: self = .auditRequest(since: try text(from: 1, max: Self.maxAuditSince))
+        case 12:
+            guard bytes.count >= 2, bytes[1] & ~3 == 0 else { throw .malformed("audit part without flags 0-3") }
+            guard bytes[1] != 2 else { throw .malformed("an audit refusal that is not the last part") }
+            self = .auditPart(
+                last: bytes[1] & 1 != 0, refused: bytes[1] & 2 != 0, text: try text(from: 2, max: Self.maxAuditText))
         default: throw .malformed("unknown control message \(kind)")
         }
     }

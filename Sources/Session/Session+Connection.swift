@@ -147,6 +147,12 @@ extension Session {
         case .sharingResult:
             guard role == .client else { throw .protocolViolation("the client sent a sharing result") }
             notices.append(message)
+        case .auditRequest:
+            guard role == .server else { throw .protocolViolation("the server sent an audit request") }
+            notices.append(message)
+        case .auditPart:
+            guard role == .client else { throw .protocolViolation("the client sent an audit part") }
+            notices.append(message)
         case .devicesChanged, .goodbye, .punch:
             notices.append(message)
         }

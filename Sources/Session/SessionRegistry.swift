@@ -45,8 +45,9 @@ public final class SessionRegistry: @unchecked Sendable {
 
     /// Runs the server's side of the hellos on an authenticated stream and hands the
     /// stream to its session. Throws when the stream is not usable (it is then closed).
+    /// `path` says how the stream runs (by default its peer's address).
     @discardableResult
-    public func accept(_ stream: any ByteStream, peer: String) throws -> Session {
+    public func accept(_ stream: any ByteStream, peer: String, path: String? = nil) throws -> Session {
         let hello = try SessionHandshake.readHello(from: stream)
         let key = Key(peer: peer, id: hello.sessionId)
         let (session, resumed): (Session, Bool) = try monitor.withLock { () throws -> (Session, Bool) in
@@ -72,7 +73,7 @@ public final class SessionRegistry: @unchecked Sendable {
         reply.resume = resumed
         // The reply goes out once the session has retired its old connection (a client
         // moving to a better path closes that one as soon as it reads the reply).
-        try session.attach(stream, peerReceived: resumed ? hello.receivedThrough : 0) {
+        try session.attach(stream, peerReceived: resumed ? hello.receivedThrough : 0, path: path) {
             try SessionHandshake.send(reply, over: stream)
         }
         if !resumed { logger.notice("session with \(peer) started") }

@@ -105,7 +105,9 @@ extension ClientService {
     /// Commands the service runs itself (they need its sessions and wishes), and those it
     /// runs as its own program with its configuration (one-off: their output as printed).
     static let native: Set<String> = ["attach", "detach", "status"]
-    static let delegated: Set<String> = ["pair", "list", "peers", "forget", "identity", "share", "unshare"]
+    static let delegated: Set<String> = [
+        "pair", "list", "peers", "forget", "identity", "share", "unshare", "audit",
+    ]
 
     func handle(_ request: ServiceRequest, config: ConfigFile) -> ServiceReply {
         if request.arguments.contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) {

@@ -23,7 +23,7 @@ struct Usbp2pClient: ParsableCommand {
         version: versionText("usbp2p-client"),
         subcommands: [
             ServeCommand.self, PairCommand.self, PeersCommand.self, ForgetCommand.self, ListCommand.self,
-            AttachCommand.self, ShareCommand.self, UnshareCommand.self,
+            AttachCommand.self, ShareCommand.self, UnshareCommand.self, AuditCommand.self,
             DetachCommand.self, PortsCommand.self, StatusCommand.self,
             IdentityCommand<Client>.self,
             ConfigCommand<Client>.self,

@@ -2,12 +2,7 @@ import ArgumentParser
 import Audit
 import CLISupport
 import Config
-import FoundationEssentials
 import Log
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// `usbp2pd audit`: who did what with this appliance, from the audit log.
 struct AuditCommand: ParsableCommand {
@@ -38,39 +33,10 @@ struct AuditCommand: ParsableCommand {
         do { log = try AuditLog.read(path: path) } catch { throw CLIError("\(error) (are you root?)") }
         let from = since.flatMap { AuditLog.earliestTime($0) } ?? ""
         let events = log.events.filter { $0.time >= from }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        for event in events {
-            if json {
-                print(String(decoding: (try? encoder.encode(event)) ?? Data(), as: UTF8.self))
-            } else {
-                print(Self.describe(event))
-            }
-        }
+        for event in events { print(json ? event.line : event.summary) }
         if !json, events.isEmpty { print("no events\(since.map { " since \($0)" } ?? "") in \(path)") }
         if log.skipped > 0 {
-            let note = Array("\(log.skipped) line(s) of \(path) skipped: torn by a power cut, or not events\n".utf8)
-            _ = note.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            printError("\(log.skipped) line(s) of \(path) skipped: torn by a power cut, or not events")
         }
-    }
-
-    /// One line for a person: time, event, who, what, how it went.
-    static func describe(_ event: AuditEvent) -> String {
-        var words = [event.time.replacingFirst("T", with: " "), event.event.rawValue]
-        if let device = event.device { words.append(device) }
-        if let peer = event.peer {
-            let short = String(peer.prefix(8)) + "…"
-            words.append(event.name.map { "\(displaySafe($0, maxLength: 64)) (\(short))" } ?? short)
-        }
-        if let path = event.path { words.append("via \(path)") }
-        if let result = event.result, result != "ok" { words.append("— \(displaySafe(result, maxLength: 256))") }
-        return words.joined(separator: "  ")
-    }
-}
-
-extension String {
-    fileprivate func replacingFirst(_ target: Character, with replacement: String) -> String {
-        guard let index = firstIndex(of: target) else { return self }
-        return String(self[..<index]) + replacement + String(self[self.index(after: index)...])
     }
 }

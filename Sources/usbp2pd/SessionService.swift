@@ -167,6 +167,8 @@ final class SessionService: @unchecked Sendable {
                         if case .sharing(let share, let busid, let laptops) = message {
                             late.service?.sharingAsked(
                                 share: share, busid: busid, laptops: laptops, by: peer, in: session)
+                        } else if case .auditRequest(let since) = message {
+                            late.service?.auditAsked(since: since, by: peer, in: session)
                         } else {
                             paths.handle(message, in: session)
                         }
@@ -328,6 +330,53 @@ final class SessionService: @unchecked Sendable {
     static let maxSharingRequests = 8
     private let sharingRequests = Atomic<Int>(0)
 
+    /// The owner's request for the audit log, answered off the session's reader with the
+    /// last `maxAuditEvents` events since `since` (at most `maxAuditBytes` of them), one
+    /// control message each; at most `maxAuditRequests` are answered at once.
+    fileprivate func auditAsked(since: String, by peer: String, in session: Session) {
+        @Sendable func refuse(_ why: String) { session.send(.auditPart(last: true, refused: true, text: why)) }
+        guard auditRequests.add(1, ordering: .relaxed).newValue <= Self.maxAuditRequests else {
+            auditRequests.subtract(1, ordering: .relaxed)
+            return refuse("the server is busy with other audit requests; try again")
+        }
+        notices.async { [self] in
+            defer { auditRequests.subtract(1, ordering: .relaxed) }
+            guard let requester = try? EndpointId(parsing: peer), access.now.owner == requester else {
+                return refuse("only the server's owner may read its audit log")
+            }
+            guard let earliest = since.isEmpty ? "" : AuditLog.earliestTime(since) else {
+                return refuse("since '\(displaySafe(since, maxLength: 64))': expected a UTC time or an age like 30m")
+            }
+            let events: [AuditEvent]
+            do { events = try AuditLog.read(path: audit.path).events.filter { $0.time >= earliest } } catch {
+                logger.warning("reading the audit log for \(peer): \(error)")
+                return refuse("the server could not read its audit log")
+            }
+            var lines: [String] = []
+            var bytes = 0
+            for event in events.reversed() {
+                let line = event.line
+                guard lines.count < Self.maxAuditEvents, bytes + line.utf8.count <= Self.maxAuditBytes else { break }
+                if line.utf8.count <= ControlMessage.maxAuditText {
+                    lines.append(line)
+                    bytes += line.utf8.count
+                }
+            }
+            for line in lines.reversed() { session.send(.auditPart(last: false, refused: false, text: line)) }
+            let left = events.count - lines.count
+            session.send(
+                .auditPart(
+                    last: true, refused: false,
+                    text: left == 0 ? "" : "\(left) earlier event(s) not sent: 'usbp2pd audit' on the server has them"))
+        }
+    }
+    static let maxAuditRequests = 2
+    // (What the laptop's service passes back of a delegated command's output, 64 KiB,
+    // holds them.)
+    static let maxAuditEvents = 200
+    static let maxAuditBytes = 48 << 10
+    private let auditRequests = Atomic<Int>(0)
+
     /// The names of the devices `peer` may use ("manufacturer product").
     func deviceNames(for peer: String) -> [DeviceName] {
         let allows = access.allows(for: peer)
@@ -372,7 +421,9 @@ final class SessionService: @unchecked Sendable {
     private func serveAdmitted(_ socket: Socket, via transport: any ByteStream, source: String) {
         guard let ticket = admit(transport, source: source) else { return }
         do {
-            try OSThread.detach(name: "session-conn") { [self] in serve(socket, via: transport, ticket: ticket) }
+            try OSThread.detach(name: "session-conn") { [self] in
+                serve(socket, via: transport, path: "direct \(transport.peer)", ticket: ticket)
+            }
         } catch {
             admission.release(ticket)
             logger.warning("\(transport.peer): refused: \(error)")
@@ -397,7 +448,11 @@ final class SessionService: @unchecked Sendable {
     /// that part is over. Until then the connection holds a thread and a slot: a stranger
     /// who trickles its pairing request after a quick TLS handshake runs out of time like
     /// one who trickles the handshake itself.
-    private func serve(_ socket: Socket, via transport: any ByteStream, ticket: ConnectionAdmission.Ticket) {
+    /// - Parameter path: how the laptop reached it ("direct ADDRESS", "relay ADDRESS"), as
+    ///   the status page, the audit log and the service's status show it.
+    private func serve(
+        _ socket: Socket, via transport: any ByteStream, path: String, ticket: ConnectionAdmission.Ticket
+    ) {
         socket.setReceiveTimeout(seconds: Int(Self.handshakeSeconds))
         let deadline = deadlines.schedule(after: Self.handshakeSeconds) { transport.shutdown() }
         defer { admission.release(ticket) }
@@ -414,7 +469,7 @@ final class SessionService: @unchecked Sendable {
                 }
                 return
             }
-            let session = try registry.accept(stream, peer: peer.description)
+            let session = try registry.accept(stream, peer: peer.description, path: path)
             // Past the deadline the transport is cut: the session waits for the client to
             // resume it, as after any drop.
             deadlines.cancel(deadline)
@@ -465,7 +520,7 @@ final class SessionService: @unchecked Sendable {
                     // like any other, and by `maxRelayAccepts` before that, which holds
                     // only while the handshake runs on this thread.
                     guard let ticket = admit(stream, source: "the relay") else { return }
-                    serve(socket, via: stream, ticket: ticket)
+                    serve(socket, via: stream, path: "relay \(relay)", ticket: ticket)
                 } catch {
                     logger.warning("relay: accepting \(from): \(error)")
                 }

@@ -3,35 +3,45 @@
 #   1. image/build makes the amd64 image (.img.xz, SHA-256, Raspberry Pi Imager JSON,
 #      under 300 MiB); a second build with the prebuilt binary adds the test's overlay
 #      (gpio-sim as LED and button, the test agent) and skips the Swift build.
-#   2. provisioning/provision gives it an identity and a pairing secret and prints the
-#      label; --read gets the same code back.
+#   2. provisioning/provision gives it an identity and a pairing secret, and its card
+#      the settings a user would give (a name, the relay, new devices unshared, a Wi-Fi
+#      network), and prints the label; --read gets the same code back. The relay
+#      (usbp2p-relay) runs on this machine; each VM reaches it, and nothing else here,
+#      through qemu's user networking on a second interface (the internet of this test).
 #   3. The appliance VM (UEFI, the image's own bootloader, kernel and initrd) with an
 #      emulated USB stick boots to READY; root read-only, state on its partition, ssh off,
 #      the USB interrupt on the USB core, the LED "online".
 #   4. A second VM, the laptop (this machine's Debian 12 on a disk of its own, booted by
 #      systemd; the LAN's DHCP server), on one Ethernet with it: the laptop's .deb
 #      (image/build-client, image/build-client-deb) is installed and its service starts;
-#      anna, a user in the usbp2p group, presses nothing but the appliance's button and
-#      runs `usbp2p-client pair CODE` and `usbp2p-client attach` without sudo (LED
+#      anna, a user in the usbp2p group, away from home (the laptop drops whatever the
+#      appliance sends on the LAN), presses nothing but the appliance's button and runs
+#      `usbp2p-client pair CODE` and `usbp2p-client attach` without sudo, with the
+#      client's configuration as installed: the label's relay carries the session (LED
 #      "pairing", then "attached"); the stick comes up through vhci_hcd, a file on it has
-#      its checksum.
+#      its checksum. The status page, fetched by headless Chromium: its screenshot read
+#      back (tesseract) shows the stick, its state and the session.
 #   5. The laptop reboots: its service brings the stick back with no command.
 #   6. The appliance's power is cut (qemu killed) while the laptop writes to the stick;
 #      the root filesystem has no damage (e2fsck); the appliance boots again with the
 #      same identity and allowlist, and the laptop's service brings the stick back by
 #      itself, the file intact.
 #   7. `usbp2p-client detach harddrive` (the stick by its name) ends it for good: gone
-#      from the laptop, LED "online", not back after the service restarts.
+#      from the laptop, LED "online", not back after the service restarts. A second
+#      laptop (a second client identity, root's, on the laptop VM) pairs: the stick is not
+#      in its list until anna, the owner, shares it from her laptop; it attaches; anna
+#      unshares it and it leaves within 2 s; removed from the allowlist, the second
+#      laptop loses its session within 2 s (both measured).
 #   8. Root's `usbp2pd allow` on the appliance leaves the allowlist the service's
 #      (usbp2p, 0600) and the service starts with it; `usbp2pd allow --remove` of the
 #      laptop ends its session: the stick leaves it (measured).
 #   9. The audit log has the events of 4-8 in order, across the power cut; a typo in the
 #      card's usbp2p.toml (edited on the image, as on another computer): LED error
-#      pattern, file, line and key in the journal and the audit log, the last good
-#      settings in effect. (Stage 2 provisions the card with settings: a name, new
+#      pattern, the message on the status page (Chromium's screenshot read back), file,
+#      line and key in the journal and the audit log, the last good settings in effect. (Stage 2 provisions the card with settings: a name, new
 #      devices unshared, a Wi-Fi network; stage 3 checks what the appliance made of them.)
 # Prints "measured:" lines (boot to READY, systemd-analyze) and PASS/FAIL per stage.
-# Run by scripts/test; needs root (image build, chroot) and takes about 9 minutes here.
+# Run by scripts/test; needs root (image build, chroot) and takes about 15 minutes here.
 # No `set -e`: every check says what failed (an agent call that fails leaves its
 # variable empty, and the check on it fails with a message).
 set -uo pipefail
@@ -41,7 +51,7 @@ work="$here/.build/image-test"
 agent_py="$here/Tests/Image/agent.py"
 # The provisioning machine's usbp2pd (this machine's build); the laptop gets the .deb.
 bin=${USBP2P_BIN:-$here/.build/debug}
-appliance_pid="" laptop_pid=""
+appliance_pid="" laptop_pid="" relay_pid=""
 log() { printf '== %s %s\n' "$(date +%T)" "$*"; }
 pass() { echo "PASS: image/$1"; }
 fail() {
@@ -57,6 +67,7 @@ fail() {
 }
 cleanup() {
   [ -n "$appliance_pid" ] && kill -9 "$appliance_pid" 2>/dev/null || true
+  [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null || true
   if [ -n "$laptop_pid" ]; then
     python3 "$agent_py" "$work/laptop.sock" 5 "touch /tmp/laptop-done" >/dev/null 2>&1 || true
     sleep 2; kill "$laptop_pid" 2>/dev/null || true
@@ -163,28 +174,51 @@ disk="$work/appliance.img"
 mv "$work/test/$name.img" "$disk"
 pass "build: the prebuilt binary is used, the Swift build skipped"
 
+# The relay, on this machine's loopback. Each VM's second interface is qemu's user
+# networking with nothing reachable but the relay's address, 10.0.2.100:443: qemu starts
+# Tests/Image/relay-pipe.py for each connection to it (guestfwd), which carries it to
+# the relay. The VMs' addresses there differ (the appliance's by DHCP from .20, the
+# laptop's .30), though each VM has a network of its own.
+port=$((20000 + RANDOM % 20000))
+relay_port=$((port + 2)) status_port=$((port + 3))
+case "$work" in *[[:space:],]*) fail "setup: $work has a space or a comma: qemu's guestfwd cannot run a program there" ;; esac
+mkdir -p "$work/relay"
+printf 'state_directory = "%s"\nlisten = "127.0.0.1:%s"\n' "$work/relay" "$relay_port" > "$work/relay.toml"
+relay_id=$("$bin/usbp2p-relay" identity --config "$work/relay.toml") || fail "setup: no relay identity"
+"$bin/usbp2p-relay" serve --config "$work/relay.toml" > "$work/relay.log" 2>&1 &
+relay_pid=$!
+printf '#!/bin/sh\nexec python3 %s 127.0.0.1 %s 2>> %s\n' "$here/Tests/Image/relay-pipe.py" "$relay_port" "$work/relay-pipe.log" > "$work/relay-pipe"
+chmod 755 "$work/relay-pipe"
+wan() {  # wan MAC [user networking options]: the VM's second interface, the relay its only reach
+  echo "-netdev user,id=wan,restrict=on,net=10.0.2.0/24${2:+,$2},guestfwd=tcp:10.0.2.100:443-cmd:$work/relay-pipe -device virtio-net-pci,netdev=wan,mac=$1"
+}
+
 # 2. Provisioning.
 log "provisioning the card"
 provision_bin="$bin/usbp2pd"
-# The card's settings too: a name, new devices unshared, a Wi-Fi network (qemu has no
-# Wi-Fi: what the appliance makes of it is checked below).
+# The card's settings too: a name, the relay, new devices unshared, a Wi-Fi network (qemu
+# has no Wi-Fi: what the appliance makes of it is checked below).
 bash "$here/provisioning/provision" --usbp2pd "$provision_bin" --labels "$work/labels" --name "Test appliance" \
+  --relay 10.0.2.100:443 --relay-id "$relay_id" \
   --new-devices unshared --wifi-ssid "usbp2p test" --wifi-passphrase "not a real network" --wifi-country DE \
   "$disk" > "$work/provision.log" 2>&1 \
   || { cat "$work/provision.log"; fail "provision: provisioning/provision failed"; }
 label_dir=$(ls -d "$work"/labels/*/); code=$(cat "$label_dir/code.txt"); endpoint=$(cat "$label_dir/endpoint-id.txt")
 for f in label.svg label.png label.pdf; do [ -s "$label_dir/$f" ] || fail "provision: no $f"; done
-if command -v zbarimg >/dev/null; then
-  read_back=$(zbarimg -q --raw "$label_dir/label.png" | tr 'A-Z' 'a-z')
-  [ "$read_back" = "usbp2p://pair/${code//-/}" ] || fail "provision: the PNG's QR code reads '$read_back'"
-fi
+# The label's QR code carries the relay's address and id as hints: the laptop pairs with
+# what a scan of it gives (a user with a phone, or zbarimg here).
+scanned=$(zbarimg -q --raw "$label_dir/label.png")
+[ "${scanned,,}" = "$(tr 'A-Z' 'a-z' < "$label_dir/uri.txt")" ] || fail "provision: the PNG's QR code reads '$scanned', not uri.txt"
+case "${scanned,,}" in "usbp2p://pair/${code//-/}?relay=10.0.2.100:443&relay-id=$relay_id&h="*) ;;
+  *) fail "provision: the label's QR code does not name the relay: $scanned" ;; esac
 bash "$here/provisioning/provision" --usbp2pd "$provision_bin" --labels "$work/labels-read" --read "$disk" > "$work/provision-read.log" 2>&1 \
   || { cat "$work/provision-read.log"; fail "provision: --read failed"; }
 [ "$(cat "$work"/labels-read/*/code.txt)" = "$code" ] || fail "provision: --read gives another code"
 echo "   EndpointId $endpoint"
 read -r boot_offset _ < <(partition_bytes "$disk" 1)
-mtype -i "$disk@@$boot_offset" ::usbp2p.toml | grep -q '^sharing.new_devices = "unshared"' \
-  || fail "provision: no usbp2p.toml with the settings on the boot partition"
+card_settings=$(mtype -i "$disk@@$boot_offset" ::usbp2p.toml)
+grep -q '^sharing.new_devices = "unshared"' <<< "$card_settings" && grep -q '^relay.address = "10.0.2.100:443"' <<< "$card_settings" \
+  || fail "provision: no usbp2p.toml with the settings on the boot partition: $card_settings"
 pass "provision: identity and secret on the state partition, settings on the boot partition, labels (SVG, PNG read back, PDF), --read"
 
 # root_fsck: e2fsck -fn of the appliance's root partition (a copy, read-only check).
@@ -204,7 +238,6 @@ truncate -s 64M "$stick"; mkfs.vfat -n STICK "$stick" > /dev/null
 head -c 4194304 /dev/urandom > "$work/photo.bin"
 mcopy -i "$stick" "$work/photo.bin" ::photo.bin
 photo_sum=$(sha256sum < "$work/photo.bin" | cut -d' ' -f1)
-port=$((20000 + RANDOM % 20000))
 accel="-accel tcg,thread=multi -cpu max"
 start_appliance() {
   rm -f "$work/appliance.sock"
@@ -214,6 +247,7 @@ start_appliance() {
     -device qemu-xhci,id=xhci -drive if=none,id=stick,format=raw,file="$stick" -device usb-storage,bus=xhci.0,drive=stick \
     -netdev socket,id=lan,udp=127.0.0.1:$((port + 1)),localaddr=127.0.0.1:$port \
     -device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:02 \
+    $(wan 52:54:00:77:01:02 "dhcpstart=10.0.2.20,hostfwd=tcp:127.0.0.1:$status_port-:80") \
     -device virtio-serial-pci -chardev socket,id=agent,path="$work/appliance.sock",server=on,wait=off \
     -device virtserialport,chardev=agent,name=usbp2p.test \
     -display none -serial file:"$work/appliance.console" -no-reboot < /dev/null > "$work/appliance.qemu.log" 2>&1 &
@@ -232,11 +266,11 @@ wait_ready() {  # wait_ready: sets ready_s, the seconds until usbp2pd is active 
 log "booting the appliance (UEFI, systemd-boot, its own kernel)"
 start_appliance
 wait_ready
-echo "measured: boot to READY (power on to usbp2pd active, TCG, first boot, no DHCP server yet) $ready_s s"
+echo "measured: boot to READY (power on to usbp2pd active, TCG, first boot, no DHCP server on the LAN yet) $ready_s s"
 # The laptop boots after it: two emulated machines booting at once on two cores would
 # make both boots meaningless as figures.
 log "booting the laptop"
-laptop_qemu="-netdev socket,id=lan,udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1)) -device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:01 -device virtio-serial-pci -chardev socket,id=agent,path=$work/laptop.sock,server=on,wait=off -device virtserialport,chardev=agent,name=usbp2p.test"
+laptop_qemu="-netdev socket,id=lan,udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1)) -device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:01 $(wan 52:54:00:77:01:01) -device virtio-serial-pci -chardev socket,id=agent,path=$work/laptop.sock,server=on,wait=off -device virtserialport,chardev=agent,name=usbp2p.test"
 truncate -s 2G "$work/laptop.img"; mkfs.ext4 -q "$work/laptop.img"
 bash "$here/scripts/guest" run --timeout 2400 --machine "$work/laptop.img" --qemu "$laptop_qemu" "$here/Tests/Image/laptop-job.sh" > "$work/laptop.log" 2>&1 &
 laptop_pid=$!
@@ -259,7 +293,7 @@ pass "boot: READY in ${ready_s} s; root ro, state rw, provisioned identity, ssh 
 # service's part without the passphrase, the supplicant's file (there is no wlan0 in
 # qemu: the configuration is what can be checked here).
 on_appliance 30 "systemctl is-active --quiet usbp2p-settings" > /dev/null || fail "settings: usbp2p-settings.service is not active"
-on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q \"the card's settings set name, sharing.new_devices\"" > /dev/null \
+on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q \"the card's settings set name, relay.address, relay.id, sharing.new_devices\"" > /dev/null \
   || fail "settings: usbp2pd does not say it took the card's name and sharing"
 service_part=$(on_appliance 30 "cat /run/usbp2p-settings/settings.toml")
 [[ "$service_part" == *'name = "Test appliance"'* && "$service_part" != *"not a real network"* ]] \
@@ -271,7 +305,9 @@ expected_psk=$(python3 -c 'import hashlib; print(hashlib.pbkdf2_hmac("sha1", b"n
 [[ "$wifi" == "root 600"* ]] || fail "settings: the supplicant's file is not root's alone"
 grep -qx "	ssid=$ssid_hex" <<< "$wifi" && grep -qx "	psk=$expected_psk" <<< "$wifi" && grep -qx "country=DE" <<< "$wifi" \
   || fail "settings: the supplicant's configuration lacks the network, its key or the country"
-pass "settings: the card's name and sharing in usbp2pd, Wi-Fi configuration (SSID, PBKDF2 key, country) root's alone"
+until_ok 120 "settings: usbp2pd did not register at the card's relay" \
+  on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q 'registered at relay 10.0.2.100:443'"
+pass "settings: the card's name, sharing and relay in usbp2pd (registered there), Wi-Fi configuration (SSID, PBKDF2 key, country) root's alone"
 
 # The LED, read from gpio-sim's sysfs while usbp2pd holds the line (as in the guest
 # scenario appliance-button-led-pairing).
@@ -314,14 +350,25 @@ echo "$install_out" | sed 's/^/   /'
 on_laptop 30 "useradd --create-home anna && usermod -aG usbp2p anna" > /dev/null || fail "laptop: no user anna"
 as_anna() { on_laptop "$1" "runuser -u anna -- usbp2p-client $2 2>&1"; }  # as_anna TIMEOUT 'ARGS'
 pass "laptop: the .deb installed, its service active, anna in the usbp2p group"
+# Away from home: the laptop drops everything the appliance sends on the LAN but its DHCP
+# requests (this laptop is its DHCP server) and ARP, so no mDNS answer and no direct path
+# reach it; the client's configuration is the one the .deb installed (no relay).
+away_from_home='iface=$(grep -l 52:54:00:77:00:01 /sys/class/net/*/address | xargs dirname | xargs basename)
+  nft add table netdev away
+  nft add chain netdev away lan "{ type filter hook ingress device $iface priority 0; }"
+  nft add rule netdev away lan ether saddr 52:54:00:77:00:02 ether type arp accept
+  nft add rule netdev away lan ether saddr 52:54:00:77:00:02 udp dport 67 accept
+  nft add rule netdev away lan ether saddr 52:54:00:77:00:02 counter drop'
+on_laptop 30 "$away_from_home" > /dev/null || fail "laptop: cannot cut the laptop off the appliance's LAN"
+on_laptop 30 "grep -q '^relay' /etc/usbp2p/client.toml" > /dev/null && fail "laptop: the installed client.toml names a relay"
 on_appliance 30 "$lines"'; echo pull-down > $lines/sim_gpio27/pull; sleep 0.3; echo pull-up > $lines/sim_gpio27/pull' > /dev/null
 expect_led pairing || fail "led: a button press did not show 'pairing'"
-pair_out=$(as_anna 120 "pair '$code'") || fail "pair: anna's usbp2p-client pair failed: $pair_out"
+pair_out=$(as_anna 120 "pair '$scanned'") || fail "pair: anna's usbp2p-client pair failed: $pair_out"
 echo "$pair_out" | sed 's/^/   /'
 laptop_id=$(on_laptop 30 "usbp2p-client identity show --config /etc/usbp2p/client.toml | head -n1")
 on_appliance 30 "grep -q '^$laptop_id.*anna@laptop' /var/lib/usbp2p/allowlist" > /dev/null \
   || fail "pair: the laptop's service identity is not on the appliance's allowlist as anna's"
-pass "pair: button, then usbp2p-client pair with the label's code as anna, over the LAN, into the service"
+pass "pair: button, then usbp2p-client pair with the label's code as anna, through the relay the label names, into the service"
 attach_begin=$SECONDS
 attach_out=$(as_anna 120 attach) || fail "attach: anna's usbp2p-client attach failed: $attach_out"
 echo "$attach_out" | sed 's/^/   /'
@@ -334,7 +381,31 @@ echo "measured: attach until the stick is mounted on the laptop $((SECONDS - att
 sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1")
 [ "$sum" = "$photo_sum" ] || fail "attach: photo.bin reads back as $sum, not $photo_sum"
 until_ok 30 "led: the LED does not say 'attached'" expect_led attached
-pass "attach: anna's attach, no sudo; the stick on the laptop through vhci_hcd, its file's SHA-256 right, LED attached"
+status_out=$(as_anna 30 status)
+echo "$status_out" | sed 's/^/   /'
+grep -q "connected, relay 10.0.2.100:443" <<< "$status_out" || fail "attach: the session is not through the card's relay"
+dropped=$(on_laptop 30 "nft list chain netdev away lan | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'")
+echo "   the appliance's packets the laptop dropped while away: $dropped"
+pass "attach: anna's attach, no sudo, through the relay; the stick on the laptop through vhci_hcd, its file's SHA-256 right, LED attached"
+
+# The status page by headless Chromium (on this machine, through the appliance's
+# forwarded port 80; it sees a private source address): its screenshot, read back by
+# tesseract, shows the stick, its state, who has it and the session.
+# screenshot NAME: $work/NAME.png of the page and $work/NAME.txt, the text read from it.
+screenshot() {
+  rm -rf "$work/chromium"
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$work/chromium" \
+    --window-size=1280,1600 --force-device-scale-factor=2 --screenshot="$work/$1.png" "http://127.0.0.1:$status_port/" \
+    > "$work/$1.chromium.log" 2>&1 || { tail -n 5 "$work/$1.chromium.log"; return 1; }
+  tesseract "$work/$1.png" - > "$work/$1.txt" 2> /dev/null
+}
+screenshot status || fail "status: headless Chromium could not load the page"
+for text in "Test appliance" "USB HARDDRIVE" "unshared" "anna@laptop"; do
+  grep -qiF "$text" "$work/status.txt" || { cat "$work/status.txt"; fail "status: Chromium's screenshot does not show '$text'"; }
+done
+grep -iF "anna@laptop" "$work/status.txt" | grep -qi "relay" || { cat "$work/status.txt"; fail "status: Chromium's screenshot does not show anna's session through the relay"; }
+pass "status: Chromium's screenshot shows the appliance, the stick, 'unshared', anna@laptop and the relay session (status.png, status.txt)"
+on_laptop 30 "nft delete table netdev away" > /dev/null || fail "laptop: cannot bring it home"
 
 # The status page as the laptop's side of the LAN sees it (kept as test artifacts).
 on_laptop 30 "curl -sS --max-time 10 http://$appliance_ip/" > "$work/status.html" || fail "status: the page did not load from the laptop"
@@ -403,6 +474,64 @@ as_anna 30 status | grep -q "nothing is kept attached" || fail "detach: a wish i
 on_laptop 10 "$no_stick" > /dev/null || fail "detach: the stick came back after the service's restart"
 pass "detach: 'detach harddrive' by name; gone from the laptop, LED online, not back after a restart"
 
+# A second laptop: a second client identity on the laptop VM, with a configuration and
+# state of its own as another laptop would have (root's: without the service, vhci_hcd's
+# files are root's). It pairs from the same label; the stick is not in its list until
+# anna, the owner, shares it from her laptop; it attaches it; anna unshares it and it
+# leaves within 2 s; removed from the allowlist, the second laptop's session ends within
+# 2 s. Both are timed inside one VM (its own clock), from the command's return.
+second_client() {  # second_client TIMEOUT 'SUBCOMMAND' ARGS...: the second laptop's usbp2p-client
+  local timeout=$1 command=$2; shift 2
+  on_laptop "$timeout" "usbp2p-client $command --config /root/second/client.toml $* 2>&1"
+}
+on_laptop 30 "mkdir -p /root/second && printf 'state_directory = \"/root/second\"\n' > /root/second/client.toml" > /dev/null
+second_id=$(second_client 60 identity | head -n1)
+on_appliance 30 "$lines"'; echo pull-down > $lines/sim_gpio27/pull; sleep 0.3; echo pull-up > $lines/sim_gpio27/pull' > /dev/null
+expect_led pairing || fail "second: a button press did not show 'pairing'"
+pair_out=$(second_client 120 pair "'$scanned'" --name "'second laptop'") || fail "second: the second laptop's pair failed: $pair_out"
+list_out=$(second_client 60 list "$endpoint") || fail "second: the second laptop's list failed: $list_out"
+echo "$list_out" | sed 's/^/   second laptop: /'
+grep -q "46f4:" <<< "$list_out" && fail "second: the second laptop lists the stick before the owner shared it"
+share_out=$(as_anna 60 "share harddrive --for $second_id") || fail "second: anna's share failed: $share_out"
+echo "$share_out" | sed 's/^/   /'
+list_out=$(second_client 60 list "$endpoint")
+grep -q "46f4:" <<< "$list_out" || fail "second: the second laptop does not list the stick anna shared with it: $list_out"
+on_laptop 30 "setsid nohup usbp2p-client attach --config /root/second/client.toml $endpoint harddrive > /tmp/second-attach.log 2>&1 < /dev/null & sleep 0.2" > /dev/null
+until_ok 120 "second: the stick does not appear on the second laptop" on_laptop 30 "$mount_stick"
+sum=$(on_laptop 60 "sha256sum < /mnt/stick/photo.bin | cut -d' ' -f1; umount /mnt/stick")
+[ "$sum" = "$photo_sum" ] || fail "second: photo.bin reads back as $sum on the second laptop"
+pass "second: a second laptop pairs from the label, lists the stick only once anna shares it, attaches it (SHA-256 right)"
+# (EPOCHREALTIME without its dot: microseconds, for the shell's arithmetic.)
+unshared=$(on_laptop 60 't0=$EPOCHREALTIME; runuser -u anna -- usbp2p-client unshare harddrive 2>&1; t1=$EPOCHREALTIME
+  while grep -qx 46f4 /sys/bus/usb/devices/*/idVendor && [ ${EPOCHREALTIME/./} -lt $((${t1/./} + 10000000)) ]; do sleep 0.05; done
+  awk -v a=$t0 -v b=$t1 -v c=$EPOCHREALTIME "BEGIN { printf \"measured: unshare command %.2f s; then the stick left the second laptop in %.2f s\n\", b - a, c - b }"')
+echo "$unshared" | sed '/^measured/!s/^/   /'
+gone=$(sed -n 's/.*left the second laptop in \([0-9.]*\) s/\1/p' <<< "$unshared")
+[ -n "$gone" ] && awk -v s="$gone" 'BEGIN { exit !(s <= 2.0) }' || fail "second: the unshared stick did not leave the second laptop within 2 s: $unshared"
+until_ok 30 "second: the second laptop's attach does not say why the stick left" \
+  on_laptop 10 "grep -q 'the server no longer offers it to this laptop' /tmp/second-attach.log"
+on_laptop 10 "pgrep -f 'attach --config /root/secon[d]'" > /dev/null || fail "second: the second laptop's session ended with the unshare"
+removal='n=$(grep "\"session-ended\"" /var/lib/usbp2p/audit.log | grep -c @ID@); t0=$EPOCHREALTIME
+  usbp2pd allow --remove @ID@ > /dev/null; t1=$EPOCHREALTIME
+  while [ "$(grep "\"session-ended\"" /var/lib/usbp2p/audit.log | grep -c @ID@)" -le "$n" ] && [ ${EPOCHREALTIME/./} -lt $((${t1/./} + 10000000)) ]; do sleep 0.05; done
+  awk -v a=$t0 -v b=$t1 -v c=$EPOCHREALTIME "BEGIN { printf \"measured: usbp2pd allow --remove %.2f s; then the second laptop'"'"'s session ended in %.2f s\n\", b - a, c - b }"'
+removed=$(on_appliance 60 "${removal//@ID@/$second_id}")
+echo "$removed"
+ended=$(sed -n 's/.*session ended in \([0-9.]*\) s/\1/p' <<< "$removed")
+[ -n "$ended" ] && awk -v s="$ended" 'BEGIN { exit !(s <= 2.0) }' || fail "second: the removed laptop's session did not end within 2 s: $removed"
+until_ok 30 "second: the second laptop was not told it was removed" \
+  on_laptop 10 "grep -q \"removed from the server's allowlist\" /tmp/second-attach.log"
+on_laptop 30 "pkill -f 'attach --config /root/secon[d]'; true" > /dev/null
+pass "second: anna's unshare takes the stick from the second laptop within 2 s ($gone s), its removal from the allowlist ends its session within 2 s ($ended s)"
+# The owner reads the audit log from her laptop, through her laptop's service.
+audit_out=$(as_anna 60 "audit --since 1h") || fail "audit: anna cannot read the appliance's audit log from her laptop: $audit_out"
+echo "$audit_out" | tail -n 6 | sed 's/^/   /'
+for event in "pairing-made  second laptop" "shared  anna@laptop" "unshared  anna@laptop" "detached  .*second laptop" \
+  "allowlist-removed"; do
+  grep -q "$event" <<< "$audit_out" || fail "audit: anna's usbp2p-client audit lacks '$event'"
+done
+pass "audit: the owner reads the appliance's audit log from her laptop (usbp2p-client audit, no sudo)"
+
 # 8. The allowlist changed as root on the appliance (the service runs as its own user):
 # the file stays the service's, the service starts with it, and a laptop removed from it
 # loses its session and the stick.
@@ -432,15 +561,17 @@ pass "allowlist: root's usbp2pd allow keeps the file the service's (usbp2p:600) 
 # the LED shows the error, the journal and the audit log say file, line and key, and the
 # last good settings stay in effect.
 on_appliance 30 "usbp2pd audit --json" > "$work/audit.json"
-python3 - "$work/audit.json" "$laptop_id" <<'PY' || fail "audit: an event is missing or out of order"
+python3 - "$work/audit.json" "$laptop_id" "$second_id" <<'PY' || fail "audit: an event is missing or out of order"
 import json, sys
 events = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-anna = sys.argv[2]
+anna, second = sys.argv[2], sys.argv[3]
 # (The allowlist's addition is seen by the service's tick, before or after the pairing's
 # own record: it is checked apart.)
 want = [("service-started", None), ("pairing-made", anna), ("session-opened", anna), ("attached", anna),
-        ("service-started", None), ("attached", anna), ("detached", anna), ("allowlist-removed", anna),
-        ("session-ended", anna)]
+        ("service-started", None), ("attached", anna), ("detached", anna),
+        ("pairing-made", second), ("shared", anna), ("attached", second), ("unshared", anna),
+        ("detached", second), ("allowlist-removed", second), ("session-ended", second),
+        ("allowlist-removed", anna), ("session-ended", anna)]
 rest = iter(events)
 for kind, peer in want:
     if not any(e["event"] == kind and (peer is None or e.get("peer") == peer) for e in rest):
@@ -456,9 +587,13 @@ mcopy -o -i "$disk@@$boot_offset" "$work/usbp2p.toml" ::usbp2p.toml || fail "set
 start_appliance
 wait_ready
 until_ok 60 "settings: the LED does not show the error pattern" expect_led error
+curl -sS --max-time 20 "http://127.0.0.1:$status_port/status.json" > "$work/status-error.json" || fail "settings: no status page"
+grep -q 'usbp2p.toml:2: sharing.new_devices' "$work/status-error.json" || fail "settings: the status page's JSON lacks the error: $(cat "$work/status-error.json")"
+screenshot status-error || fail "settings: headless Chromium could not load the page"
+grep -qi "were refused" "$work/status-error.txt" || { cat "$work/status-error.txt"; fail "settings: Chromium's screenshot does not show the refusal"; }
 on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q 'settings were refused: /boot/firmware/usbp2p.toml:2: sharing.new_devices'" \
   > /dev/null || fail "settings: the journal does not name the file, line and key"
 on_appliance 30 "grep -q 'name = \"Test appliance\"' /run/usbp2p-settings/settings.toml" > /dev/null \
   || fail "settings: the last good settings are not in effect"
 on_appliance 30 "usbp2pd audit --since 10m | grep -q 'settings-refused'" > /dev/null || fail "settings: the audit log lacks the refusal"
-pass "settings: a typo in usbp2p.toml: LED error pattern, file/line/key in the journal and the audit log, the last good settings in effect"
+pass "settings: a typo in usbp2p.toml: LED error pattern, the message on the status page (status-error.png), file/line/key in the journal and the audit log, the last good settings in effect"

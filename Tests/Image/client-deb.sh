@@ -38,7 +38,7 @@ check='
   grep -q "^state_directory = \"/var/lib/usbp2p-client\"" /etc/usbp2p/client.toml
   usbp2p-client config check --config /etc/usbp2p/client.toml > /dev/null
   zcat /usr/share/man/man1/usbp2p-client.1.gz | grep -q "^.SH SYNOPSIS"
-  for command in pair attach detach list share unshare status peers forget ports identity config serve; do
+  for command in pair attach detach list share unshare audit status peers forget ports identity config serve; do
     zcat /usr/share/man/man1/usbp2p-client.$command.1.gz | grep -q "^.Sh SYNOPSIS" || { echo "no man page for $command"; exit 1; }
   done
   if command -v systemd-analyze > /dev/null; then systemd-analyze verify --man=no /usr/lib/systemd/system/usbp2p-client.service; fi

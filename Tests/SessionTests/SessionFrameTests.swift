@@ -155,3 +155,23 @@ extension SessionFrameTests {
         }
     }
 }
+
+extension SessionFrameTests {
+    @Test func auditRequestsAndPartsRoundTripAndBadOnesAreRefused() throws {
+        let line = #"{"event":"shared","peer":"5vzb","time":"2026-12-03T10:07:21.296Z"}"#
+        let messages: [ControlMessage] = [
+            .auditRequest(since: ""), .auditRequest(since: "30m"), .auditRequest(since: "2026-12-03T10:00"),
+            .auditPart(last: false, refused: false, text: line), .auditPart(last: true, refused: false, text: ""),
+            .auditPart(last: true, refused: true, text: "only the server's owner may read its audit log"),
+            .auditPart(last: false, refused: false, text: String(repeating: "é", count: 2048)),
+        ]
+        for message in messages { #expect(try ControlMessage(decoding: message.encoded) == message) }
+        let bad: [[UInt8]] = [
+            [11] + [UInt8](repeating: 55, count: 65), [11, 0xC3], [12], [12, 4], [12, 2, 65], [12, 255],
+            [12, 0] + [UInt8](repeating: 65, count: 4097), [12, 1, 0xFF],
+        ]
+        for bytes in bad {
+            #expect(throws: SessionFrameError.self, "\(bytes.prefix(8))") { try ControlMessage(decoding: bytes) }
+        }
+    }
+}
