@@ -485,7 +485,7 @@ second_client() {  # second_client TIMEOUT 'SUBCOMMAND' ARGS...: the second lapt
   on_laptop "$timeout" "usbp2p-client $command --config /root/second/client.toml $* 2>&1"
 }
 on_laptop 30 "mkdir -p /root/second && printf 'state_directory = \"/root/second\"\n' > /root/second/client.toml" > /dev/null
-second_id=$(second_client 60 identity | head -n1)
+second_id=$(on_laptop 60 "usbp2p-client identity show --config /root/second/client.toml 2> /dev/null | head -n1")
 on_appliance 30 "$lines"'; echo pull-down > $lines/sim_gpio27/pull; sleep 0.3; echo pull-up > $lines/sim_gpio27/pull' > /dev/null
 expect_led pairing || fail "second: a button press did not show 'pairing'"
 pair_out=$(second_client 120 pair "'$scanned'" --name "'second laptop'") || fail "second: the second laptop's pair failed: $pair_out"
@@ -591,8 +591,9 @@ curl -sS --max-time 20 "http://127.0.0.1:$status_port/status.json" > "$work/stat
 grep -q 'usbp2p.toml:2: sharing.new_devices' "$work/status-error.json" || fail "settings: the status page's JSON lacks the error: $(cat "$work/status-error.json")"
 screenshot status-error || fail "settings: headless Chromium could not load the page"
 grep -qi "were refused" "$work/status-error.txt" || { cat "$work/status-error.txt"; fail "settings: Chromium's screenshot does not show the refusal"; }
-on_appliance 30 "journalctl -b -u usbp2pd --no-pager -o cat | grep -q 'settings were refused: /boot/firmware/usbp2p.toml:2: sharing.new_devices'" \
-  > /dev/null || fail "settings: the journal does not name the file, line and key"
+journal=$(on_appliance 60 "journalctl -b -u usbp2pd --no-pager -o cat | grep 'settings were refused'"); status=$?
+grep -q 'settings were refused: /boot/firmware/usbp2p.toml:2: sharing.new_devices' <<< "$journal" \
+  || fail "settings: the journal does not name the file, line and key (agent status $status): $journal"
 on_appliance 30 "grep -q 'name = \"Test appliance\"' /run/usbp2p-settings/settings.toml" > /dev/null \
   || fail "settings: the last good settings are not in effect"
 on_appliance 30 "usbp2pd audit --since 10m | grep -q 'settings-refused'" > /dev/null || fail "settings: the audit log lacks the refusal"
