@@ -62,18 +62,20 @@ public final class USBIPExporter: Sendable {
         let own = SystemDevices()
         return try usb.devices(strings: strings).filter {
             !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) && own.reason(busid: $0.busid) == nil
-        }.map { device in
-            // The serial number keys the device's sharing state and access rules: the one
-            // the kernel read at enumeration (sysfs) whether or not the strings were read
-            // here, so that every list keys a device alike.
-            var known = device
-            known.serialNumber = Self.sysfsSerial(busid: device.busid) ?? device.serialNumber
-            return known
-        }
+        }.map(Self.withKernelSerial)
+    }
+
+    /// `device` with the serial number the kernel read at enumeration (sysfs), if it has
+    /// one: the serial number keys the device's sharing state and access rules, so every
+    /// device list, whether or not it read the string descriptors itself, keys a device alike.
+    public static func withKernelSerial(_ device: USBDeviceInfo) -> USBDeviceInfo {
+        var known = device
+        known.serialNumber = sysfsSerial(busid: device.busid) ?? device.serialNumber
+        return known
     }
 
     /// The serial number the kernel read (/sys/bus/usb/devices/BUSID/serial), nil if none.
-    public static func sysfsSerial(busid: String, sys: String = "/sys") -> String? {
+    static func sysfsSerial(busid: String, sys: String = "/sys") -> String? {
         let text = SystemDevices.text("\(sys)/bus/usb/devices/\(busid)/serial")
         let serial = String(text.prefix { $0 != "\n" })
         return serial.isEmpty ? nil : serial

@@ -132,29 +132,27 @@ extension Session {
                 channel.finReceived = true
                 channel.local.shutdown()
             }
-        case .addresses:
-            guard role == .client else { throw .protocolViolation("the client sent addresses") }
+        case .addresses, .deviceNames, .sync, .sharing, .sharingResult, .auditRequest, .auditPart, .devicesChanged,
+            .goodbye, .punch:
+            if let (receiver, what) = Self.onlyReceivedBy(message), receiver != role {
+                throw .protocolViolation("the \(role == .server ? "client" : "server") sent \(what)")
+            }
             notices.append(message)
-        case .deviceNames:
-            guard role == .client else { throw .protocolViolation("the client sent device names") }
-            notices.append(message)
-        case .sync:
-            guard role == .server else { throw .protocolViolation("the server sent a sync") }
-            notices.append(message)
-        case .sharing:
-            guard role == .server else { throw .protocolViolation("the server sent a sharing request") }
-            notices.append(message)
-        case .sharingResult:
-            guard role == .client else { throw .protocolViolation("the client sent a sharing result") }
-            notices.append(message)
-        case .auditRequest:
-            guard role == .server else { throw .protocolViolation("the server sent an audit request") }
-            notices.append(message)
-        case .auditPart:
-            guard role == .client else { throw .protocolViolation("the client sent an audit part") }
-            notices.append(message)
-        case .devicesChanged, .goodbye, .punch:
-            notices.append(message)
+        }
+    }
+
+    /// The side a notice is meant for and what it is called, for the messages only one
+    /// side may send; nil for those either side sends.
+    private static func onlyReceivedBy(_ message: ControlMessage) -> (Role, String)? {
+        switch message {
+        case .addresses: (.client, "addresses")
+        case .deviceNames: (.client, "device names")
+        case .sync: (.server, "a sync")
+        case .sharing: (.server, "a sharing request")
+        case .sharingResult: (.client, "a sharing result")
+        case .auditRequest: (.server, "an audit request")
+        case .auditPart: (.client, "an audit part")
+        case .open, .refused, .devicesChanged, .goodbye, .punch: nil
         }
     }
 

@@ -4,6 +4,7 @@ import CLISupport
 import Log
 import OSThreads
 import Session
+import Synchronization
 
 /// `usbp2p-client audit`: the owner reads a server's audit log from the laptop.
 struct AuditCommand: ParsableCommand {
@@ -32,66 +33,34 @@ struct AuditCommand: ParsableCommand {
 
     func run() throws {
         try ServiceConnection.forward("audit", options: options)
-        let config = try options.loadConfig(for: Client.self)
-        let log = options.logger(for: Client.self, config: config)
-        let identity = try loadIdentity(config: config, log: log)
-        let address = try ServerAddress.resolve(server, peers: try Peers.load(config))
-        let answer = AuditAnswer()
-        let client = try ServerConnection.client(
-            for: address, relay: relayOptions.relay, config: config, identity: identity, log: log,
-            events: SessionEvents(control: { message, _ in answer.take(message) }))
-        let session: Session
-        do { session = try client.start() } catch {
-            throw ServerConnection.explain(error, server: address, identity: identity)
-        }
+        // The events, then the last part: its note, or why the request was refused.
+        let lines = Mutex<[String]>([])
+        let ending = Awaited<(refused: Bool, text: String)>()
+        let (client, session) = try ServerConnection.commandSession(
+            with: server, options: options, relay: relayOptions.relay,
+            events: SessionEvents(control: { message, _ in
+                guard case .auditPart(let last, let refused, let text) = message else { return }
+                if last { return ending.deliver((refused, text)) }
+                // More than the server promises to send is not kept.
+                lines.withLock { if $0.count < 1000 { $0.append(text) } }
+            }))
         defer { client.stop(reason: "audit log read") }
         session.send(.auditRequest(since: since ?? ""))
-        guard let (lines, ending) = answer.wait(seconds: Double(AttachCommand.replyTimeoutSeconds)) else {
+        guard let (refused, note) = ending.wait(seconds: Double(AttachCommand.replyTimeoutSeconds)) else {
             throw CLIError("the server did not answer within \(AttachCommand.replyTimeoutSeconds) s")
         }
-        if case .refused(let why) = ending { throw CLIError(displaySafe(why, maxLength: 1024)) }
+        if refused { throw CLIError(displaySafe(note, maxLength: 1024)) }
+        let events = lines.withLock { $0 }
         var unreadable = 0
-        for line in lines {
+        for line in events {
             guard let event = AuditEvent(line: line) else {
                 unreadable += 1
                 continue
             }
             print(json ? event.line : event.summary)
         }
-        if case .complete(let note) = ending, !note.isEmpty { printError(displaySafe(note, maxLength: 1024)) }
+        if !note.isEmpty { printError(displaySafe(note, maxLength: 1024)) }
         if unreadable > 0 { printError("\(unreadable) event(s) from the server were not audit events: left out") }
-        if !json, lines.isEmpty { print("no events\(since.map { " since \($0)" } ?? "")") }
-    }
-}
-
-/// A server's answer to an audit request: its events, then how it ended.
-private final class AuditAnswer: @unchecked Sendable {
-    enum Ending {
-        case complete(note: String)
-        case refused(String)
-    }
-    private let monitor = Monitor()
-    private var lines: [String] = []
-    private var ending: Ending?
-
-    func take(_ message: ControlMessage) {
-        guard case .auditPart(let last, let refused, let text) = message else { return }
-        monitor.withLock {
-            guard ending == nil else { return }
-            if !last {
-                // More than the server promises to send is not kept.
-                if lines.count < 1000 { lines.append(text) }
-                return
-            }
-            ending = refused ? .refused(text) : .complete(note: text)
-            monitor.broadcast()
-        }
-    }
-
-    func wait(seconds: Double) -> (lines: [String], ending: Ending)? {
-        monitor.withLock {
-            monitor.wait(until: monotonicSeconds() + seconds) { ending != nil }
-            return ending.map { (lines, $0) }
-        }
+        if !json, events.isEmpty { print("no events\(since.map { " since \($0)" } ?? "")") }
     }
 }

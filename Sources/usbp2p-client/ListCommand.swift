@@ -57,18 +57,10 @@ struct ListCommand: ParsableCommand {
             return
         }
         try ServiceConnection.forward("list", options: options)
-        let config = try options.loadConfig(for: Client.self)
-        let log = options.logger(for: Client.self, config: config)
-        let identity = try loadIdentity(config: config, log: log)
-        let address = try ServerAddress.resolve(server, peers: try Peers.load(config))
         let names = DeviceNames()
-        let client = try ServerConnection.client(
-            for: address, relay: relayOptions.relay, config: config, identity: identity, log: log,
+        let (client, session) = try ServerConnection.commandSession(
+            with: server, options: options, relay: relayOptions.relay,
             events: SessionEvents(control: { message, _ in names.take(message) }))
-        let session: Session
-        do { session = try client.start() } catch {
-            throw ServerConnection.explain(error, server: address, identity: identity)
-        }
         defer { client.stop(reason: "listed") }
         do {
             let channel = try session.openChannel()

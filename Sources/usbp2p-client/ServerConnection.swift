@@ -94,6 +94,29 @@ final class DeviceNames: @unchecked Sendable {
     func name(of busid: String) -> String? { monitor.withLock { names[busid] } }
 }
 
+/// A server's answer that one of the session's threads delivers and a command waits for.
+final class Awaited<Value>: @unchecked Sendable {
+    private let monitor = Monitor()
+    private var value: Value?
+
+    /// Keeps the first value delivered; later ones are dropped.
+    func deliver(_ new: Value) {
+        monitor.withLock {
+            guard value == nil else { return }
+            value = new
+            monitor.broadcast()
+        }
+    }
+
+    /// The value, once delivered; nil if none came within `seconds`.
+    func wait(seconds: Double) -> Value? {
+        monitor.withLock {
+            monitor.wait(until: monotonicSeconds() + seconds) { value != nil }
+            return value
+        }
+    }
+}
+
 /// The client's paired servers (state_directory/peers).
 enum Peers {
     static func path(_ config: ConfigFile) -> String { "\(config.string("state_directory"))/peers" }
@@ -189,6 +212,24 @@ enum ServerConnection {
         }
         upgrader?.manage(client)
         return client
+    }
+
+    /// A one-off command's session (list, share, audit) with the paired server `name`
+    /// names (or the only one), as this configuration's identity, through the relay given
+    /// or the server's usual ways; a session that does not start says why. The caller
+    /// stops the client.
+    static func commandSession(
+        with name: String?, options: CommonOptions, relay: String?, events: SessionEvents
+    ) throws -> (client: SessionClient, session: Session) {
+        let config = try options.loadConfig(for: Client.self)
+        let log = options.logger(for: Client.self, config: config)
+        let identity = try loadIdentity(config: config, log: log)
+        let address = try ServerAddress.resolve(name, peers: try Peers.load(config))
+        let client = try Self.client(
+            for: address, relay: relay, config: config, identity: identity, log: log, events: events)
+        do { return (client, try client.start()) } catch {
+            throw explain(error, server: address, identity: identity)
+        }
     }
 
     /// Where to look for the server: the relay given (--relay), else the configured one,

@@ -73,23 +73,15 @@ private func checkServerAndDevice(_ words: [String]) throws {
 private func askOwnerChange(
     share: Bool, words: [String], laptops: [EndpointId], options: CommonOptions, relay: String?
 ) throws {
-    let config = try options.loadConfig(for: Client.self)
-    let log = options.logger(for: Client.self, config: config)
-    let identity = try loadIdentity(config: config, log: log)
-    let address = try ServerAddress.resolve(words.count == 2 ? words[0] : nil, peers: try Peers.load(config))
     let selector = DeviceSelector.parse(words[words.count - 1])
     let names = DeviceNames()
-    let answer = SharingAnswer()
-    let client = try ServerConnection.client(
-        for: address, relay: relay, config: config, identity: identity, log: log,
+    let answer = Awaited<(ok: Bool, text: String)>()
+    let (client, session) = try ServerConnection.commandSession(
+        with: words.count == 2 ? words[0] : nil, options: options, relay: relay,
         events: SessionEvents(control: { message, _ in
             names.take(message)
-            answer.take(message)
+            if case .sharingResult(let ok, let text) = message { answer.deliver((ok, text)) }
         }))
-    let session: Session
-    do { session = try client.start() } catch {
-        throw ServerConnection.explain(error, server: address, identity: identity)
-    }
     defer { client.stop(reason: share ? "shared" : "unshared") }
     let devices: [ExportedDevice]
     do {
@@ -116,25 +108,4 @@ private func askOwnerChange(
     }
     guard ok else { throw CLIError(displaySafe(text, maxLength: 1024)) }
     print(displaySafe(text, maxLength: 1024))
-}
-
-/// The server's answer to a sharing request, waited for.
-private final class SharingAnswer: @unchecked Sendable {
-    private let monitor = Monitor()
-    private var answer: (ok: Bool, text: String)?
-
-    func take(_ message: ControlMessage) {
-        guard case .sharingResult(let ok, let text) = message else { return }
-        monitor.withLock {
-            answer = (ok, text)
-            monitor.broadcast()
-        }
-    }
-
-    func wait(seconds: Double) -> (ok: Bool, text: String)? {
-        monitor.withLock {
-            monitor.wait(until: monotonicSeconds() + seconds) { answer != nil }
-            return answer
-        }
-    }
 }

@@ -29,11 +29,7 @@ struct DevicesCommand: ParsableCommand {
             let usb = try USBContext(eventThreadCPU: nil, logger: log)
             defer { usb.shutdown() }
             // Keyed by the kernel's serial number, as the service keys them.
-            let devices = try usb.devices(strings: true).filter { !$0.isHub }.map { device in
-                var known = device
-                known.serialNumber = USBIPExporter.sysfsSerial(busid: device.busid) ?? device.serialNumber
-                return known
-            }
+            let devices = try usb.devices(strings: true).filter { !$0.isHub }.map(USBIPExporter.withKernelSerial)
             if devices.isEmpty { print("no USB devices") }
             let own = SystemDevices()
             let access = sharing(config)

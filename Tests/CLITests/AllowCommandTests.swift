@@ -9,18 +9,14 @@ import Testing
         let port = try unusedLoopbackPort()
         let config = serverConfig(home, port: port)
         let client = clientConfig(home)
-        let clientId = try #require(
-            try Executable.client.run(["identity", "show", "--config", client], home: home).stdout
-                .split(separator: "\n").first.map(String.init))
+        let clientId = try endpointId(.client, config: client, home: home)
         let added = try Executable.server.run(["allow", "--config", config, clientId, "bench laptop"], home: home)
         #expect(added.status == 0, "\(added.stderr)")
 
         let server = try Executable.server.launch(["serve", "--config", config], home: home)
         defer { server.stop() }
         #expect(server.waitForStandardError(containing: "ready: serving as"), "\(server.output.current.standardError)")
-        let serverId = try #require(
-            try Executable.server.run(["identity", "show", "--config", config], home: home).stdout
-                .split(separator: "\n").first.map(String.init))
+        let serverId = try endpointId(.server, config: config, home: home)
         // A foreground attach keeps a session open, waiting for devices (this server has none).
         let attach = try Executable.client.launch(
             ["attach", "--config", client, "--including-new", "\(serverId)@127.0.0.1:\(port)"], home: home)

@@ -12,13 +12,8 @@ import Testing
         let owner = clientConfig(home)
         let otherHome = scratchDirectory()
         let other = clientConfig(otherHome)
-        func id(_ program: Executable, _ config: String) throws -> String {
-            try #require(
-                try program.run(["identity", "show", "--config", config], home: home).stdout
-                    .split(separator: "\n").first.map(String.init))
-        }
-        let ownerId = try id(.client, owner)
-        let otherId = try id(.client, other)
+        let ownerId = try endpointId(.client, config: owner, home: home)
+        let otherId = try endpointId(.client, config: other, home: home)
         for (laptop, name) in [(ownerId, "owner laptop"), (otherId, "other laptop")] {
             let added = try Executable.server.run(["allow", "--config", config, laptop, name], home: home)
             #expect(added.status == 0, "\(added.stderr)")
@@ -26,7 +21,7 @@ import Testing
         let server = try Executable.server.launch(["serve", "--config", config], home: home)
         defer { server.stop() }
         #expect(server.waitForStandardError(containing: "ready: serving as"), "\(server.output.current.standardError)")
-        let address = "\(try id(.server, config))@127.0.0.1:\(port)"
+        let address = "\(try endpointId(.server, config: config, home: home))@127.0.0.1:\(port)"
 
         let read = try Executable.client.run(["audit", "--config", owner, address, "--since", "1h"], home: home)
         #expect(read.status == 0, "\(read.stderr)")

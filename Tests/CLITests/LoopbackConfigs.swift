@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 // Configurations for the programs on loopback, shared by the CLI tests.
 
@@ -24,4 +25,11 @@ func clientConfig(_ home: String) -> String {
     let path = home + "/client.toml"
     write("state_directory = \"\(home)/laptop\"\nlan.mdns = false\nname = \"bench laptop\"\n", to: path)
     return path
+}
+
+/// The EndpointId `program` has with `config` (made on first use), from `identity show`.
+func endpointId(_ program: Executable, config: String, home: String) throws -> String {
+    try #require(
+        try program.run(["identity", "show", "--config", config], home: home).stdout
+            .split(separator: "\n").first.map(String.init))
 }
