@@ -2,6 +2,17 @@ import Log
 import OSThreads
 import Sockets
 
+/// How a connection taken in joined its session.
+public enum SessionJoining: Sendable, Equatable {
+    /// A new session.
+    case opened
+    /// The session had lost its connection and continues on this one.
+    case resumed
+    /// The client, still connected, moved the session onto this connection (a better
+    /// path, or a fresh one for its next path search); `from` is the path it left.
+    case moved(from: String)
+}
+
 /// The server's sessions, by peer and id: a connection that says "resume" continues its
 /// session if it is still within its grace period; otherwise a new one starts.
 public final class SessionRegistry: @unchecked Sendable {
@@ -15,8 +26,8 @@ public final class SessionRegistry: @unchecked Sendable {
     private let configuration: SessionConfiguration
     private let logger: Logger
     private let makeEvents: @Sendable (String) -> SessionEvents
-    /// Told of each connection taken in: the peer, its session, and whether it resumed one.
-    private let accepted: @Sendable (String, Session, Bool) -> Void
+    /// Told of each connection taken in: the peer, its session, and how it joined it.
+    private let accepted: @Sendable (String, Session, SessionJoining) -> Void
     /// Sessions one peer may hold at once (a laptop has one; a few allow for a
     /// reconnection that starts anew while the old one is still in its grace period).
     public static let maxSessionsPerPeer = 4
@@ -24,7 +35,7 @@ public final class SessionRegistry: @unchecked Sendable {
     /// - Parameter makeEvents: the events of a new session with the named peer.
     public init(
         configuration: SessionConfiguration, logger: Logger,
-        accepted: @escaping @Sendable (String, Session, Bool) -> Void = { _, _, _ in },
+        accepted: @escaping @Sendable (String, Session, SessionJoining) -> Void = { _, _, _ in },
         makeEvents: @escaping @Sendable (String) -> SessionEvents
     ) {
         self.configuration = configuration
@@ -69,15 +80,19 @@ public final class SessionRegistry: @unchecked Sendable {
             return (session, false)
         }
         if hello.resume && !resumed { logger.info("\(peer) asked to resume a session that has ended; starting anew") }
+        let joining: SessionJoining =
+            !resumed ? .opened : session.isConnected ? .moved(from: session.currentPath) : .resumed
         var reply = session.hello(resume: resumed)
         reply.resume = resumed
         // The reply goes out once the session has retired its old connection (a client
-        // moving to a better path closes that one as soon as it reads the reply).
+        // moving to a better path closes that one as soon as it reads the reply). The
+        // session is told as accepted before that: whatever the client asks next (its
+        // audit log, say) comes after the session's own record.
         try session.attach(stream, peerReceived: resumed ? hello.receivedThrough : 0, path: path) {
+            if !resumed { self.logger.notice("session with \(peer) started") }
+            self.accepted(peer, session, joining)
             try SessionHandshake.send(reply, over: stream)
         }
-        if !resumed { logger.notice("session with \(peer) started") }
-        accepted(peer, session, resumed)
         return session
     }
 

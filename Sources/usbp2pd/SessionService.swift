@@ -148,9 +148,17 @@ final class SessionService: @unchecked Sendable {
         sessionConfiguration.grace = Double(config.integer("session.grace_seconds"))
         registry = SessionRegistry(
             configuration: sessionConfiguration, logger: logger,
-            accepted: { peer, session, resumed in
-                late.service?.record(
-                    resumed ? .sessionResumed : .sessionOpened, peer: peer, path: session.currentPath, result: "ok")
+            accepted: { peer, session, joining in
+                let path = session.currentPath
+                switch joining {
+                case .opened: late.service?.record(.sessionOpened, peer: peer, path: path, result: "ok")
+                case .resumed: late.service?.record(.sessionResumed, peer: peer, path: path, result: "ok")
+                case .moved(let from) where from != path:
+                    late.service?.record(.sessionResumed, peer: peer, path: path, result: "moved from \(from)")
+                // A fresh connection on the same path, for the client's next search for a
+                // better one (every half minute or so on a relay): not an event.
+                case .moved: break
+                }
             },
             makeEvents: { [paths] peer in
                 // Which devices this peer sees and may import, decided at each use.

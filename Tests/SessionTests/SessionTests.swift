@@ -24,21 +24,30 @@ final class SessionHarness: @unchecked Sendable {
     /// The server's session events, counted: resumed on a new connection, and ended.
     let resumes: Observed<Int>
     let endings: Observed<Int>
+    /// How each connection the server took in joined its session, in order.
+    let joinings = Observed<[SessionJoining]>([])
+    /// The server's sessions that lost their connection.
+    let disconnections = Observed(0)
 
     init(configuration: SessionConfiguration) {
         let logger = Logger(label: "test", level: .error)
         let (resumes, endings, replacements) = (Observed(0), Observed(0), Observed(0))
         (self.resumes, self.endings, self.replacements) = (resumes, endings, replacements)
-        registry = SessionRegistry(configuration: configuration, logger: logger) { _ in
-            SessionEvents(
-                openChannel: { _ in
-                    guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                    try? OSThread.detach(name: "test") { SessionHarness.echo(theirs) }
-                    return mine
-                },
-                resumed: { _ in resumes.increment() },
-                ended: { _ in endings.increment() })
-        }
+        let (joinings, disconnections) = (joinings, disconnections)
+        registry = SessionRegistry(
+            configuration: configuration, logger: logger,
+            accepted: { _, _, joining in joinings.update { $0.append(joining) } },
+            makeEvents: { _ in
+                SessionEvents(
+                    openChannel: { _ in
+                        guard let (mine, theirs) = try? Socket.pair() else { return nil }
+                        try? OSThread.detach(name: "test") { SessionHarness.echo(theirs) }
+                        return mine
+                    },
+                    disconnected: { _ in disconnections.increment() },
+                    resumed: { _ in resumes.increment() },
+                    ended: { _ in endings.increment() })
+            })
         let box = Box()
         client = SessionClient(
             peerName: "pi", configuration: configuration, logger: logger,
@@ -140,6 +149,23 @@ final class SessionHarness: @unchecked Sendable {
         #expect(harness.client.current === session)
         #expect(harness.replacements.current == 0)
         #expect(harness.registry.count == 1)
+    }
+
+    @Test func theServerIsToldWhetherAConnectionOpenedMovedOrResumedItsSession() throws {
+        let harness = SessionHarness(configuration: quick())
+        try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        // Still connected, the client takes a fresh connection (as before each path search).
+        try harness.client.moveToNewConnection()
+        #expect(harness.joinings.wait { $0.count == 2 })
+        // Cut, and let the client back only once the server has seen the loss.
+        harness.setReachable(false)
+        harness.cut()
+        #expect(harness.disconnections.wait { $0 == 1 })
+        harness.setReachable(true)
+        #expect(harness.joinings.wait { $0.count == 3 })
+        let path = try #require(harness.registry.sessionsByPeer.first?.session.currentPath)
+        #expect(harness.joinings.current == [.opened, .moved(from: path), .resumed])
     }
 
     @Test func aSessionOutOfReachLongerThanTheGracePeriodEndsAndANewOneReplacesIt() throws {
