@@ -102,7 +102,8 @@ let package = Package(
         // What usbp2p-client's CLI and its service say over the service's Unix socket.
         .target(name: "ClientControl", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         // Finding a server on the LAN: DNS-SD over multicast DNS, `_usbp2p._tcp` with the EndpointId.
-        .target(name: "LocalDiscovery", dependencies: ["Sockets", "OSThreads", "Log"], swiftSettings: strict),
+        .target(
+            name: "LocalDiscovery", dependencies: ["Sockets", "OSThreads", "Log", "FileSystem"], swiftSettings: strict),
         // A TCP port mapping on the home router (NAT-PMP, then UPnP-IGD), kept and renewed.
         .target(
             name: "PortMapping", dependencies: ["CNatPMP", "CMiniUPnPc", "Sockets", "OSThreads", "Log"],
@@ -191,7 +192,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "LocalDiscoveryTests", dependencies: ["LocalDiscovery", "Sockets", "Log", "TestSupport"],
+            name: "LocalDiscoveryTests",
+            dependencies: ["LocalDiscovery", "Sockets", "Log", "TestSupport", "FileSystem"],
             swiftSettings: strict),
         .testTarget(
             name: "PairingTests", dependencies: ["Pairing", "Identity", "Secure", "Sockets", "OSThreads"],

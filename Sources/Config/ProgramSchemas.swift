@@ -41,6 +41,13 @@ public enum ServerSchema {
                 "Answer multicast DNS queries for _usbp2p._tcp with this server's EndpointId and session port, "
                     + "so laptops on the same LAN find it without the relay."),
             ConfigKey(
+                "lan.avahi_services", .string, default: .string(""),
+                "With lan.mdns: a directory avahi-daemon reads service files from (its /etc/avahi/services). "
+                    + "usbp2pd then writes its _usbp2p._tcp service (and the status page's _http._tcp) there when "
+                    + "it starts and removes them when it stops, and avahi answers for it: one mDNS responder on "
+                    + "the machine. \"\" (the default): usbp2pd answers mDNS itself.",
+                check: ConfigChecks.optionalAbsolutePath),
+            ConfigKey(
                 "reach.port_mapping", .boolean, default: .boolean(true),
                 "Ask the router to forward the session listener's port (NAT-PMP, then UPnP-IGD), renew it, "
                     + "remove it on stop, and tell clients the public address."),

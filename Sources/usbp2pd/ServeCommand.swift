@@ -7,6 +7,7 @@ import Dispatch
 import Exporter
 import FileSystem
 import Identity
+import LocalDiscovery
 import Log
 import Metrics
 import OSThreads
@@ -139,6 +140,8 @@ struct ServeCommand: ParsableCommand {
         let metrics = startMetrics(config: config, health: health, log: log)
         let statusPage = StatusService.start(
             config: config, identity: identity, appliance: appliance, sessions: sessions, log: log)
+        let avahi = publishThroughAvahi(
+            config: config, identity: identity, sessions: sessions, statusPage: statusPage, log: log)
         server.start(watch: health.listeners)
         sessions.start(watch: health.listeners)
         health.start()
@@ -156,12 +159,31 @@ struct ServeCommand: ParsableCommand {
             control?.stop()
             metrics?.stop()
             statusPage?.stop()
+            do { try avahi?.withdraw() } catch { log.warning("mDNS: \(error)") }
             sessions.stop()
             server.stop()
             appliance.stop()
             audit.record(AuditEvent(.serviceStopped, result: "signal \(signalNumber)"))
         }
         withExtendedLifetime(memory) { dispatchMain() }
+    }
+}
+
+/// The session listener and the status page announced through avahi-daemon's services
+/// directory (lan.avahi_services) instead of by usbp2pd's own mDNS responder.
+private func publishThroughAvahi(
+    config: ConfigFile, identity: EndpointIdentity, sessions: SessionService, statusPage: HTTPServer?, log: Logger
+) -> AvahiServiceFiles? {
+    let directory = config.string("lan.avahi_services")
+    guard config.boolean("lan.mdns"), !directory.isEmpty, let port = sessions.sessionPort else { return nil }
+    let files = AvahiServiceFiles(directory: directory)
+    do {
+        try files.publish(id: identity.endpointId.description, sessionPort: port, statusPort: statusPage?.endpoint.port)
+        log.notice("mDNS: avahi announces _usbp2p._tcp (port \(port)) from \(files.sessionFile)")
+        return files
+    } catch {
+        log.warning("mDNS: cannot publish through avahi (\(error)); laptops on the LAN come through the relay")
+        return nil
     }
 }
 

@@ -193,7 +193,8 @@ final class SessionService: @unchecked Sendable {
                 self?.acceptFromRelay(token: token, from: from, relay: endpoint, relayId: relayId)
             }
         }
-        if let listener, config.boolean("lan.mdns") {
+        // (With lan.avahi_services, avahi answers instead: ServeCommand publishes there.)
+        if let listener, config.boolean("lan.mdns"), config.string("lan.avahi_services").isEmpty {
             do {
                 mdns = try MDNSAdvertiser(
                     id: identity.endpointId.description, port: listener.endpoint.port, logger: logger)
@@ -232,6 +233,9 @@ final class SessionService: @unchecked Sendable {
         mdns?.stop()
         registry.endAll(reason: "the server is stopping")
     }
+
+    /// The port of the LAN's session listener; nil without one.
+    var sessionPort: UInt16? { listener?.endpoint.port }
 
     /// Whether the relay has this server registered now.
     var isRegisteredAtRelay: Bool { relayListener?.isRegistered ?? false }

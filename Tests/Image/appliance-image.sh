@@ -437,6 +437,25 @@ echo "$status_out" | sed 's/^/   /'
 echo "$status_out" | grep -q ": attached: " || fail "reboot: anna's status does not show the stick attached"
 pass "reboot: the laptop's service, started at boot, brought the stick back with no command"
 
+# mDNS on the LAN: avahi, the appliance's one responder, answers for usbp2pd's services
+# from the files usbp2pd wrote into its services directory (lan.avahi_services).
+mdns_query="python3 $here/Tests/Image/mdns-query.py 198.18.77.1"
+session_answer=$(on_laptop 30 "$mdns_query _usbp2p._tcp.local 10") || fail "mdns: no answer on the LAN for _usbp2p._tcp"
+echo "$session_answer" | sed 's/^/   /'
+echo "$session_answer" | grep -q "^TXT usbp2p-${endpoint:0:12}\._usbp2p\._tcp\.local id=$endpoint v=1$" \
+  || fail "mdns: the _usbp2p._tcp answer does not carry the appliance's EndpointId"
+echo "$session_answer" | grep -q "^SRV usbp2p-${endpoint:0:12}\._usbp2p\._tcp\.local 7575 usbp2p\.local$" \
+  || fail "mdns: the _usbp2p._tcp answer does not give the session port on usbp2p.local"
+echo "$session_answer" | grep -q "^A usbp2p\.local 198\.18\.77\." || fail "mdns: the answer gives no LAN address"
+on_laptop 30 "$mdns_query _http._tcp.local 10" | grep -q "^SRV .* 80 usbp2p\.local$" \
+  || fail "mdns: the status page is not announced as _http._tcp on port 80"
+responders=$(on_appliance 30 "ss -Hulpn 'sport = :5353'")
+echo "$responders" | grep -q '"avahi-daemon"' || fail "mdns: avahi-daemon is not on UDP 5353 ($responders)"
+if echo "$responders" | grep -q '"usbp2pd"'; then fail "mdns: usbp2pd answers mDNS itself beside avahi"; fi
+on_appliance 30 "journalctl -b -u usbp2pd | grep -q 'mDNS: avahi announces _usbp2p._tcp'" > /dev/null \
+  || fail "mdns: usbp2pd did not say it publishes through avahi"
+pass "mdns: avahi alone answers on the LAN for usbp2pd: _usbp2p._tcp (EndpointId, port 7575) and the status page's _http._tcp"
+
 # 6. Power cut in the middle of a write, and the boot after it.
 on_laptop 30 "setsid nohup dd if=/dev/urandom of=/mnt/stick/big.bin bs=64k count=2000 conv=fsync > /tmp/dd.log 2>&1 < /dev/null & sleep 0.2" > /dev/null
 until_ok 60 "power: the write did not get under way" \

@@ -58,4 +58,30 @@ import Testing
         ]
         #expect(MDNSBrowser.endpoints(of: id, in: records) == [Endpoint(host: "10.1.0.2", port: 7575)])
     }
+
+    @Test func avahisAnswerForTheServiceFileGivesTheServersAddress() throws {
+        // avahi-daemon 0.8's reply (captured on a veth pair) to the browser's legacy
+        // unicast PTR query, for the service file AvahiServiceFiles writes: PTR, TXT, SRV
+        // to avahi's host name, AAAA and A, all as answers.
+        let hex = [
+            "123484000001000500000000075f757362703270045f746370056c6f63616c00000c0001c00c000c00010000000a0016",
+            "137573627032702d677565346a6d7232626a6368c00cc030001000010000000a00403b69643d677565346a6d7232626a",
+            "6368766363377477716c36636a61726a75377662366a707a626f7561777a756e7032786f7933376468686a34626e0376",
+            "3d31c030002100010000000a000f000000001d9706757362703270c019c0a4001c00010000000a0010fe800000000000",
+            "000056b7fffe0200a4c0a4000100010000000a00040a630001",
+        ].joined()
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            bytes.append(try #require(UInt8(hex[index..<next], radix: 16)))
+            index = next
+        }
+        let reply = try DNSMessage(decoding: bytes)
+        #expect(reply.isResponse)
+        #expect(
+            MDNSBrowser.endpoints(of: id, in: reply.answers + reply.additional) == [
+                Endpoint(host: "10.99.0.1", port: 7575)
+            ])
+    }
 }
