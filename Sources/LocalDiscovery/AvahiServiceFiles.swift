@@ -20,8 +20,15 @@ public struct AvahiServiceFiles: Sendable {
     public init(directory: String) { self.directory = directory }
 
     /// Writes the session's file, and the status page's if there is one (else removes a
-    /// status file an earlier start left).
-    public func publish(id: String, sessionPort: UInt16, statusPort: UInt16?) throws(SystemError) {
+    /// status file an earlier start left). `id` is an EndpointId's text: base32, lower
+    /// case (RFC 4648 alphabet), which needs no XML escaping; any other text is refused.
+    public func publish(id: String, sessionPort: UInt16, statusPort: UInt16?) throws {
+        guard !id.isEmpty,
+            id.utf8.allSatisfy({
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+                    || (UInt8(ascii: "2")...UInt8(ascii: "7")).contains($0)
+            })
+        else { throw NotAnEndpointId(text: id) }
         try AtomicFile.write(Array(Self.sessionService(id: id, port: sessionPort).utf8), to: sessionFile, mode: 0o644)
         if let statusPort {
             try AtomicFile.write(Array(Self.statusService(port: statusPort).utf8), to: statusFile, mode: 0o644)
@@ -48,11 +55,11 @@ public struct AvahiServiceFiles: Sendable {
         let name = instance.prefix { $0 != "." }
         return header + """
             <service-group>
-              <name>\(xmlEscaped(String(name)))</name>
+              <name>\(name)</name>
               <service>
                 <type>_usbp2p._tcp</type>
                 <port>\(port)</port>
-                <txt-record>id=\(xmlEscaped(id))</txt-record>
+                <txt-record>id=\(id)</txt-record>
                 <txt-record>v=1</txt-record>
               </service>
             </service-group>
@@ -78,19 +85,10 @@ public struct AvahiServiceFiles: Sendable {
 
             """
     }
+}
 
-    static func xmlEscaped(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&apos;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
-    }
+/// An id that is not an EndpointId's base32 text.
+public struct NotAnEndpointId: Error, CustomStringConvertible {
+    public let text: String
+    public var description: String { "not an EndpointId: \(text.debugDescription)" }
 }

@@ -51,7 +51,11 @@ import Testing
         }
     }
 
-    @Test func textIsEscapedForXML() {
-        #expect(AvahiServiceFiles.xmlEscaped("a<b>&\"c'") == "a&lt;b&gt;&amp;&quot;c&apos;")
+    @Test func anIdThatIsNotBase32IsRefusedAndNothingIsWritten() {
+        let files = AvahiServiceFiles(directory: scratchDirectory("avahi"))
+        #expect(throws: NotAnEndpointId.self) {
+            try files.publish(id: "x</txt-record><port>1", sessionPort: 7575, statusPort: 80)
+        }
+        #expect(AtomicFile.names(in: files.directory).isEmpty)
     }
 }
