@@ -447,8 +447,11 @@ echo "$session_answer" | grep -q "^TXT usbp2p-${endpoint:0:12}\._usbp2p\._tcp\.l
 echo "$session_answer" | grep -q "^SRV usbp2p-${endpoint:0:12}\._usbp2p\._tcp\.local 7575 usbp2p\.local$" \
   || fail "mdns: the _usbp2p._tcp answer does not give the session port on usbp2p.local"
 echo "$session_answer" | grep -q "^A usbp2p\.local 198\.18\.77\." || fail "mdns: the answer gives no LAN address"
-on_laptop 30 "$mdns_query _http._tcp.local 10" | grep -q "^SRV .* 80 usbp2p\.local$" \
-  || fail "mdns: the status page is not announced as _http._tcp on port 80"
+# (Answers are read whole, then searched: grep -q ending the pipe early would break the
+# agent's write, and pipefail would take that for a failure.)
+http_answer=$(on_laptop 30 "$mdns_query _http._tcp.local 10") || fail "mdns: no answer on the LAN for _http._tcp"
+echo "$http_answer" | grep -q "^SRV .* 80 usbp2p\.local$" \
+  || fail "mdns: the status page is not announced as _http._tcp on port 80 ($http_answer)"
 responders=$(on_appliance 30 "ss -Hulpn 'sport = :5353'")
 echo "$responders" | grep -q '"avahi-daemon"' || fail "mdns: avahi-daemon is not on UDP 5353 ($responders)"
 if echo "$responders" | grep -q '"usbp2pd"'; then fail "mdns: usbp2pd answers mDNS itself beside avahi"; fi
@@ -489,7 +492,8 @@ no_stick='! grep -qx 46f4 /sys/bus/usb/devices/*/idVendor'
 until_ok 30 "detach: the stick is still on the laptop" on_laptop 10 "$no_stick"
 until_ok 30 "led: the LED does not say 'online' after the detach" expect_led online
 on_laptop 60 "systemctl restart usbp2p-client" > /dev/null || fail "detach: the service did not restart"
-as_anna 30 status | grep -q "nothing is kept attached" || fail "detach: a wish is left after the service's restart"
+after_restart=$(as_anna 30 status)
+echo "$after_restart" | grep -q "nothing is kept attached" || fail "detach: a wish is left after the service's restart"
 on_laptop 10 "$no_stick" > /dev/null || fail "detach: the stick came back after the service's restart"
 pass "detach: 'detach harddrive' by name; gone from the laptop, LED online, not back after a restart"
 
