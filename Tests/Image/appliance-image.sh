@@ -21,7 +21,9 @@
 #      "pairing", then "attached"); the stick comes up through vhci_hcd, a file on it has
 #      its checksum. The status page, fetched by headless Chromium: its screenshot read
 #      back (tesseract) shows the stick, its state and the session.
-#   5. The laptop reboots: its service brings the stick back with no command.
+#   5. The laptop reboots: its service brings the stick back with no command (over the LAN,
+#      found by mDNS). avahi, the appliance's one responder, answers the laptop's browse
+#      for usbp2pd's _usbp2p._tcp (EndpointId, port) and the status page's _http._tcp.
 #   6. The appliance's power is cut (qemu killed) while the laptop writes to the stick;
 #      the root filesystem has no damage (e2fsck); the appliance boots again with the
 #      same identity and allowlist, and the laptop's service brings the stick back by
