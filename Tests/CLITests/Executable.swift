@@ -99,8 +99,21 @@ final class RunningProgram: @unchecked Sendable {
         return output.current.standardError.contains(text)
     }
 
-    func stop() {
+    /// Asks the program to stop (SIGTERM) and waits for it to exit: true. A program still
+    /// running after `seconds` is killed (SIGKILL) and false is returned, so that a program
+    /// that misses its signal fails its test instead of hanging the suite.
+    @discardableResult
+    func stop(within seconds: Double = 30) -> Bool {
         process.terminate()
+        guard output.wait(seconds: seconds, until: \.exited) else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return false
+        }
         process.waitUntilExit()
+        return true
     }
+
+    /// The exit status, once `stop` returned.
+    var status: Int32 { process.terminationStatus }
 }
