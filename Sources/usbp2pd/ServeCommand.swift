@@ -174,8 +174,9 @@ struct ServeCommand: ParsableCommand {
 private func publishThroughAvahi(
     config: ConfigFile, identity: EndpointIdentity, sessions: SessionService, statusPage: HTTPServer?, log: Logger
 ) -> AvahiServiceFiles? {
-    let directory = config.string("lan.avahi_services")
-    guard config.boolean("lan.mdns"), !directory.isEmpty, let port = sessions.sessionPort else { return nil }
+    guard case .avahi(let directory) = SessionService.mdnsAnswerer(config), let port = sessions.sessionPort else {
+        return nil
+    }
     let files = AvahiServiceFiles(directory: directory)
     do {
         try files.publish(id: identity.endpointId.description, sessionPort: port, statusPort: statusPage?.endpoint.port)

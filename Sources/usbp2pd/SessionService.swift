@@ -193,8 +193,8 @@ final class SessionService: @unchecked Sendable {
                 self?.acceptFromRelay(token: token, from: from, relay: endpoint, relayId: relayId)
             }
         }
-        // (With lan.avahi_services, avahi answers instead: ServeCommand publishes there.)
-        if let listener, config.boolean("lan.mdns"), config.string("lan.avahi_services").isEmpty {
+        // (Through avahi, ServeCommand publishes the files instead.)
+        if let listener, Self.mdnsAnswerer(config) == .usbp2pd {
             do {
                 mdns = try MDNSAdvertiser(
                     id: identity.endpointId.description, port: listener.endpoint.port, logger: logger)
@@ -232,6 +232,20 @@ final class SessionService: @unchecked Sendable {
         portMapping?.stop()
         mdns?.stop()
         registry.endAll(reason: "the server is stopping")
+    }
+
+    /// Who answers mDNS for this server on the LAN: nobody (lan.mdns off), avahi-daemon
+    /// from the files usbp2pd writes (lan.avahi_services), or usbp2pd's own responder.
+    enum MDNSAnswerer: Equatable {
+        case nobody
+        case avahi(directory: String)
+        case usbp2pd
+    }
+
+    static func mdnsAnswerer(_ config: ConfigFile) -> MDNSAnswerer {
+        guard config.boolean("lan.mdns") else { return .nobody }
+        let directory = config.string("lan.avahi_services")
+        return directory.isEmpty ? .usbp2pd : .avahi(directory: directory)
     }
 
     /// The port of the LAN's session listener; nil without one.
