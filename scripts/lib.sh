@@ -77,6 +77,22 @@ partition_bytes() {
   echo "$((start * 512)) $((size * 512))"
 }
 
+# raspi_qemu: prints the qemu-system-aarch64 command (with its data directory) for the
+# Pi boot test (Tests/Image/raspi-boot.sh, proven with qemu 10.0): the system's if it is
+# 9.0 or later (it has raspi4b, new in 9.0; Debian 13), otherwise the one `install-deps pi`
+# unpacked into the cache; returns 1 if there is none. (Debian 12's qemu 7.2 has raspi3b
+# too, but its dwc2 and SD emulation are two years older and untried here.)
+raspi_qemu() {
+  local root=${USBP2P_CACHE:-/var/cache/usbp2p}/qemu-raspi/root
+  if command -v qemu-system-aarch64 > /dev/null && qemu-system-aarch64 -M help 2> /dev/null | grep -q '^raspi4b '; then
+    echo qemu-system-aarch64
+  elif [ -x "$root/usr/bin/qemu-system-aarch64" ] && "$root/usr/bin/qemu-system-aarch64" -M help 2> /dev/null | grep -q '^raspi4b '; then
+    echo "$root/usr/bin/qemu-system-aarch64 -L $root/usr/share/qemu"
+  else
+    return 1
+  fi
+}
+
 # ensure_foreign_arch ARCH: makes sure this (amd64) machine runs ARCH's programs, for a
 # chroot or root filesystem of that architecture: qemu-user-static registered with
 # binfmt_misc with the F flag (the kernel opens the interpreter once, so it works inside
