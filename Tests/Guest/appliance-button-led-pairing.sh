@@ -117,7 +117,8 @@ t0=$EPOCHREALTIME
 systemctl start usbp2pd || fail "systemctl start usbp2pd failed"
 echo "measured: systemctl start until READY=1: $(since $t0) s"
 [ "$(systemctl is-active usbp2pd)" = active ] || fail "usbp2pd is not active"
-systemctl show -p StatusText --value usbp2pd | tee /dev/stderr | grep -q "session" || fail "no STATUS= line"
+status_text=$(systemctl show -p StatusText --value usbp2pd); echo "$status_text"
+grep -q "session" <<< "$status_text" || fail "no STATUS= line"
 grep -q "ready: serving" $log_file || fail "usbp2pd did not say it is ready"
 grep -q "GPIO on $chip" $log_file || fail "usbp2pd did not take the GPIO lines"
 

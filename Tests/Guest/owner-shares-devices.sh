@@ -29,11 +29,16 @@ TOML
 for who in anna ben; do
   printf 'state_directory = "%s"\nlan.mdns = false\nreach.direct = false\n' "$work/$who" > $work/$who.toml
 done
+# start_pi: starts usbp2pd and waits for its own "ready" line: the log is appended to,
+# and a restart must not take the last run's line for its own.
 start_pi() {
+  touch $work/pi.log
+  local readies; readies=$(grep -c "ready: serving" $work/pi.log || true)
   setpriv --reuid=usbp2p --regid=usbp2p --init-groups "$bin/usbp2pd" serve --config $work/pi.toml >> $work/pi.log 2>&1 &
   pi_pid=$!
-  wait_for 30 "usbp2pd to be ready" grep -q "ready: serving" $work/pi.log
+  wait_for 30 "usbp2pd to be ready" more_readies_than "$readies"
 }
+more_readies_than() { [ "$(grep -c "ready: serving" $work/pi.log)" -gt "$1" ]; }
 start_pi
 pi_id=$("$bin/usbp2pd" identity --config $work/pi.toml)
 anna_id=$("$bin/usbp2p-client" identity --config $work/anna.toml)
