@@ -181,9 +181,9 @@ grep -q 'line 17: output' <<< "$regs" || fail "gpio: line 17 is not an output in
 grep -q 'line 27: input' <<< "$regs" || fail "gpio: line 27 is not an input in the controller"
 pass "gpio: LED (17, output) and button (27, input) on the SoC's pinctrl-bcm2835, gpiochip0"
 
-status() { python3 -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1], timeout=20))["led"])' \
+led_state() { python3 -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1], timeout=20))["led"])' \
   "http://127.0.0.1:$status_port/status.json"; }
-led=$(status) || fail "status page: no answer through the USB network adapter"
+led=$(led_state) || fail "status page: no answer through the USB network adapter"
 [ "$led" = online ] || fail "LED: the status page says '$led', not online"
 sample=$(python3 Tests/Image/raspi-gpio.py "$work/qmp.sock" sample 17 3) || fail "LED: sampling line 17: $sample"
 echo "   online: $sample"
