@@ -93,6 +93,25 @@ raspi_qemu() {
   fi
 }
 
+# wait_for_usbp2pd_start CONSOLE QEMU_PID SECONDS: follows a booting machine's serial
+# console as it is written (tail -F, no polling) until systemd says usbp2pd started
+# (returns 0), the boot fails (1: usbp2pd failed, a kernel panic, emergency mode), qemu
+# ends (2) or SECONDS pass (3).
+wait_for_usbp2pd_start() {
+  local console=$1 pid=$2 seconds=$3 follower line fd
+  exec {fd}< <(timeout "$seconds" tail -n +1 -F --pid="$pid" "$console" 2> /dev/null)
+  follower=$!
+  line=$(grep -a -m1 -e 'systemd\[1\]: Started usbp2pd.service' -e 'Failed to start usbp2pd' \
+    -e 'usbp2pd.service: Failed' -e 'Kernel panic' -e 'emergency mode' <&"$fd")
+  kill "$follower" 2> /dev/null; exec {fd}<&-
+  case "$line" in
+    *'Started usbp2pd.service'*) return 0 ;;
+    ?*) return 1 ;;
+  esac
+  kill -0 "$pid" 2> /dev/null || return 2
+  return 3
+}
+
 # ensure_foreign_arch ARCH: makes sure this (amd64) machine runs ARCH's programs, for a
 # chroot or root filesystem of that architecture: qemu-user-static registered with
 # binfmt_misc with the F flag (the kernel opens the interpreter once, so it works inside

@@ -137,14 +137,12 @@ $qemu -M raspi3b -accel tcg,thread=multi \
   -display none -no-reboot < /dev/null > "$work/qemu.log" 2>&1 &
 qemu_pid=$!
 echo "booting under qemu -M raspi3b (TCG: minutes); console in $work/console.log"
-until grep -aq 'systemd\[1\]: Started usbp2pd.service' "$work/console.log" 2> /dev/null; do
-  kill -0 $qemu_pid 2> /dev/null || { cat "$work/qemu.log"; fail "boot: qemu ended before usbp2pd started"; }
-  if grep -aq -e 'Failed to start usbp2pd' -e 'usbp2pd.service: Failed' -e 'Kernel panic' -e 'emergency mode' "$work/console.log" 2> /dev/null; then
-    fail "boot: it failed (console below)"
-  fi
-  [ $((SECONDS - begin)) -lt "$timeout" ] || fail "boot: usbp2pd not READY within $timeout s"
-  sleep 2
-done
+outcome=0; wait_for_usbp2pd_start "$work/console.log" $qemu_pid "$timeout" || outcome=$?
+case $outcome in
+  1) fail "boot: it failed (console below)" ;;
+  2) cat "$work/qemu.log"; fail "boot: qemu ended before usbp2pd started" ;;
+  3) fail "boot: usbp2pd not READY within $timeout s" ;;
+esac
 echo "measured: usbp2pd READY $((SECONDS - begin)) s after power on (qemu -M raspi3b, Cortex-A53 x4, TCG)"
 pass "boot: usbp2pd READY on the raspi3b machine"
 
