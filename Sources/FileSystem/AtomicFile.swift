@@ -126,12 +126,17 @@ public enum AtomicFile {
         }
     }
 
-    /// Creates `path` and its missing parents with `mode` for the ones it creates.
+    /// Creates `path` and its missing parents with exactly `mode` for the ones it creates
+    /// (whatever the umask).
     public static func createDirectory(_ path: String, mode: mode_t) throws(SystemError) {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, mode) == 0 { continue }
+            if mkdir(current, mode) == 0 {
+                // The umask may have narrowed `mode`: made exact, as files are.
+                guard chmod(current, mode) == 0 else { throw SystemError(call: "chmod", path: current, errno: errno) }
+                continue
+            }
             let code = errno
             if code == EEXIST, isDirectory(current) { continue }
             throw SystemError(call: "mkdir", path: current, errno: code == EEXIST ? ENOTDIR : code)

@@ -57,9 +57,10 @@ public enum UnixSocket {
                     throw SystemError(call: "bind", path: path, errno: EEXIST)
                 }
             }
-            // Made with no permissions for others from the start, then set exactly.
-            let old = umask(0o177)
-            defer { umask(old) }
+            // The mode is set before `listen`: until then a connect is refused, so the
+            // moment between bind and chmod lets nobody in. (Not through the umask: it is
+            // the whole process's, and a directory made meanwhile on another thread would
+            // lose its owner's execute bit.)
             try withAddress(path) { address, length throws(SystemError) in
                 try systemCall("bind", path: path) { bind(fd, address, length) }
             }

@@ -78,6 +78,11 @@ import Testing
         defer { umask(old) }
         try AtomicFile.write([1], to: path, mode: 0o640)
         #expect(try AtomicFile.attributes(path).mode == 0o640)
+        // A directory too: a umask of another thread (it is the process's) must not
+        // leave it without its owner's execute bit.
+        let directory = scratch() + "/d/e"
+        try AtomicFile.createDirectory(directory, mode: 0o750)
+        #expect(try AtomicFile.attributes(directory).mode == 0o750)
     }
 
     @Test func rewriteReplacesTheWholeFileAndLeavesNoTemporary() throws {
