@@ -29,7 +29,9 @@ let package = Package(
         .library(name: "Pairing", targets: ["Pairing"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Deque: the session's frame queues are ring buffers.
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // C libraries from Debian, each wrapped once by the Swift module named beside it.
@@ -67,7 +69,11 @@ let package = Package(
             swiftSettings: strict),
         // One multiplexed, resumable session per peer pair over any byte stream.
         .target(
-            name: "Session", dependencies: ["Sockets", "OSThreads", "Log", "FileSystem", "Sodium", "Identity"],
+            name: "Session",
+            dependencies: [
+                "Sockets", "OSThreads", "Log", "FileSystem", "Sodium", "Identity",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
             swiftSettings: strict),
         // usbp2p-relay's service and an endpoint's side of it: signed registration, splicing.
         .target(

@@ -5,6 +5,8 @@
 //   session+relay  the product's relayed path: the same through usbp2p-relay (TLS inside TLS)
 // Each path carries one channel to an echo: throughput is a one-way stream of 64 MiB into
 // the echo and back out (bytes counted at the far end), latency is 512-byte round trips.
+// On the session paths the echo is a channel handler, as usbp2pd's USB/IP connections are
+// (fed by the session's reader, sending straight back into the session).
 // Usage: SessionPaths [MiB] [ROUND-TRIPS]
 import Identity
 import Log
@@ -33,12 +35,20 @@ func echo(_ socket: any ByteStream) {
     socket.shutdown()
 }
 
+/// The server's end of a session channel, as usbp2pd has it: no socket, no thread.
+final class EchoHandler: ChannelHandler {
+    let sender: ChannelSender
+    init(_ sender: ChannelSender) { self.sender = sender }
+    func received(_ bytes: [UInt8]) { sender.send(bytes) }
+    func closed(_ reason: String) {}
+}
+
 /// A connected "channel" to an echo over the given path.
 func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Void) {
     let listener = try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0))
     switch name {
     case "tcp":
-        _ = OSThread.start { if let s = try? listener.accept() { echo(s) } }
+        _ = try OSThread.detach(name: "bench-echo") { if let s = try? listener.accept() { echo(s) } }
         return (try TCP.connect(to: listener.endpoint), { listener.socket.shutdown() })
     default:
         let tls = name != "session"
@@ -47,11 +57,7 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
         var configuration = SessionConfiguration()
         configuration.channelWindow = 4 << 20
         let registry = SessionRegistry(configuration: configuration, logger: quiet) { _ in
-            SessionEvents(openChannel: { _ in
-                guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                _ = OSThread.start { echo(theirs) }
-                return mine
-            })
+            SessionEvents(openChannel: { _, sender in .handler(EchoHandler(sender)) })
         }
         let serve: @Sendable (any ByteStream) -> Void = { transport in
             guard let stream: any ByteStream = tls ? try? TLSStream(socket: transport, context: serverTLS) : transport
@@ -66,7 +72,7 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
             server.start()
             let address = server.listener.endpoint
             relayListener = RelayListener(relay: address, relayId: nil, identity: pi, logger: quiet) { token, _ in
-                _ = OSThread.start {
+                try? OSThread.detach(name: "bench-relayed") {
                     if let (stream, _) = try? RelayClient.register(
                         .accept(token: token), at: address, relayId: nil, identity: pi)
                     {
@@ -78,7 +84,7 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
             while relayListener!.observedAddress == nil { usleep(10_000) }
             relay = server
         } else {
-            _ = OSThread.start { if let s = try? listener.accept() { serve(s) } }
+            _ = try OSThread.detach(name: "bench-accept") { if let s = try? listener.accept() { serve(s) } }
         }
         let relayAddress = relay?.listener.endpoint
         let client = SessionClient(peerName: "pi", configuration: configuration, logger: quiet) {
@@ -135,7 +141,7 @@ func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
     // Throughput: write the bytes while a thread reads the echo back.
     let total = megabytes << 20
     let start = monotonicSeconds()
-    let writer = OSThread.start {
+    let writer = try OSThread.start(name: "bench-writer") {
         let chunk = [UInt8](repeating: 0xa5, count: 64 * 1024)
         var sent = 0
         while sent < total {

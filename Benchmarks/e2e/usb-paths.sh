@@ -1,54 +1,162 @@
 #!/bin/bash
-# Runs in the test guest (scripts/bench-e2e): the same SourceSink gadget imported through
-# the kernel's usbip-host + vhci and through usbp2pd + vhci, measured with the kernel's
-# usbtest/testusb in one run:
-#   bulk OUT / IN throughput: testusb 27 / 28, 8 URBs of 16 KiB queued, 16 MiB per run
-#   small-URB round trip:     testusb 1 / 2, one 512-byte URB (one packet) at a time, 500 per run
-# Each figure is the median of 3 runs. Prints a table and usbp2pd's ratio to the kernel.
+# Runs in the test guest (scripts/bench-e2e): one SourceSink gadget (dummy_hcd) imported
+# through vhci_hcd over four paths, measured with the kernel's usbtest/testusb in one run:
+#   kernel      the kernel's usbip-host, plain TCP
+#   kernel+wg   the same inside WireGuard (what a technical user runs instead of usbp2p)
+#   usbp2pd     usbp2pd's plain USB/IP (libusb on the server side)
+#   session     the product's path: usbp2p-client → session over TLS 1.3 → usbp2pd
+# Server and laptop are two network namespaces joined by a veth (10.77.0.0/24; WireGuard's
+# tunnel 10.78.0.0/24 over it). Each path is measured twice, the paths once in each order
+# (forward, then backward), so a drift in the guest's speed falls on all alike:
+#   bulk OUT / IN throughput: testusb 27 / 28, 8 URBs of 64 KiB queued, 16 MiB per run
+#   small-URB round trip:     testusb 1 / 2, one 512-byte URB at a time, 500 per run
+# and a USB stick (qemu's usb-storage) through kernel+wg and the session: 8 MiB written
+# and read back with direct I/O (dd), the bytes compared.
+# Prints every path's mean and the ratios the issue sets targets for.
+# qemu: -device qemu-xhci,id=xhci -drive if=none,id=stick,format=raw,file=@DISK@ -device usb-storage,bus=xhci.0,drive=stick,serial=usbp2p-stick
 . "$(dirname "$0")/../../Tests/Guest/lib.sh"
+. "$(dirname "$0")/../../Tests/Guest/net.sh"
+work=/tmp/usb-paths; rm -rf $work; mkdir -p $work
 sourcesink_gadget
-busid=$(busid_of $ss_vid $ss_pid)
-modprobe vhci-hcd
-modprobe usbip-host
-modprobe usbtest
+ss_busid=$(busid_of $ss_vid $ss_pid)
+wait_for 30 "the USB stick to enumerate" busid_of 46f4 0001
+stick_busid=$(busid_of 46f4 0001)
+head -c 8M /dev/urandom > $work/pattern
+for m in vhci-hcd usbip-host usbtest veth wireguard; do modprobe $m; done
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# The two machines, and WireGuard between them.
+for ns in bpi blap; do ip netns add $ns; ip -n $ns link set lo up; done
+link bpi eth0 10.77.0.1/24 blap eth0 10.77.0.2/24
+for ns in bpi blap; do (umask 077; wg genkey > $work/$ns.key); wg pubkey < $work/$ns.key > $work/$ns.pub; done
+wg_up() {  # wg_up NS ADDRESS PEER PEER-ADDRESS PEER-ENDPOINT
+  ip -n "$1" link add wg0 type wireguard
+  ip netns exec "$1" wg set wg0 private-key $work/$1.key listen-port 51820 \
+    peer "$(cat $work/$3.pub)" allowed-ips "$4/32" endpoint "$5:51820"
+  ip -n "$1" addr add "$2/24" dev wg0; ip -n "$1" link set wg0 up
+}
+wg_up bpi 10.78.0.1 blap 10.78.0.2 10.77.0.2
+wg_up blap 10.78.0.2 bpi 10.78.0.1 10.77.0.1
+
+# The Pi's usbp2pd (plain USB/IP on 3241, sessions on 7575) and the laptop's identity.
+mkdir -p $work/pi $work/laptop
+cat > $work/pi.toml <<TOML
+state_directory = "$work/pi"
+session.listen = "10.77.0.1:7575"
+usbip.enabled = true
+usbip.listen = "10.77.0.1:3241"
+lan.mdns = false
+reach.port_mapping = false
+gpio.chip = ""
+metrics.listen = ""
+TOML
+printf 'state_directory = "%s"\nlan.mdns = false\n' "$work/laptop" > $work/laptop.toml
+pi_id=$("$bin/usbp2pd" identity --config $work/pi.toml)
+laptop_id=$("$bin/usbp2p-client" identity --config $work/laptop.toml)
+"$bin/usbp2pd" allow --config $work/pi.toml "$laptop_id" "bench laptop" > /dev/null
+ip netns exec bpi usbipd -D
+
 secs() {  # secs NODE TEST COUNT SIZE [SGLEN]: seconds testusb reports
   "$testusb" -D "$1" -t "$2" -c "$3" -s "$4" ${5:+-g "$5"} 2>&1 | sed -n 's/.*test [0-9]*, *\([0-9.]*\) secs.*/\1/p'
 }
-measure() {  # measure NAME NODE: prints "NAME out_MBps in_MBps out_us in_us"
-  local node=$2 out in lo li
-  out=$(for i in 1 2 3; do secs "$node" 27 128 16384 8; done | median)
-  in=$(for i in 1 2 3; do secs "$node" 28 128 16384 8; done | median)
-  lo=$(for i in 1 2 3; do secs "$node" 1 500 512; done | median)
-  li=$(for i in 1 2 3; do secs "$node" 2 500 512; done | median)
-  awk -v n="$1" -v o="$out" -v i="$in" -v lo="$lo" -v li="$li" \
-    'BEGIN { mb = 128 * 8 * 16384 / 1e6; printf "%s %.2f %.2f %.0f %.0f\n", n, mb / o, mb / i, lo / 500 * 1e6, li / 500 * 1e6 }'
+# imported VID PID: waits for the imported copy of a device (the second with those ids);
+# prints its bus id.
+imported() {
+  wait_for 60 "the imported copy of $1:$2" at_least 2 "$1" "$2"
+  busid_of "$1" "$2" 2
 }
-copy_node() {
-  wait_for 30 "the imported copy" at_least 2 $ss_vid $ss_pid
-  local imported; imported=$(busid_of $ss_vid $ss_pid 2)
-  wait_for 10 "usbtest on the copy" test -e "/sys/bus/usb/devices/$imported:1.0/driver"
-  usb_node "$imported"
+copy_gone() { wait_for 30 "the copy of $1:$2 to go" exactly 1 "$1" "$2"; }
+
+# attach PATH BUSID / detach PATH: import a device over a path, and let it go.
+attach() {
+  case $1 in
+    kernel|kernel+wg)
+      usbip bind -b "$2" > /dev/null 2>&1 || true  # (fails when it is bound already)
+      local address=10.77.0.1; [ "$1" = kernel+wg ] && address=10.78.0.1
+      ip netns exec blap usbip attach -r $address -b "$2" || fail "$1: usbip attach of $2 failed" ;;
+    usbp2pd)
+      usbip unbind -b "$2" > /dev/null 2>&1 || true
+      local line
+      line=$(ip netns exec blap "$bin/usbp2p-client" attach --usbip 10.77.0.1:3241 "$2") || fail "usbp2pd: attach failed"
+      port=$(echo "$line" | sed -n 's/.* on port \([0-9]*\)$/\1/p') ;;
+    session)
+      usbip unbind -b "$2" > /dev/null 2>&1 || true
+      ip netns exec blap "$bin/usbp2p-client" attach --config $work/laptop.toml "$pi_id@10.77.0.1:7575" "$2" \
+        > $work/attach.log 2>&1 &
+      attach_pid=$! ;;
+  esac
+}
+detach() {
+  case $1 in
+    kernel|kernel+wg) usbip detach -p "$(usbip port | sed -n 's/^Port \([0-9]*\):.*/\1/p' | head -n1)" > /dev/null ;;
+    usbp2pd) "$bin/usbp2p-client" detach "$port" > /dev/null ;;
+    session) kill $attach_pid; wait $attach_pid 2> /dev/null || true ;;
+  esac
 }
 
-usbipd -D
-usbip bind -b "$busid"
-usbip attach -r 127.0.0.1 -b "$busid"
-kernel=$(measure kernel "$(copy_node)")
-usbip detach -p 0
-wait_for 20 "the kernel's copy to go" test "$(count_devices $ss_vid $ss_pid)" -eq 1
-usbip unbind -b "$busid"; pkill usbipd
+# testusb_run PATH: appends "out_s in_s lo_s li_s" to $work/PATH
+testusb_run() {
+  attach "$1" "$ss_busid"
+  local copy node out in lo li
+  copy=$(imported $ss_vid $ss_pid)
+  wait_for 20 "usbtest on the copy" test -e "/sys/bus/usb/devices/$copy:1.0/driver"
+  node=$(usb_node "$copy")
+  out=$(secs "$node" 27 32 65536 8); in=$(secs "$node" 28 32 65536 8)
+  lo=$(secs "$node" 1 500 512); li=$(secs "$node" 2 500 512)
+  [ -n "$out" ] && [ -n "$in" ] && [ -n "$lo" ] && [ -n "$li" ] || fail "$1: a testusb case failed"
+  echo "$out $in $lo $li" >> "$work/$1"
+  log "$1: $out $in $lo $li s"
+  detach "$1"; copy_gone $ss_vid $ss_pid
+}
 
-start_usbp2pd --log-level warning
-line=$("$bin/usbp2p-client" attach --usbip 127.0.0.1 "$busid")
-ours=$(measure usbp2pd "$(copy_node)")
+# stick_run PATH: writes 8 MiB to the imported stick and reads them back (direct I/O),
+# appends "write_s read_s" to $work/stick-PATH; the bytes read must be those written.
+stick_run() {
+  attach "$1" "$stick_busid"
+  local copy disk t0 t1 t2
+  copy=$(imported 46f4 0001)
+  disk_of() { ls /sys/bus/usb/devices/$copy:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
+  wait_for 30 "a disk on the imported stick" disk_of
+  disk=/dev/$(disk_of); wait_for 10 "$disk" test -b "$disk"
+  t0=$(date +%s.%N)
+  dd if=$work/pattern of="$disk" bs=1M count=8 oflag=direct status=none || fail "$1: writing the stick failed"
+  t1=$(date +%s.%N)
+  dd if="$disk" of=$work/back bs=1M count=8 iflag=direct status=none || fail "$1: reading the stick failed"
+  t2=$(date +%s.%N)
+  cmp -s $work/pattern $work/back || fail "$1: the stick read back other bytes than were written"
+  echo "$t0 $t1 $t2" | awk '{printf "%.3f %.3f\n", $2 - $1, $3 - $2}' >> "$work/stick-$1"
+  log "$1: stick $(tail -n1 "$work/stick-$1") s"
+  detach "$1"; copy_gone 46f4 0001
+}
 
+ip netns exec bpi "$bin/usbp2pd" serve --config $work/pi.toml --log-level warning > $work/pi.log 2>&1 &
+pi_pid=$!
+wait_for 30 "usbp2pd to listen" ip netns exec bpi bash -c 'exec 3<>/dev/tcp/10.77.0.1/7575'
+for path in kernel kernel+wg usbp2pd session session usbp2pd kernel+wg kernel; do testusb_run "$path"; done
+for path in kernel+wg session session kernel+wg; do stick_run "$path"; done
+kill $pi_pid; pkill usbipd
+
+# Rows: path, bulk OUT MB/s, bulk IN MB/s, 512 B OUT and IN round trips in µs.
+row() {
+  awk -v n="$1" '{o += $1; i += $2; lo += $3; li += $4} END {
+    mb = 32 * 8 * 65536 / 1e6
+    printf "%s %.2f %.2f %.0f %.0f\n", n, mb / (o / NR), mb / (i / NR), lo / NR / 500 * 1e6, li / NR / 500 * 1e6 }' "$work/$1"
+}
 printf '%-10s %14s %14s %18s %18s\n' path "bulk OUT MB/s" "bulk IN MB/s" "512 B OUT RTT µs" "512 B IN RTT µs"
-for row in "$kernel" "$ours"; do
-  set -- $row; printf '%-10s %14s %14s %18s %18s\n' "$1" "$2" "$3" "$4" "$5"
+for path in kernel kernel+wg usbp2pd session; do
+  set -- $(row "$path"); printf '%-10s %14s %14s %18s %18s\n' "$1" "$2" "$3" "$4" "$5"
 done
-set -- $kernel; k=("$@"); set -- $ours; o=("$@")
-awk -v ko="${k[1]}" -v ki="${k[2]}" -v klo="${k[3]}" -v kli="${k[4]}" -v oo="${o[1]}" -v oi="${o[2]}" -v olo="${o[3]}" -v oli="${o[4]}" \
-  'BEGIN { printf "%-10s %14.2f %14.2f %18.2f %18.2f\n", "ratio", oo / ko, oi / ki, olo / klo, oli / kli }'
-echo "(ratio: usbp2pd / kernel; above 1 is faster for throughput, slower for round trips)"
+ratio() {  # ratio A B LABEL: A's figures over B's
+  paste -d' ' <(row "$1") <(row "$2") | awk -v l="$3" \
+    '{ printf "%-24s %8.2f %14.2f %18.2f %18.2f\n", l, $2 / $7, $3 / $8, $4 / $9, $5 / $10 }'
+}
+echo "ratios (throughput: above 1 is faster; round trips: below 1 is faster)"
+ratio session kernel+wg "session / kernel+wg"
+ratio usbp2pd kernel "usbp2pd / kernel"
+echo
+printf '%-10s %18s %18s\n' "stick" "dd write MB/s" "dd read MB/s"
+for path in kernel+wg session; do
+  awk -v n="$path" '{w += $1; r += $2} END {printf "%-10s %18.2f %18.2f\n", n, 8.388608 / (w / NR), 8.388608 / (r / NR)}' \
+    "$work/stick-$path"
+done
+echo "targets: session >= 1.0x kernel+wg throughput, <= 1.5x its round trip;" \
+  "usbp2pd >= 0.9x kernel throughput, <= 1.2x its round trip"

@@ -1,37 +1,68 @@
 import OSThreads
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Notices that an imported device went away (unplugged, its port reset to a new
-/// address, its driver unbound) even when no transfer is in flight to report it: it
-/// checks the device's sysfs entry a few times a second. libusb's hotplug events would
-/// need udev, which a minimal system (the test guest) may not run.
-final class DeviceWatch: Sendable {
-    private let stopped = Atomic<Bool>(false)
+/// The thread of one import: it notices that the imported device went away (unplugged,
+/// its port reset to a new address, its driver unbound) even when no transfer is in
+/// flight to report it, by checking the device's sysfs entry a few times a second
+/// (libusb's hotplug events would need udev, which a minimal system, the test guest,
+/// may not run); and it ends the import, once, when asked (`finish`) or when the device
+/// is gone. Ending runs here, never on the thread that asks: the asker may be the USB
+/// thread, holding the import's lock, or a session's reader, which must not wait for
+/// cancelled transfers.
+final class ImportKeeper: @unchecked Sendable {
+    private let monitor = Monitor()
+    // Guarded by `monitor`.
+    private var reason: String?
+    private var ended = false
 
     /// How often the device's presence is checked.
-    static let interval: useconds_t = 250_000
+    static let interval = 0.25
 
-    /// Starts watching `busid`, whose kernel device number is `devnum`; calls `gone`
-    /// once if it disappears before `stop()`.
-    init(busid: String, devnum: UInt8, gone: @escaping @Sendable () -> Void) throws(ThreadStartError) {
+    /// Starts keeping the import of `busid`, whose kernel device number is `devnum`:
+    /// `gone` is called (on this thread) if the device disappears first; `end` runs once,
+    /// with why, when the import ends.
+    init(
+        busid: String, devnum: UInt8, gone: @escaping @Sendable () -> Void,
+        end: @escaping @Sendable (String) -> Void
+    ) throws(ThreadStartError) {
         let path = "/sys/bus/usb/devices/\(busid)/devnum"
-        try OSThread.detach(name: "device-watch") { [self] in
-            while !stopped.load(ordering: .acquiring) {
-                usleep(Self.interval)
-                if stopped.load(ordering: .acquiring) { return }
-                if DeviceWatch.readNumber(path) != Int(devnum) {
-                    gone()
-                    return
+        try OSThread.detach(name: "usbip-import") { [self] in
+            while true {
+                let asked: String? = monitor.withLock {
+                    if reason == nil { monitor.wait(seconds: Self.interval) }
+                    return reason
                 }
+                if asked != nil { break }
+                if ImportKeeper.readNumber(path) != Int(devnum) {
+                    gone()
+                    finish("\(busid) is gone")
+                }
+            }
+            end(monitor.withLock { reason! })
+            monitor.withLock {
+                ended = true
+                monitor.broadcast()
             }
         }
     }
 
-    func stop() { stopped.store(true, ordering: .releasing) }
+    /// Asks for the import to end (the first reason counts); returns at once.
+    func finish(_ why: String) {
+        monitor.withLock {
+            if reason == nil { reason = why }
+            monitor.broadcast()
+        }
+    }
+
+    /// Waits until the import has ended (its device released).
+    func waitUntilEnded() {
+        monitor.withLock {
+            while !ended { monitor.wait() }
+        }
+    }
 
     private static func readNumber(_ path: String) -> Int? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -15,16 +15,17 @@ import USBIP
 /// `usbip attach` work against it. Bound to loopback unless configured otherwise (it has
 /// no authentication of its own: the LAN/legacy mode and the test oracle).
 ///
-/// One thread accepts; each connection gets a thread that reads (blocking) and a serial
-/// queue that writes (`ReplyWriter`, bounded in bytes), so replies produced on the USB
-/// thread never wait for the network.
+/// Each connection's protocol is a `USBIPConnection`. On TCP, one thread accepts; each
+/// connection gets a thread that reads (blocking) and a serial queue that writes
+/// (`ReplyWriter`, bounded in bytes), so replies produced on the USB thread never wait
+/// for the network. A session's channels bring their own bytes (`channel`).
 public final class USBIPServer: Sendable {
     /// The plain TCP listener, when there is one (sessions bring their own connections).
     public let listener: TCP.Listener?
-    private let exporter: USBIPExporter
-    private let logger: Logger
+    let exporter: USBIPExporter
+    let logger: Logger
     /// Lines any client can cause (refusals, broken op requests) are rate-limited.
-    private let noisy = LogRateLimit(clock: monotonicSeconds)
+    let noisy = LogRateLimit(clock: monotonicSeconds)
     private let connections = Atomic<Int>(0)
 
     /// Connections served at once; more are closed at accept.
@@ -38,12 +39,12 @@ public final class USBIPServer: Sendable {
     public static let maxOpPhasePerPeer = 4
     private let opPhase = Mutex<[String: Int]>([:])
     /// The op phase's whole-exchange deadlines.
-    private let deadlines: Deadlines
+    let deadlines: Deadlines
     /// The imports in progress, for `endDisallowedImports`.
     private let liveImports = Mutex<[UInt64: LiveImport]>([:])
     private let importNumbers = Atomic<UInt64>(0)
 
-    private struct LiveImport: Sendable {
+    struct LiveImport: Sendable {
         let device: USBDeviceInfo
         /// Whose connection it is (a session's peer, or the plain listener's client address).
         let owner: String
@@ -53,7 +54,7 @@ public final class USBIPServer: Sendable {
     }
 
     /// Told of each import's start and end, and of each refused (for the audit log).
-    private let importEvents: @Sendable (ImportEvent) -> Void
+    let importEvents: @Sendable (ImportEvent) -> Void
 
     public init(
         exporter: USBIPExporter, endpoint: Endpoint?, logger: Logger,
@@ -68,14 +69,15 @@ public final class USBIPServer: Sendable {
         listener = try endpoint.map { endpoint throws(SystemError) in try TCP.Listener(endpoint: endpoint) }
     }
 
-    /// Serves one connection that arrived another way (a session's channel) on a thread
-    /// of its own. False when the server is full; the socket is then closed.
-    /// `allows` decides which devices this connection sees and may import (the access
-    /// policy for the session's peer); the plain listener's connections see every one.
-    /// `owner` is who the connection is counted against (`maxOpPhasePerPeer`).
-    public func adopt(
-        _ socket: Socket, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool = { _ in true }
-    ) -> Bool {
+    /// A new connection's protocol, counted against `owner`'s connections before their
+    /// op request (`maxOpPhasePerPeer`) and against `maxConnections`; nil when either is
+    /// full (logged). `allows` decides which devices this connection sees and may import
+    /// (the access policy for a session's peer); the plain listener's connections see
+    /// every one. The caller is its driver (see `USBIPConnection`).
+    public func connection(
+        peer: String, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool,
+        output: USBIPConnection.Output
+    ) -> USBIPConnection? {
         let ownerAdmitted = opPhase.withLock { counts -> Bool in
             guard counts[owner, default: 0] < Self.maxOpPhasePerPeer else { return false }
             counts[owner, default: 0] += 1
@@ -84,10 +86,8 @@ public final class USBIPServer: Sendable {
         guard ownerAdmitted else {
             noisy.log(
                 logger, .warning, kind: "op-phase",
-                "\(socket.peer): refused, \(Self.maxOpPhasePerPeer) connections of \(owner) before their request already"
-            )
-            socket.close()
-            return false
+                "\(peer): refused, \(Self.maxOpPhasePerPeer) connections of \(owner) before their request already")
+            return nil
         }
         let opPhaseOver = OnceFlag { [self] in
             opPhase.withLock { counts in
@@ -98,21 +98,30 @@ public final class USBIPServer: Sendable {
         guard connections.add(1, ordering: .acquiringAndReleasing).newValue <= Self.maxConnections else {
             opPhaseOver.run()
             connections.subtract(1, ordering: .acquiringAndReleasing)
-            noisy.log(
-                logger, .warning, kind: "full", "\(socket.peer): refused, \(Self.maxConnections) connections already")
+            noisy.log(logger, .warning, kind: "full", "\(peer): refused, \(Self.maxConnections) connections already")
+            return nil
+        }
+        return USBIPConnection(
+            server: self, peer: peer, owner: owner, allows: allows, output: output, opPhaseOver: opPhaseOver,
+            over: OnceFlag { [self] in _ = connections.subtract(1, ordering: .acquiringAndReleasing) })
+    }
+
+    /// Serves one connection that arrived another way (a socket) on a thread of its own.
+    /// False when the server is full; the socket is then closed.
+    public func adopt(
+        _ socket: Socket, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool = { _ in true }
+    ) -> Bool {
+        let writer = ReplyWriter(socket: socket, logger: logger)
+        let output = USBIPConnection.Output(send: { writer.send($0) }, shutdown: { socket.shutdown() })
+        guard let connection = connection(peer: socket.peer, owner: owner, allows: allows, output: output) else {
             socket.close()
             return false
         }
         do {
-            try OSThread.detach(name: "usbip-conn") { [self] in
-                serve(socket, owner: owner, allows: allows, opPhaseOver: opPhaseOver)
-                opPhaseOver.run()
-                connections.subtract(1, ordering: .acquiringAndReleasing)
-            }
+            try OSThread.detach(name: "usbip-conn") { Self.serve(socket, connection, writer) }
         } catch {
-            opPhaseOver.run()
-            connections.subtract(1, ordering: .acquiringAndReleasing)
             logger.warning("\(socket.peer): refused: \(error)")
+            connection.closed("\(error)")
             socket.close()
             return false
         }
@@ -161,136 +170,38 @@ public final class USBIPServer: Sendable {
         return ended.map { "\($0.peer): \($0.device.busid)" }
     }
 
-    private func serve(
-        _ socket: Socket, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool, opPhaseOver: OnceFlag
-    ) {
-        defer { socket.close() }
-        socket.setReceiveTimeout(seconds: Self.opPhaseTimeoutSeconds)
-        // The whole op request within the limit, however it trickles in.
-        let deadline = deadlines.schedule(after: Double(Self.opPhaseTimeoutSeconds)) { socket.shutdown() }
-        var decoder = USBIPStreamDecoder(receiver: .server)
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        let request: USBIPMessage
-        do {
-            defer {
-                deadlines.cancel(deadline)
-                opPhaseOver.run()
-            }
-            guard let first = try readMessage(socket, &decoder, &buffer) else { return }
-            request = first
-        } catch {
-            noisy.log(logger, .info, kind: "closed", "\(socket.peer): closed: \(error)")
-            return
-        }
-        switch request {
-        case .requestDeviceList:
-            do {
-                let devices = try exporter.deviceList(where: allows)
-                try socket.writeAll(USBIPMessage.replyDeviceList(status: .ok, devices: devices).encoded)
-                logger.info("\(socket.peer): listed \(devices.count) devices")
-            } catch {
-                logger.warning("\(socket.peer): device list: \(error)")
-                try? socket.writeAll(USBIPMessage.replyDeviceList(status: .error, devices: []).encoded)
-            }
-        case .requestImport(let busid):
-            serveImport(busid: busid, socket: socket, owner: owner, allows: allows, decoder: &decoder, buffer: &buffer)
-        default:
-            logger.info("\(socket.peer): closed: \(request.kind) before an import")
-        }
-    }
-
-    private func serveImport(
-        busid: String, socket: Socket, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool,
-        decoder: inout USBIPStreamDecoder,
-        buffer: inout [UInt8]
-    ) {
-        let handle: USBDeviceHandleBox
-        do throws(USBIPExporter.ImportRefusal) {
-            let (opened, device, facts) = try exporter.beginImport(busid: busid, allows: allows)
-            handle = USBDeviceHandleBox(handle: opened, devid: device.devid, facts: facts)
-            do throws(SystemError) {
-                try socket.writeAll(USBIPMessage.replyImport(status: .ok, device: device).encoded)
-            } catch {
-                exporter.endImport(opened)
-                return
-            }
-        } catch {
-            logger.notice("\(socket.peer): import of \(busid) refused: \(error)")
-            importEvents(.refused(owner: owner, busid: busid, reason: "\(error)"))
-            try? socket.writeAll(USBIPMessage.replyImport(status: error.status, device: nil).encoded)
-            return
-        }
-        logger.notice("\(socket.peer): imported \(busid)")
-        importEvents(.imported(owner: owner, device: handle.facts))
-        exporter.counters.imports.add(1, ordering: .relaxed)
-        socket.setReceiveTimeout(seconds: 0)
-
-        let gone: @Sendable () -> Void = { [logger] in
-            logger.notice("\(busid) is gone; ending the import")
-            socket.shutdown()
-        }
-        let writer = ReplyWriter(socket: socket, logger: logger)
-        let session = ImportSession(
-            device: handle.handle, devid: handle.devid, logger: logger, counters: exporter.counters,
-            maxInFlightBytes: exporter.transferShare, send: { writer.send($0) },
-            deviceGone: { gone() })
-        let watch: DeviceWatch
-        do throws(ThreadStartError) {
-            watch = try DeviceWatch(busid: busid, devnum: handle.handle.info.address, gone: gone)
-        } catch {
-            logger.warning("\(socket.peer): import of \(busid) ended: \(error)")
-            exporter.endImport(handle.handle)
-            return
-        }
-        defer { watch.stop() }
+    func register(_ live: LiveImport) -> UInt64 {
         let number = importNumbers.add(1, ordering: .relaxed).newValue
-        let revoked = Atomic<Bool>(false)
-        liveImports.withLock {
-            $0[number] = LiveImport(
-                device: handle.facts, owner: owner, peer: socket.peer, allows: allows,
-                end: { [logger] in
-                    guard !revoked.exchange(true, ordering: .relaxed) else { return }
-                    logger.notice(
-                        "\(socket.peer): may no longer use \(busid) (unshared, or the rules changed); ending the import"
-                    )
-                    socket.shutdown()
-                })
-        }
-        defer { liveImports.withLock { _ = $0.removeValue(forKey: number) } }
+        liveImports.withLock { $0[number] = live }
+        return number
+    }
+
+    func unregister(_ number: UInt64) {
+        liveImports.withLock { _ = $0.removeValue(forKey: number) }
+    }
+
+    /// The TCP driver: reads until the connection is done or the stream ends, then waits
+    /// for the import's end and the last replies before closing.
+    private static func serve(_ socket: Socket, _ connection: USBIPConnection, _ writer: ReplyWriter) {
+        defer { socket.close() }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var reason = "client closed the connection"
-        do {
-            while let message = try readMessage(socket, &decoder, &buffer) {
-                try session.handle(message)
-            }
-        } catch {
-            reason = "\(error)"
-        }
-        if revoked.load(ordering: .relaxed) { reason = "no longer allowed" }
-        session.end()
-        writer.drain()
-        exporter.endImport(handle.handle)
-        logger.notice("\(socket.peer): released \(busid) (\(reason))")
-        importEvents(.released(owner: owner, device: handle.facts, reason: reason))
-    }
-
-    /// The next message, reading as needed; nil at end of stream.
-    private func readMessage(_ socket: Socket, _ decoder: inout USBIPStreamDecoder, _ buffer: inout [UInt8]) throws
-        -> USBIPMessage?
-    {
         while true {
-            if let message = try decoder.next() { return message }
-            let n = try socket.read(into: &buffer)
-            if n == 0 {
-                if decoder.bufferedByteCount > 0 { throw TruncatedMessage(bytes: decoder.bufferedByteCount) }
-                return nil
+            let n: Int
+            do { n = try socket.read(into: &buffer) } catch {
+                reason = "\(error)"
+                break
             }
-            decoder.append(buffer[0..<n])
+            if n == 0 {
+                let partial = connection.partialMessageBytes
+                if partial > 0 { reason = "the connection ended inside a message (\(partial) bytes of it received)" }
+                break
+            }
+            if connection.receive(buffer[0..<n]) == .done { break }
         }
-    }
-
-    struct TruncatedMessage: Error, CustomStringConvertible {
-        let bytes: Int
-        var description: String { "the connection ended inside a message (\(bytes) bytes of it received)" }
+        connection.closed(reason)
+        connection.waitUntilReleased()
+        writer.drain()
     }
 }
 
@@ -308,12 +219,4 @@ final class OnceFlag: Sendable {
     private let action: @Sendable () -> Void
     init(_ action: @escaping @Sendable () -> Void) { self.action = action }
     func run() { if !done.exchange(true, ordering: .acquiringAndReleasing) { action() } }
-}
-
-/// A handle and its devid, crossing from the import to the session.
-private struct USBDeviceHandleBox: @unchecked Sendable {
-    let handle: USBHost.USBDeviceHandle
-    let devid: UInt32
-    /// The device as `allows` saw it (with its serial number).
-    let facts: USBDeviceInfo
 }

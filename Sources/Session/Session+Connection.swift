@@ -30,14 +30,16 @@ extension Session {
             do {
                 while let frame = try decoder.next() {
                     var notices: [ControlMessage] = []
+                    var delivery: Delivery?
                     let stale = try monitor.withLock { () throws(SessionError) -> Bool in
                         guard generation == g, endReason == nil else { return true }
                         bytesReceived += UInt64(SessionFrame.headerLength + frame.payload.count)
-                        try receive(frame, notices: &notices)
+                        try receive(frame, notices: &notices, delivery: &delivery)
                         monitor.broadcast()
                         return false
                     }
                     if stale { return }
+                    if let delivery { deliver(delivery) }
                     for notice in notices { handleNotice(notice) }
                 }
             } catch {
@@ -47,9 +49,35 @@ extension Session {
         }
     }
 
+    /// What a frame brings to a channel handled in this process, handed over once the
+    /// lock is released.
+    enum Delivery {
+        case bytes(SessionChannel, any ChannelHandler, [UInt8])
+        case closed(any ChannelHandler, String)
+    }
+
+    /// Not locked: on the reader thread, in the order the frames came.
+    private func deliver(_ delivery: Delivery) {
+        switch delivery {
+        case .bytes(let channel, let handler, let bytes):
+            handler.received(bytes)
+            monitor.withLock {
+                channel.consumed += UInt64(bytes.count)
+                if channel.consumed - channel.creditSent >= UInt64(configuration.channelWindow / 4) {
+                    monitor.broadcast()
+                }
+            }
+        case .closed(let handler, let reason):
+            handler.closed(reason)
+        }
+    }
+
     /// One frame from the peer (monitor held). Control messages that need the owner are
-    /// collected into `notices` and handled after the lock is released.
-    private func receive(_ frame: SessionFrame, notices: inout [ControlMessage]) throws(SessionError) {
+    /// collected into `notices`, and what a handled channel gets into `delivery`, both
+    /// handled after the lock is released.
+    private func receive(_ frame: SessionFrame, notices: inout [ControlMessage], delivery: inout Delivery?)
+        throws(SessionError)
+    {
         lastReceived = monotonicSeconds()
         switch frame.kind {
         case .hello:
@@ -88,13 +116,26 @@ extension Session {
             } else if let channel = channels[frame.channel], !channel.finReceived {
                 if frame.isFin {
                     channel.finReceived = true
+                    if let handler = channel.handler {
+                        // The peer is done with it: so is this end.
+                        if !channel.outputDone {
+                            channel.outputDone = true
+                            delivery = .closed(handler, "the peer closed the channel")
+                        }
+                        if !channel.finQueued { channel.queueFin(self) }
+                        removeIfClosed(channel)
+                    }
                 } else {
                     channel.receivedBytes += UInt64(frame.payload.count)
                     guard channel.receivedBytes - channel.creditSent <= UInt64(configuration.channelWindow) else {
                         throw .protocolViolation("channel \(frame.channel) overran its window")
                     }
-                    channel.incoming.append(frame.payload)
-                    channel.incomingBytes += frame.payload.count
+                    if let handler = channel.handler {
+                        if !channel.outputDone { delivery = .bytes(channel, handler, frame.payload) }
+                    } else {
+                        channel.incoming.append(frame.payload)
+                        channel.incomingBytes += frame.payload.count
+                    }
                 }
             }
         // Data for a channel that is gone (refused, or closed here first) is dropped.
@@ -120,17 +161,17 @@ extension Session {
                 try refuse(id, "too many channels")
                 return
             }
-            guard let local = events.openChannel(id) else {
+            guard let end = events.openChannel(id, ChannelSender(session: self, channel: id)) else {
                 try refuse(id, "the server cannot serve it now")
                 return
             }
-            startChannel(id, bridging: local)
+            startChannel(id, end: end)
         case .refused(let id, let reason):
             guard role == .client else { throw .protocolViolation("the client refused a channel") }
             logger.warning("\(peerName) refused channel \(id): \(reason)")
             if let channel = channels[id] {
                 channel.finReceived = true
-                channel.local.shutdown()
+                channel.local?.shutdown()
             }
         case .addresses, .deviceNames, .sync, .sharing, .sharingResult, .auditRequest, .auditPart, .devicesChanged,
             .goodbye, .punch:
@@ -246,12 +287,15 @@ extension Session {
             controlBytes -= frame.payload.count
             return frame
         }
-        let ready = channels.keys.filter { !channels[$0]!.outgoing.isEmpty }.sorted()
+        let window = configuration.channelWindow
+        let ready = channels.keys.filter { channels[$0]!.mayTakeFrame(window: window) }.sorted()
         guard !ready.isEmpty else { return nil }
         let id = ready.first { $0 > servedChannel } ?? ready[0]
         servedChannel = id
         let channel = channels[id]!
         let frame = channel.outgoing.removeFirst()
+        channel.outgoingBytes -= frame.payload.count
+        channel.sentBytes += UInt64(frame.payload.count)
         removeIfClosed(channel)
         return frame
     }

@@ -1,3 +1,4 @@
+import DequeModule
 import FileSystem
 import Log
 import OSThreads
@@ -6,10 +7,11 @@ import Sockets
 /// One session between two endpoints: a control channel and channels of USB/IP bytes,
 /// multiplexed over one connection at a time, and resumable on the next one.
 ///
-/// Each connection has a reader thread and a writer thread; each channel bridges a local
-/// Unix socket (the kernel's vhci side, or the USB/IP server) with a pump thread
-/// (socket → session) and an output thread (session → socket). All state is guarded by
-/// one monitor; no thread blocks on I/O while holding it. Ownership: whoever created the
+/// Each connection has a reader thread and a writer thread. A channel either bridges a
+/// local socket (the kernel's vhci side) with a pump thread (socket → session) and an
+/// output thread (session → socket), or is handled in this process (the server's USB/IP
+/// connections: `ChannelEnd.handler`), fed by the reader and sending straight into the
+/// session. All state is guarded by one monitor; no thread blocks on I/O while holding it. Ownership: whoever created the
 /// session ends it (`end`), or it ends itself when the grace period passes, a protocol
 /// error occurs, or the peer says goodbye.
 public final class Session: @unchecked Sendable {
@@ -33,19 +35,19 @@ public final class Session: @unchecked Sendable {
     var disconnectedAt: Double?
     /// Data frames sent (or to send again on this connection) and not yet acknowledged,
     /// oldest first; `resendCursor` of them have gone out on the current connection.
-    var unacked: [SessionFrame] = []
+    var unacked: Deque<SessionFrame> = []
     var unackedBytes = 0
     var resendCursor = 0
     var nextNumber: UInt64 = 1
     var receivedThrough: UInt64 = 0
     var lastAckSent: UInt64 = 0
-    var control: [SessionFrame] = []
+    var control: Deque<SessionFrame> = []
     /// Payload bytes in `control`, bounded by `configuration.maxQueuedControlBytes`.
     var controlBytes = 0
     var channels: [UInt16: SessionChannel] = [:]
     var nextChannel: UInt16 = 1
     var servedChannel: UInt16 = 0
-    var pongs: [UInt64] = []
+    var pongs: Deque<UInt64> = []
     var nextPing = 0.0
     var lastReceived = 0.0
     var roundTripTime: Double?
@@ -204,7 +206,7 @@ public final class Session: @unchecked Sendable {
             let id = nextChannel
             nextChannel &+= 1
             guard queueControl(.open(channel: id)) else { throw .local("the control channel is backed up") }
-            startChannel(id, bridging: theirs)
+            startChannel(id, end: .socket(theirs))
         }
         return mine
     }
@@ -262,8 +264,8 @@ public final class Session: @unchecked Sendable {
         return true
     }
 
-    func startChannel(_ id: UInt16, bridging local: Socket) {
-        let channel = SessionChannel(id: id, local: local)
+    func startChannel(_ id: UInt16, end: ChannelEnd) {
+        let channel = SessionChannel(id: id, end: end)
         channels[id] = channel
         channel.start(in: self)
     }
@@ -278,17 +280,25 @@ public final class Session: @unchecked Sendable {
 
     /// Not locked: ends everything, once.
     func finish(_ reason: String) {
-        let closing: (stream: (any ByteStream)?, locals: [Socket])? = monitor.withLock {
+        let closing: (stream: (any ByteStream)?, locals: [Socket], handlers: [any ChannelHandler])? = monitor.withLock {
             guard endReason == nil else { return nil }
             endReason = reason
             let stream = connection?.stream
             connection = nil
             monitor.broadcast()
-            return (stream, channels.values.map(\.local))
+            var handlers: [any ChannelHandler] = []
+            for channel in channels.values where !channel.outputDone {
+                if let handler = channel.handler {
+                    channel.outputDone = true
+                    handlers.append(handler)
+                }
+            }
+            return (stream, channels.values.compactMap(\.local), handlers)
         }
         guard let closing else { return }
         closing.stream?.shutdown()
         for local in closing.locals { local.shutdown() }
+        for handler in closing.handlers { handler.closed("the session ended: \(reason)") }
         logger.notice("session with \(peerName) ended: \(reason)")
         events.ended(reason)
     }
@@ -331,10 +341,11 @@ public final class Session: @unchecked Sendable {
 
 /// What a session tells its owner. Called on the session's threads, never with its lock.
 public struct SessionEvents: Sendable {
-    /// Server: a channel was opened by the client; return the local socket to bridge it
-    /// to (the USB/IP server's end), or nil to refuse. Called with the session locked: it
-    /// must not call back into the session.
-    public var openChannel: @Sendable (UInt16) -> Socket?
+    /// Server: a channel was opened by the client; return where its bytes go (a handler
+    /// that sends through the given sender, or a local socket to bridge), or nil to
+    /// refuse. Called with the session locked: it must not call back into the session
+    /// (the sender may be used once it has returned).
+    public var openChannel: @Sendable (UInt16, ChannelSender) -> ChannelEnd?
     /// A control message for the owner (devices changed, addresses, hole punching), with
     /// the session it came on, to answer on.
     public var control: @Sendable (ControlMessage, Session) -> Void
@@ -348,7 +359,7 @@ public struct SessionEvents: Sendable {
     public var ended: @Sendable (String) -> Void
 
     public init(
-        openChannel: @escaping @Sendable (UInt16) -> Socket? = { _ in nil },
+        openChannel: @escaping @Sendable (UInt16, ChannelSender) -> ChannelEnd? = { _, _ in nil },
         control: @escaping @Sendable (ControlMessage, Session) -> Void = { _, _ in },
         disconnected: @escaping @Sendable (String) -> Void = { _ in },
         resumed: @escaping @Sendable (String) -> Void = { _ in },

@@ -20,6 +20,11 @@ public struct SessionConfiguration: Sendable {
     public var maxQueuedControlBytes = 1 << 20
     /// Acknowledge at least every this many data frames.
     public var ackEvery: UInt64 = 16
+    /// Bytes a channel handled in this process (`ChannelEnd.handler`) may queue towards
+    /// the peer beyond its window: replies made on the USB thread never wait for the
+    /// network, and a peer that stops reading while its URBs complete is cut off at this
+    /// bound instead of growing this process (several of the largest URBs, 8 MiB each).
+    public var maxQueuedChannelBytes = 32 << 20
     /// Channels open at once in one session (each is one attached device or one listing).
     public var maxChannels = 64
 

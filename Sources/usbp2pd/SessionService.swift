@@ -164,12 +164,9 @@ final class SessionService: @unchecked Sendable {
                 // Which devices this peer sees and may import, decided at each use.
                 let allows = access.allows(for: peer)
                 return SessionEvents(
-                    openChannel: { channel in
-                        guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                        return usbip.adopt(
-                            Socket(descriptor: theirs.release(), peer: "\(peer) channel \(channel)"), owner: peer,
-                            allows: allows)
-                            ? mine : nil
+                    openChannel: { channel, sender in
+                        USBIPChannel.serve(
+                            on: usbip, sender: sender, peer: "\(peer) channel \(channel)", owner: peer, allows: allows)
                     },
                     control: { message, session in
                         if case .sharing(let share, let busid, let laptops) = message {

@@ -51,10 +51,10 @@ final class PathHarness: @unchecked Sendable {
             accept: { socket in late.harness?.serve(socket) })
         registry = SessionRegistry(configuration: .init(), logger: logger) { [responder] _ in
             SessionEvents(
-                openChannel: { _ in
+                openChannel: { _, _ in
                     guard let (mine, theirs) = try? Socket.pair() else { return nil }
                     try? OSThread.detach(name: "test") { PathHarness.echo(theirs) }
-                    return mine
+                    return .socket(mine)
                 },
                 control: { message, session in responder.handle(message, in: session) })
         }

@@ -29,7 +29,15 @@ final class SessionHarness: @unchecked Sendable {
     /// The server's sessions that lost their connection.
     let disconnections = Observed(0)
 
-    init(configuration: SessionConfiguration) {
+    /// `serverEnd` makes the server's end of each channel; by default a socket to an echo.
+    init(
+        configuration: SessionConfiguration,
+        serverEnd: @escaping @Sendable (ChannelSender) -> ChannelEnd? = { _ in
+            guard let (mine, theirs) = try? Socket.pair() else { return nil }
+            try? OSThread.detach(name: "test") { SessionHarness.echo(theirs) }
+            return .socket(mine)
+        }
+    ) {
         let logger = Logger(label: "test", level: .error)
         let (resumes, endings, replacements) = (Observed(0), Observed(0), Observed(0))
         (self.resumes, self.endings, self.replacements) = (resumes, endings, replacements)
@@ -39,11 +47,7 @@ final class SessionHarness: @unchecked Sendable {
             accepted: { _, _, joining in joinings.update { $0.append(joining) } },
             makeEvents: { _ in
                 SessionEvents(
-                    openChannel: { _ in
-                        guard let (mine, theirs) = try? Socket.pair() else { return nil }
-                        try? OSThread.detach(name: "test") { SessionHarness.echo(theirs) }
-                        return mine
-                    },
+                    openChannel: { _, sender in serverEnd(sender) },
                     disconnected: { _ in disconnections.increment() },
                     resumed: { _ in resumes.increment() },
                     ended: { _ in endings.increment() })
@@ -229,14 +233,14 @@ final class SessionHarness: @unchecked Sendable {
         configuration.pingInterval = 1
         let registry = SessionRegistry(configuration: configuration, logger: Logger(label: "test", level: .error)) {
             _ in
-            SessionEvents(openChannel: { _ in
+            SessionEvents(openChannel: { _, _ in
                 guard let (mine, theirs) = try? Socket.pair() else { return nil }
                 Unread.keep(theirs)
                 try? OSThread.detach(name: "test-drain") {  // consumes what arrives
                     var buffer = [UInt8](repeating: 0, count: 4096)
                     while let n = try? theirs.read(into: &buffer), n > 0 {}
                 }
-                return mine
+                return .socket(mine)
             })
         }
         let (laptop, pi) = try Socket.pair()
@@ -304,10 +308,10 @@ final class SessionHarness: @unchecked Sendable {
         configuration.channelWindow = 1024
         let logger = Logger(label: "test", level: .error)
         let registry = SessionRegistry(configuration: configuration, logger: logger) { _ in
-            SessionEvents(openChannel: { _ in
+            SessionEvents(openChannel: { _, _ in
                 guard let (mine, theirs) = try? Socket.pair() else { return nil }
                 Unread.keep(theirs)  // open, never read: the window alone bounds what may arrive
-                return mine
+                return .socket(mine)
             })
         }
         let (attacker, pi) = try Socket.pair()

@@ -1,0 +1,240 @@
+import Log
+import OSThreads
+import Synchronization
+import USBHost
+import USBIP
+
+/// One USB/IP connection's protocol without its I/O: bytes in (`receive`), messages out
+/// through `Output`. The op phase takes one request: a device list (answered, and the
+/// connection is done) or an import, after which the URB phase runs through an
+/// `ImportSession` and an `ImportKeeper` (the import's own thread, which ends it).
+///
+/// Two drivers feed it: `USBIPServer`'s thread per TCP connection (replies through a
+/// `ReplyWriter`), and a session channel (`USBIPChannel`: the session's reader hands it
+/// the bytes, its replies are framed straight into the session).
+///
+/// Threads: `receive` is called by one thread at a time (the driver's reader); `closed`
+/// by any thread, holding any lock (the USB thread under the import's lock, when a reply
+/// overflows the session): it only flags and asks the keeper, never waits.
+public final class USBIPConnection: @unchecked Sendable {
+    /// Where the connection's messages go.
+    public struct Output: Sendable {
+        /// Queues one message for the peer. Never blocks: it runs on the USB thread.
+        public var send: @Sendable (USBIPMessage) -> Void
+        /// Shuts the connection down; its driver then calls `closed`.
+        public var shutdown: @Sendable () -> Void
+
+        public init(send: @escaping @Sendable (USBIPMessage) -> Void, shutdown: @escaping @Sendable () -> Void) {
+            self.send = send
+            self.shutdown = shutdown
+        }
+    }
+
+    /// Whether the connection wants more bytes.
+    public enum Progress: Equatable, Sendable {
+        case more
+        /// It is over (answered, refused, or broken): the driver ends it and calls `closed`.
+        case done
+    }
+
+    private let server: USBIPServer
+    /// Shown in logs: who is at the other end.
+    let peer: String
+    let owner: String
+    private let allows: @Sendable (USBDeviceInfo) -> Bool
+    private let output: Output
+    /// Gives back the connection's op-phase slot, and its place among the server's
+    /// connections.
+    private let opPhaseOver: OnceFlag
+    private let over: OnceFlag
+    private let deadline: Deadlines.Token
+
+    /// Guards `decoder` and `phase`: held by `receive`, and by the keeper while it ends
+    /// the import (so no URB is submitted after the device is released).
+    private let lock = Monitor()
+    private var decoder = USBIPStreamDecoder(receiver: .server)
+    private var phase = Phase.opRequest
+    private enum Phase {
+        case opRequest
+        case importing(ImportSession)
+        case over
+    }
+    private let ended = Atomic<Bool>(false)
+    private let keeper = Mutex<ImportKeeper?>(nil)
+
+    init(
+        server: USBIPServer, peer: String, owner: String, allows: @escaping @Sendable (USBDeviceInfo) -> Bool,
+        output: Output, opPhaseOver: OnceFlag, over: OnceFlag
+    ) {
+        self.server = server
+        self.peer = peer
+        self.owner = owner
+        self.allows = allows
+        self.output = output
+        self.opPhaseOver = opPhaseOver
+        self.over = over
+        // The whole op request within the limit, however it trickles in.
+        deadline = server.deadlines.schedule(after: Double(USBIPServer.opPhaseTimeoutSeconds)) {
+            output.shutdown()
+        }
+    }
+
+    /// Bytes from the peer, in order. `.done` once the connection has nothing more to do.
+    public func receive(_ bytes: some Collection<UInt8>) -> Progress {
+        lock.withLock {
+            guard !ended.load(ordering: .sequentiallyConsistent) else { return .done }
+            decoder.append(bytes)
+            while true {
+                let message: USBIPMessage
+                do {
+                    guard let next = try decoder.next() else { return .more }
+                    message = next
+                } catch {
+                    return fail("\(error)")
+                }
+                switch phase {
+                case .opRequest:
+                    _ = server.deadlines.cancel(deadline)
+                    opPhaseOver.run()
+                    if answer(message) == .done {
+                        phase = .over
+                        return .done
+                    }
+                case .importing(let session):
+                    do throws(ImportSession.ProtocolError) { try session.handle(message) } catch {
+                        return fail("\(error)")
+                    }
+                case .over:
+                    return .done
+                }
+            }
+        }
+    }
+
+    /// Bytes of a message begun and not yet whole (lock-taking: the driver's reader only).
+    public var partialMessageBytes: Int { lock.withLock { decoder.bufferedByteCount } }
+
+    /// The connection is over (its end of stream, a shutdown, the session ended): ends
+    /// the import, if any, on the import's own thread. Returns at once.
+    public func closed(_ reason: String) {
+        guard !ended.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        _ = server.deadlines.cancel(deadline)
+        opPhaseOver.run()
+        if let keeper = keeper.withLock({ $0 }) {
+            keeper.finish(reason)
+        } else {
+            over.run()
+        }
+    }
+
+    /// Waits until the import, if there was one, has ended and its device is released.
+    /// Only after `closed`.
+    public func waitUntilReleased() {
+        keeper.withLock { $0 }?.waitUntilEnded()
+    }
+
+    /// A broken stream (lock held): in the op phase the connection simply closes; in
+    /// the URB phase the import ends with why.
+    private func fail(_ reason: String) -> Progress {
+        if case .importing = phase {
+            keeper.withLock { $0 }?.finish(reason)
+        } else {
+            server.noisy.log(server.logger, .info, kind: "closed", "\(peer): closed: \(reason)")
+        }
+        phase = .over
+        return .done
+    }
+
+    /// The op request (lock held): `.more` when an import began.
+    private func answer(_ request: USBIPMessage) -> Progress {
+        switch request {
+        case .requestDeviceList:
+            do {
+                let devices = try server.exporter.deviceList(where: allows)
+                output.send(USBIPMessage.replyDeviceList(status: .ok, devices: devices))
+                server.logger.info("\(peer): listed \(devices.count) devices")
+            } catch {
+                server.logger.warning("\(peer): device list: \(error)")
+                output.send(USBIPMessage.replyDeviceList(status: .error, devices: []))
+            }
+            return .done
+        case .requestImport(let busid):
+            return beginImport(busid)
+        default:
+            server.logger.info("\(peer): closed: \(request.kind) before an import")
+            return .done
+        }
+    }
+
+    /// Lock held.
+    private func beginImport(_ busid: String) -> Progress {
+        let exporter = server.exporter
+        let logger = server.logger
+        let handle: USBDeviceHandle
+        let facts: USBDeviceInfo
+        let devid: UInt32
+        do throws(USBIPExporter.ImportRefusal) {
+            let device: ExportedDevice
+            (handle, device, facts) = try exporter.beginImport(busid: busid, allows: allows)
+            devid = device.devid
+            output.send(USBIPMessage.replyImport(status: .ok, device: device))
+        } catch {
+            logger.notice("\(peer): import of \(busid) refused: \(error)")
+            server.importEvents(.refused(owner: owner, busid: busid, reason: "\(error)"))
+            output.send(USBIPMessage.replyImport(status: error.status, device: nil))
+            return .done
+        }
+        logger.notice("\(peer): imported \(busid)")
+        server.importEvents(.imported(owner: owner, device: facts))
+        exporter.counters.imports.add(1, ordering: .relaxed)
+
+        let session = ImportSession(
+            device: handle, devid: devid, logger: logger, counters: exporter.counters,
+            maxInFlightBytes: exporter.transferShare, send: output.send,
+            deviceGone: { [weak self] in self?.deviceGone(busid) })
+        let number = server.register(
+            USBIPServer.LiveImport(
+                device: facts, owner: owner, peer: peer, allows: allows,
+                end: { [weak self, peer, logger] in
+                    guard let self, let keeper = keeper.withLock({ $0 }) else { return }
+                    logger.notice(
+                        "\(peer): may no longer use \(busid) (unshared, or the rules changed); ending the import")
+                    keeper.finish("no longer allowed")
+                    output.shutdown()
+                }))
+        let started: ImportKeeper
+        do throws(ThreadStartError) {
+            started = try ImportKeeper(
+                busid: busid, devnum: handle.info.address,
+                gone: { [weak self] in self?.deviceGone(busid) },
+                end: { [self] reason in
+                    // No URB is submitted from here on; then the ones in flight are
+                    // cancelled and the device released.
+                    lock.withLock { phase = .over }
+                    session.end()
+                    exporter.endImport(handle)
+                    server.unregister(number)
+                    logger.notice("\(peer): released \(busid) (\(reason))")
+                    server.importEvents(.released(owner: owner, device: facts, reason: reason))
+                    over.run()
+                })
+        } catch {
+            logger.warning("\(peer): import of \(busid) ended: \(error)")
+            server.unregister(number)
+            exporter.endImport(handle)
+            return .done
+        }
+        phase = .importing(session)
+        keeper.withLock { $0 = started }
+        // `closed` may have come meanwhile, finding no keeper to ask.
+        if ended.load(ordering: .sequentiallyConsistent) { started.finish("client closed the connection") }
+        return .more
+    }
+
+    /// A transfer or the keeper found the device gone: the import ends as if unplugged.
+    private func deviceGone(_ busid: String) {
+        server.logger.notice("\(busid) is gone; ending the import")
+        keeper.withLock { $0 }?.finish("\(busid) is gone")
+        output.shutdown()
+    }
+}
