@@ -18,7 +18,8 @@ import USBIP
 /// Each connection's protocol is a `USBIPConnection`. On TCP, one thread accepts; each
 /// connection gets a thread that reads (blocking) and a serial queue that writes
 /// (`ReplyWriter`, bounded in bytes), so replies produced on the USB thread never wait
-/// for the network. A session's channels bring their own bytes (`channel`).
+/// for the network. A session's channels bring their own bytes and drive theirs through
+/// `connection(peer:owner:allows:output:)` (usbp2pd's `USBIPChannel`).
 public final class USBIPServer: Sendable {
     /// The plain TCP listener, when there is one (sessions bring their own connections).
     public let listener: TCP.Listener?
