@@ -115,7 +115,7 @@ let package = Package(
             name: "PortMapping", dependencies: ["CNatPMP", "CMiniUPnPc", "Sockets", "OSThreads", "Log"],
             swiftSettings: strict),
         // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
-        .target(name: "Sockets", dependencies: ["FileSystem"], swiftSettings: strict),
+        .target(name: "Sockets", dependencies: ["CPlatform", "FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
         .target(
             name: "Exporter", dependencies: ["USBIP", "USBHost", "Sockets", "OSThreads", "Log"], swiftSettings: strict),

@@ -11,11 +11,13 @@
 #   bulk OUT / IN throughput: testusb 27 / 28, 8 URBs of 64 KiB queued, 16 MiB per run
 #   small-URB round trip:     testusb 1 / 2, one 512-byte URB at a time, 500 per run
 # and a USB stick (qemu's usb-storage) through kernel+wg and the session: 8 MiB written
-# and read back with direct I/O (dd), the bytes compared.
+# and read back with direct I/O (dd), the bytes compared; then the stick stays attached
+# through the session for 30 s of idle, and usbp2pd's and the client's memory and CPU are read.
 # Prints every path's mean and the ratios the issue sets targets for.
 # qemu: -device qemu-xhci,id=xhci -drive if=none,id=stick,format=raw,file=@DISK@ -device usb-storage,bus=xhci.0,drive=stick,serial=usbp2p-stick
 . "$(dirname "$0")/../../Tests/Guest/lib.sh"
 . "$(dirname "$0")/../../Tests/Guest/net.sh"
+. "$(dirname "$0")/lib.sh"
 work=/tmp/usb-paths; rm -rf $work; mkdir -p $work
 sourcesink_gadget
 ss_busid=$(busid_of $ss_vid $ss_pid)
@@ -38,21 +40,7 @@ wg_up bpi 10.78.0.1 blap 10.78.0.2 10.77.0.2
 wg_up blap 10.78.0.2 bpi 10.78.0.1 10.77.0.1
 
 # The Pi's usbp2pd (plain USB/IP on 3241, sessions on 7575) and the laptop's identity.
-mkdir -p $work/pi $work/laptop
-cat > $work/pi.toml <<TOML
-state_directory = "$work/pi"
-session.listen = "10.77.0.1:7575"
-usbip.enabled = true
-usbip.listen = "10.77.0.1:3241"
-lan.mdns = false
-reach.port_mapping = false
-gpio.chip = ""
-metrics.listen = ""
-TOML
-printf 'state_directory = "%s"\nlan.mdns = false\n' "$work/laptop" > $work/laptop.toml
-pi_id=$("$bin/usbp2pd" identity --config $work/pi.toml)
-laptop_id=$("$bin/usbp2p-client" identity --config $work/laptop.toml)
-"$bin/usbp2pd" allow --config $work/pi.toml "$laptop_id" "bench laptop" > /dev/null
+pair_for_bench $work 'usbip.enabled = true' 'usbip.listen = "10.77.0.1:3241"'
 ip netns exec bpi usbipd -D
 
 secs() {  # secs NODE TEST COUNT SIZE [SGLEN]: seconds testusb reports
@@ -133,6 +121,30 @@ pi_pid=$!
 wait_for 30 "usbp2pd to listen" ip netns exec bpi bash -c 'exec 3<>/dev/tcp/10.77.0.1/7575'
 for path in kernel kernel+wg usbp2pd session session usbp2pd kernel+wg kernel; do testusb_run "$path"; done
 for path in kernel+wg session session kernel+wg; do stick_run "$path"; done
+
+# Idle: the stick attached through the session, nothing moving, for 30 s: usbp2pd's and
+# the laptop's memory and CPU (CPU under TCG is many times what a real core spends).
+attach session "$stick_busid"
+copy=$(imported 46f4 0001)
+wait_for 30 "a disk on the imported stick" bash -c "ls /sys/bus/usb/devices/$copy:1.0/host*/target*/*/block/ | grep -q ."
+udevadm settle 2> /dev/null || true
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu0=$(ticks $pi_pid); lap0=$(ticks $attach_pid); t0=$(date +%s.%N)
+sleep 30
+cpu1=$(ticks $pi_pid); lap1=$(ticks $attach_pid); t1=$(date +%s.%N)
+hz=$(getconf CLK_TCK)
+idle_line() {  # idle_line NAME PID TICKS: RSS now, its peak, and CPU share over the window
+  printf '%-14s %10s %10s %8s
+' "$1" "$(awk '/^VmRSS/ {print $2}' /proc/$2/status)" \
+    "$(awk '/^VmHWM/ {print $2}' /proc/$2/status)" \
+    "$(awk -v d="$3" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", d / hz / (b - a) * 100}')"
+}
+idle=$({
+  printf '%-14s %10s %10s %8s\n' "idle, 30 s" "RSS KiB" "peak KiB" "CPU %"
+  idle_line usbp2pd $pi_pid $((cpu1 - cpu0))
+  idle_line usbp2p-client $attach_pid $((lap1 - lap0))
+})
+detach session; copy_gone 46f4 0001
 kill $pi_pid; pkill usbipd
 
 # Rows: path, bulk OUT MB/s, bulk IN MB/s, 512 B OUT and IN round trips in µs.
@@ -158,5 +170,7 @@ for path in kernel+wg session; do
   awk -v n="$path" '{w += $1; r += $2} END {printf "%-10s %18.2f %18.2f\n", n, 8.388608 / (w / NR), 8.388608 / (r / NR)}' \
     "$work/stick-$path"
 done
+echo
+echo "$idle"
 echo "targets: session >= 1.0x kernel+wg throughput, <= 1.5x its round trip;" \
-  "usbp2pd >= 0.9x kernel throughput, <= 1.2x its round trip"
+  "usbp2pd >= 0.9x kernel throughput, <= 1.2x its round trip; idle usbp2pd < 24 MB RSS, < 1% CPU"

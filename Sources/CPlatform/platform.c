@@ -7,6 +7,7 @@
 #include <sys/auxv.h>
 #include <malloc.h>
 #include <sys/syscall.h>
+#include <sys/eventfd.h>
 
 int usbp2p_pin_current_thread(int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return 22; /* EINVAL */
@@ -42,3 +43,7 @@ unsigned long usbp2p_hardware_capabilities(void) { return getauxval(AT_HWCAP); }
 void usbp2p_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }
 
 void usbp2p_return_free_memory(void) { malloc_trim(0); }
+
+int usbp2p_eventfd(void) {
+    return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}

@@ -55,6 +55,9 @@ public final class OSThread: @unchecked Sendable {
         thread.released = true
     }
 
+    /// Whether this is the thread running now (a thread must not join itself).
+    public var isCurrent: Bool { pthread_equal(thread, pthread_self()) != 0 }
+
     /// Waits for the thread to return. Called once, by its owner, never from the thread itself.
     public func join() {
         guard !released else { return }

@@ -64,7 +64,8 @@ public final class TLSConnection: @unchecked Sendable {
         guard pending > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: pending)
         let n = bytes.withUnsafeMutableBytes { BIO_read(outbound, $0.baseAddress, Int32(pending)) }
-        return Array(bytes.prefix(max(0, Int(n))))
+        bytes.removeLast(pending - min(pending, max(0, Int(n))))
+        return bytes
     }
 
     /// Moves the handshake on with what has been received. True once it is complete;

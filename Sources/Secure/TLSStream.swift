@@ -55,9 +55,16 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     public func writeAll(_ bytes: some Collection<UInt8>) throws {
         try sending.withLock {
             let records = try state.withLock { () throws -> [UInt8] in
-                try Array(bytes).withUnsafeBytes { raw in try connection.write(raw) }
-                let out = unsent + connection.takeOutbound()
-                unsent = []
+                // Contiguous bytes (the session's batch) are encrypted where they lie.
+                let written: Void? = try bytes.withContiguousStorageIfAvailable { buffer throws in
+                    try connection.write(UnsafeRawBufferPointer(buffer))
+                }
+                if written == nil { try Array(bytes).withUnsafeBytes { raw in try connection.write(raw) } }
+                var out = connection.takeOutbound()
+                if !unsent.isEmpty {
+                    out = unsent + out
+                    unsent = []
+                }
                 return out
             }
             try socket.writeAll(records)

@@ -54,6 +54,8 @@ extension Session {
     enum Delivery {
         case bytes(SessionChannel, any ChannelHandler, [UInt8])
         case closed(any ChannelHandler, String)
+        /// Into a socket channel's local socket.
+        case write(SessionChannel, Socket, [UInt8])
     }
 
     /// Not locked: on the reader thread, in the order the frames came.
@@ -61,14 +63,11 @@ extension Session {
         switch delivery {
         case .bytes(let channel, let handler, let bytes):
             handler.received(bytes)
-            monitor.withLock {
-                channel.consumed += UInt64(bytes.count)
-                if channel.consumed - channel.creditSent >= UInt64(configuration.channelWindow / 4) {
-                    monitor.broadcast()
-                }
-            }
+            monitor.withLock { consumed(bytes.count, by: channel) }
         case .closed(let handler, let reason):
             handler.closed(reason)
+        case .write(let channel, let local, let bytes):
+            write(bytes, to: channel, local)
         }
     }
 
@@ -101,6 +100,7 @@ extension Session {
                         + "only \(channel.sentBytes) sent")
             }
             channel.peerConsumed = max(channel.peerConsumed, frame.number)
+            if channel.local != nil { wakePoller() }
         case .data:
             if frame.number <= receivedThrough { return }  // sent again after a resume
             guard frame.number == receivedThrough + 1 else {
@@ -124,17 +124,26 @@ extension Session {
                         }
                         if !channel.finQueued { channel.queueFin(self) }
                         removeIfClosed(channel)
+                    } else if !channel.outputDone, channel.incoming.isEmpty {
+                        // Everything before it is written (the reader wrote it, in order):
+                        // the local end is done. Otherwise the poller ends it once written.
+                        channel.endOutput(self)
                     }
                 } else {
                     channel.receivedBytes += UInt64(frame.payload.count)
                     guard channel.receivedBytes - channel.creditSent <= UInt64(configuration.channelWindow) else {
                         throw .protocolViolation("channel \(frame.channel) overran its window")
                     }
-                    if let handler = channel.handler {
-                        if !channel.outputDone { delivery = .bytes(channel, handler, frame.payload) }
-                    } else {
-                        channel.incoming.append(frame.payload)
-                        channel.incomingBytes += frame.payload.count
+                    if channel.outputDone {
+                        // Nobody takes it any more; the channel is closing.
+                    } else if let handler = channel.handler {
+                        delivery = .bytes(channel, handler, frame.payload)
+                    } else if let local = channel.local {
+                        if channel.incoming.isEmpty {
+                            delivery = .write(channel, local, frame.payload)
+                        } else {
+                            channel.incoming.append(frame.payload)  // after what waits
+                        }
                     }
                 }
             }
@@ -169,9 +178,9 @@ extension Session {
         case .refused(let id, let reason):
             guard role == .client else { throw .protocolViolation("the client refused a channel") }
             logger.warning("\(peerName) refused channel \(id): \(reason)")
-            if let channel = channels[id] {
+            if let channel = channels[id], !channel.finReceived {
                 channel.finReceived = true
-                channel.local?.shutdown()
+                if !channel.outputDone { channel.endOutput(self) }
             }
         case .addresses, .deviceNames, .sync, .sharing, .sharingResult, .auditRequest, .auditPart, .devicesChanged,
             .goodbye, .punch:
@@ -205,18 +214,32 @@ extension Session {
         }
     }
 
+    /// Frames ready together go out in one write (one TLS record run, one system call),
+    /// up to about this many bytes: enough for a 64 KiB transfer and its header, and a
+    /// keyboard's frame waits behind at most one such write.
+    static let writeBatchBytes = 64 * 1024 + 2 * SessionFrame.maxPayload
+
     func writeLoop(_ stream: any ByteStream, generation g: Int) {
+        // Reused: its capacity stays, so steady sending allocates nothing here.
+        var batch: [UInt8] = []
         while true {
-            let next: SessionFrame? = monitor.withLock {
+            let ready: Bool = monitor.withLock {
                 while true {
-                    guard generation == g, endReason == nil else { return nil }
+                    guard generation == g, endReason == nil else { return false }
                     let now = monotonicSeconds()
-                    if now - lastReceived > configuration.deadAfter { return nil }
-                    if let frame = nextFrame(now: now) { return frame }
+                    if now - lastReceived > configuration.deadAfter { return false }
+                    if let frame = nextFrame(now: now) {
+                        batch.removeAll(keepingCapacity: true)
+                        frame.encode(into: &batch)
+                        while batch.count < Self.writeBatchBytes, let more = nextFrame(now: now) {
+                            more.encode(into: &batch)
+                        }
+                        return true
+                    }
                     monitor.wait(seconds: min(nextPing - now, lastReceived + configuration.deadAfter - now) + 0.01)
                 }
             }
-            guard let frame = next else {
+            guard ready else {
                 let silent = monitor.withLock {
                     generation == g && endReason == nil
                         && monotonicSeconds() - lastReceived > configuration.deadAfter
@@ -225,8 +248,8 @@ extension Session {
                 return
             }
             do {
-                try stream.writeAll(frame.encoded)
-                monitor.withLock { bytesSent += UInt64(SessionFrame.headerLength + frame.payload.count) }
+                try stream.writeAll(batch)
+                monitor.withLock { bytesSent += UInt64(batch.count) }
             } catch {
                 connectionLost(generation: g, "\(error)")
                 return

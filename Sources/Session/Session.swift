@@ -7,13 +7,14 @@ import Sockets
 /// One session between two endpoints: a control channel and channels of USB/IP bytes,
 /// multiplexed over one connection at a time, and resumable on the next one.
 ///
-/// Each connection has a reader thread and a writer thread. A channel either bridges a
-/// local socket (the kernel's vhci side) with a pump thread (socket → session) and an
-/// output thread (session → socket), or is handled in this process (the server's USB/IP
+/// Each connection has a reader thread and a writer thread. A channel either ends in a
+/// local socket (the kernel's vhci side: the reader writes into it, one poller thread
+/// per session reads all of them), or is handled in this process (the server's USB/IP
 /// connections: `ChannelEnd.handler`), fed by the reader and sending straight into the
-/// session. All state is guarded by one monitor; no thread blocks on I/O while holding it. Ownership: whoever created the
-/// session ends it (`end`), or it ends itself when the grace period passes, a protocol
-/// error occurs, or the peer says goodbye.
+/// session. All state is guarded by one monitor; no thread blocks on I/O while holding
+/// it. Ownership: whoever created the session ends it (`end`), or it ends itself when the
+/// grace period passes, a protocol error occurs, or the peer says goodbye; the poller is
+/// joined when it ends.
 public final class Session: @unchecked Sendable {
     public enum Role: Sendable { case client, server }
 
@@ -47,6 +48,13 @@ public final class Session: @unchecked Sendable {
     var channels: [UInt16: SessionChannel] = [:]
     var nextChannel: UInt16 = 1
     var servedChannel: UInt16 = 0
+    /// The socket channels' poller, started with the first one, and how to wake it;
+    /// `pollerAsleep` while it waits (only then does a wake need the eventfd).
+    var poller: (thread: OSThread, wakeup: Wakeup)?
+    var pollerAsleep = false
+    /// How often the peer's bytes found a local socket full and waited for the poller
+    /// (a vhci_hcd that reads slower than the link brings).
+    var deferredWrites = 0
     var pongs: Deque<UInt64> = []
     var nextPing = 0.0
     var lastReceived = 0.0
@@ -267,7 +275,7 @@ public final class Session: @unchecked Sendable {
     func startChannel(_ id: UInt16, end: ChannelEnd) {
         let channel = SessionChannel(id: id, end: end)
         channels[id] = channel
-        channel.start(in: self)
+        if let local = channel.local { startSocketChannel(channel, local) }
     }
 
     func acknowledge(through number: UInt64) {
@@ -280,24 +288,32 @@ public final class Session: @unchecked Sendable {
 
     /// Not locked: ends everything, once.
     func finish(_ reason: String) {
-        let closing: (stream: (any ByteStream)?, locals: [Socket], handlers: [any ChannelHandler])? = monitor.withLock {
-            guard endReason == nil else { return nil }
-            endReason = reason
-            let stream = connection?.stream
-            connection = nil
-            monitor.broadcast()
-            var handlers: [any ChannelHandler] = []
-            for channel in channels.values where !channel.outputDone {
-                if let handler = channel.handler {
-                    channel.outputDone = true
-                    handlers.append(handler)
+        let closing:
+            (
+                stream: (any ByteStream)?, locals: [Socket], handlers: [any ChannelHandler],
+                poller: (thread: OSThread, wakeup: Wakeup)?
+            )? = monitor.withLock {
+                guard endReason == nil else { return nil }
+                endReason = reason
+                let stream = connection?.stream
+                connection = nil
+                monitor.broadcast()
+                var handlers: [any ChannelHandler] = []
+                for channel in channels.values where !channel.outputDone {
+                    if let handler = channel.handler {
+                        channel.outputDone = true
+                        handlers.append(handler)
+                    }
                 }
+                return (stream, channels.values.compactMap(\.local), handlers, poller)
             }
-            return (stream, channels.values.compactMap(\.local), handlers)
-        }
         guard let closing else { return }
         closing.stream?.shutdown()
         for local in closing.locals { local.shutdown() }
+        if let poller = closing.poller {
+            poller.wakeup.signal()
+            if !poller.thread.isCurrent { poller.thread.join() }
+        }
         for handler in closing.handlers { handler.closed("the session ended: \(reason)") }
         logger.notice("session with \(peerName) ended: \(reason)")
         events.ended(reason)

@@ -4,9 +4,10 @@ import Sockets
 
 /// Where a channel's bytes go at this end.
 public enum ChannelEnd: Sendable {
-    /// A local socket (the kernel's vhci side on the laptop), bridged by two threads: a
-    /// pump (socket → frames, as far as the peer's window allows) and an output (frames →
-    /// socket, then reports what it consumed, which opens the peer's window again).
+    /// A local socket (the kernel's vhci side on the laptop). The session's reader writes
+    /// the peer's bytes straight into it; the session's one poller thread reads what
+    /// every local socket has (as far as the peer's window allows) and writes what the
+    /// reader could not.
     case socket(Socket)
     /// A handler in this process (the server's USB/IP connections): bytes from the peer
     /// are handed to it on the session's reader thread, and what it sends through its
@@ -66,10 +67,14 @@ final class SessionChannel: @unchecked Sendable {
     /// window.
     var sentBytes: UInt64 = 0
     var peerConsumed: UInt64 = 0
+    /// A socket channel's bytes from the peer that its socket had no room for yet, in
+    /// order; `incomingOffset` bytes of the first are written already. Only the poller
+    /// writes them; the reader writes straight into the socket only while this is empty.
     var incoming: Deque<[UInt8]> = []
-    var incomingBytes = 0
-    /// Bytes received in all, written to the local socket, and consumed as last told to
-    /// the peer: the peer may send up to `creditSent + window` in all.
+    var incomingOffset = 0
+    /// Bytes received in all, written to the local socket (or handed to the handler), and
+    /// consumed as last told to the peer: the peer may send up to `creditSent + window`
+    /// in all.
     var receivedBytes: UInt64 = 0
     var consumed: UInt64 = 0
     var creditSent: UInt64 = 0
@@ -79,8 +84,8 @@ final class SessionChannel: @unchecked Sendable {
     var creditUnconfirmed = false
     var finQueued = false
     var finReceived = false
-    /// Nothing more is delivered to this end (the output thread ended, or the handler
-    /// was told `closed`).
+    /// Nothing more is delivered to this end (its socket was shut, or the handler was
+    /// told `closed`).
     var outputDone = false
 
     init(id: UInt16, end: ChannelEnd) {
@@ -105,27 +110,6 @@ final class SessionChannel: @unchecked Sendable {
         return first.payload.isEmpty || sentBytes + UInt64(first.payload.count) - peerConsumed <= UInt64(window)
     }
 
-    /// Called with the session's monitor held. A socket channel that cannot have both
-    /// its threads is closed at once: its local end shut, a FIN to the peer. A handler
-    /// channel needs no thread.
-    func start(in session: Session) {
-        guard let local else { return }
-        do {
-            try OSThread.detach(name: "channel-out") { [self] in output(session, local) }
-        } catch {
-            session.logger.warning("channel \(id): \(error); closing it")
-            local.shutdown()
-            outputDone = true
-            queueFin(session)
-            return
-        }
-        do { try OSThread.detach(name: "channel-in") { [self] in pump(session, local) } } catch {
-            session.logger.warning("channel \(id): \(error); closing it")
-            local.shutdown()
-            queueFin(session)
-        }
-    }
-
     /// Called with the session's monitor held.
     func queueFin(_ session: Session) {
         outgoing.append(SessionFrame(kind: .data, flags: SessionFrame.finFlag, channel: id))
@@ -134,71 +118,20 @@ final class SessionChannel: @unchecked Sendable {
         session.monitor.broadcast()
     }
 
-    /// Local socket → frames.
-    private func pump(_ session: Session, _ local: Socket) {
-        let window = session.configuration.channelWindow
-        while true {
-            let room: Int? = session.monitor.withLock {
-                while session.endReason == nil, !finQueued, queuedAhead >= window {
-                    session.monitor.wait()
-                }
-                guard session.endReason == nil, !finQueued else { return nil }
-                return min(SessionFrame.maxPayload, window - queuedAhead)
-            }
-            guard let room else { return }
-            // Each frame owns its payload: read straight into it.
-            var payload = [UInt8](repeating: 0, count: room)
-            let n = (try? local.read(into: &payload)) ?? 0
-            payload.removeLast(room - n)
-            session.monitor.withLock {
-                guard session.endReason == nil, !finQueued else { return }
-                if n > 0 {
-                    outgoing.append(SessionFrame(kind: .data, channel: id, payload: payload))
-                    outgoingBytes += n
-                    session.monitor.broadcast()
-                } else {
-                    queueFin(session)
-                }
-            }
-            if n == 0 { return }
-        }
-    }
-
     /// Bytes sent or queued that the peer has not consumed (monitor held).
-    private var queuedAhead: Int { Int(sentBytes - peerConsumed) + outgoingBytes }
+    var queuedAhead: Int { Int(sentBytes - peerConsumed) + outgoingBytes }
 
-    /// Frames → local socket.
-    private func output(_ session: Session, _ local: Socket) {
-        let window = session.configuration.channelWindow
-        while true {
-            let chunk: [UInt8]? = session.monitor.withLock {
-                while session.endReason == nil, incoming.isEmpty, !finReceived { session.monitor.wait() }
-                guard session.endReason == nil, !incoming.isEmpty else { return nil }
-                return incoming.removeFirst()
-            }
-            guard let chunk else { break }
-            let written: Bool
-            do {
-                try local.writeAll(chunk)
-                written = true
-            } catch {
-                written = false
-            }
-            session.monitor.withLock {
-                incomingBytes -= chunk.count
-                consumed += UInt64(chunk.count)
-                if consumed - creditSent >= UInt64(window / 4) { session.monitor.broadcast() }
-            }
-            if !written { break }
-        }
-        // The peer ended the channel, or the local side went away: stop both directions,
-        // which also ends the pump (its read returns 0).
-        local.shutdown()
-        session.monitor.withLock {
-            outputDone = true
-            session.removeIfClosed(self)
-            session.monitor.broadcast()
-        }
+    /// A socket channel's local end is done receiving (the peer ended the channel, or
+    /// a write failed): shut it, which also makes its next read return 0 and so queues
+    /// this end's FIN. Monitor held.
+    func endOutput(_ session: Session) {
+        local?.shutdown()
+        outputDone = true
+        incoming.removeAll()
+        incomingOffset = 0
+        session.removeIfClosed(self)
+        session.monitor.broadcast()
+        session.wakePoller()
     }
 }
 
@@ -217,6 +150,13 @@ extension Session {
             guard channel.outgoingBytes + bytes.count <= configuration.maxQueuedChannelBytes else { return nil }
             // No frame larger than the window, or it could never go.
             let largest = min(SessionFrame.maxPayload, configuration.channelWindow)
+            if !bytes.isEmpty, bytes.count <= largest, let whole = bytes as? [UInt8] {
+                // One frame: it takes the array as it is (a small URB's reply, no copy).
+                channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: whole))
+                channel.outgoingBytes += whole.count
+                monitor.broadcast()
+                return true
+            }
             var rest = bytes[...]
             while !rest.isEmpty {
                 let piece = rest.prefix(largest)

@@ -53,14 +53,20 @@ public struct SessionFrame: Equatable, Sendable {
     public var encoded: [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.headerLength + payload.count)
+        encode(into: &bytes)
+        return bytes
+    }
+
+    /// Appends the frame's bytes to `bytes` (a buffer the writer reuses).
+    public func encode(into bytes: inout [UInt8]) {
         bytes.append(kind.rawValue)
         bytes.append(flags)
-        bytes.append(contentsOf: [UInt8(channel >> 8), UInt8(channel & 0xff)])
+        bytes.append(UInt8(channel >> 8))
+        bytes.append(UInt8(channel & 0xff))
         let length = UInt32(payload.count)
         for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: length >> shift)) }
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: number >> shift)) }
         bytes.append(contentsOf: payload)
-        return bytes
     }
 }
 

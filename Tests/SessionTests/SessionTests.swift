@@ -136,6 +136,52 @@ final class SessionHarness: @unchecked Sendable {
         #expect(try SessionHarness.roundTrip(data, over: channel) == data)
     }
 
+    @Test func bytesALocalSocketCannotTakeYetWaitAndArriveInOrderBeforeTheChannelsEnd() throws {
+        let handlers = Observed<[RecordingHandler]>([])
+        let harness = SessionHarness(configuration: quick()) { sender in
+            let handler = RecordingHandler(sender)
+            handlers.update { $0.append(handler) }
+            return .handler(handler)
+        }
+        let session = try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let channel = try session.openChannel()
+        try #require(handlers.wait { !$0.isEmpty })
+        // Far more than the local socket holds, then the end: the window lets the server
+        // send a window's worth beyond what the socket took, so some must wait.
+        let data = randomBytes(2 << 20)
+        #expect(handlers.current[0].sender.send(data))
+        handlers.current[0].sender.close()
+        let waited = session.monitor.withLock {
+            session.monitor.wait(until: monotonicSeconds() + 60) { session.deferredWrites > 0 }
+        }
+        #expect(waited)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while let n = try? channel.read(into: &buffer), n > 0 { received += buffer[0..<n] }
+        #expect(received.count == data.count)
+        #expect(received == data)
+    }
+
+    @Test func manyChannelsAtOnceEachCarryTheirOwnBytesIntact() throws {
+        let harness = SessionHarness(configuration: quick())
+        let session = try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let inputs = (0..<8).map { _ in randomBytes(512 << 10) }
+        let channels = try inputs.map { _ in try session.openChannel() }
+        let echoed = Observed<[Int: [UInt8]]>([:])
+        let threads = try zip(inputs, channels).enumerated().map { index, pair in
+            try OSThread.start(name: "test-channel") {
+                let result = (try? SessionHarness.roundTrip(pair.0, over: pair.1)) ?? []
+                echoed.update { $0[index] = result }
+            }
+        }
+        for thread in threads { thread.join() }
+        for (index, input) in inputs.enumerated() {
+            #expect(echoed.current[index] == input, "channel \(index)")
+        }
+    }
+
     @Test func theSessionResumesAfterCutsWithoutLosingOrRepeatingAByte() throws {
         let harness = SessionHarness(configuration: quick())
         let session = try harness.client.start()

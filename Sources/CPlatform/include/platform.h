@@ -25,4 +25,8 @@ unsigned long usbp2p_hardware_capabilities(void);
 void usbp2p_limit_malloc_arenas(int count);
 void usbp2p_return_free_memory(void);
 
+/// An eventfd (counter 0, close-on-exec, nonblocking), or -1 with errno set.
+/// <sys/eventfd.h> is not part of Swift's Glibc module.
+int usbp2p_eventfd(void);
+
 #endif

@@ -1,0 +1,196 @@
+import FileSystem
+import OSThreads
+import Sockets
+
+// The socket channels' side (the laptop's vhci sockets): one poller thread per session
+// reads every local socket into frames, and writes the peer's bytes the reader could
+// not write at once. No thread per channel.
+extension Session {
+    /// Starts a socket channel: non-blocking, watched by the poller (started with the
+    /// first one). A channel that cannot be watched is closed at once: its local end
+    /// shut, a FIN to the peer. Monitor held.
+    func startSocketChannel(_ channel: SessionChannel, _ local: Socket) {
+        do throws(SessionError) {
+            do throws(SystemError) { try local.setNonBlocking() } catch { throw .local("\(error)") }
+            if poller == nil {
+                let wakeup: Wakeup
+                do throws(SystemError) { wakeup = try Wakeup() } catch { throw .local("\(error)") }
+                do throws(ThreadStartError) {
+                    let thread = try OSThread.start(name: "session-poll") { [self] in pollLoop(wakeup) }
+                    poller = (thread, wakeup)
+                } catch { throw .local("\(error)") }
+            }
+            wakePoller()
+        } catch {
+            logger.warning("channel \(channel.id): \(error); closing it")
+            channel.endOutput(self)
+            channel.queueFin(self)
+        }
+    }
+
+    /// Makes the poller look again at what to watch (a channel started, the peer's
+    /// window opened, bytes wait to be written, the session ended). Monitor held; a
+    /// poller that is busy looks anyway before it sleeps.
+    func wakePoller() {
+        guard pollerAsleep, let poller else { return }
+        pollerAsleep = false
+        poller.wakeup.signal()
+    }
+
+    private struct Watched {
+        let channel: SessionChannel
+        let local: Socket
+        let read: Bool
+        let write: Bool
+    }
+
+    private func pollLoop(_ wakeup: Wakeup) {
+        var readiness = Readiness()
+        var watched: [Watched] = []
+        var interests: [Readiness.Interest] = []
+        let window = configuration.channelWindow
+        while true {
+            let running: Bool = monitor.withLock {
+                guard endReason == nil else { return false }
+                watched.removeAll(keepingCapacity: true)
+                for channel in channels.values {
+                    guard let local = channel.local else { continue }
+                    let read = !channel.finQueued && channel.queuedAhead < window
+                    let write = !channel.outputDone && !channel.incoming.isEmpty
+                    if read || write {
+                        watched.append(Watched(channel: channel, local: local, read: read, write: write))
+                    }
+                }
+                pollerAsleep = true
+                return true
+            }
+            guard running else { return }
+            interests.removeAll(keepingCapacity: true)
+            interests.append(Readiness.Interest(descriptor: wakeup.descriptor, read: true, write: false))
+            for entry in watched {
+                interests.append(
+                    Readiness.Interest(descriptor: entry.local.descriptor, read: entry.read, write: entry.write))
+            }
+            let events: [Readiness.Events]
+            do { events = try readiness.wait(interests, seconds: nil) } catch {
+                monitor.withLock { pollerAsleep = false }
+                finish("watching the local sockets: \(error)")
+                return
+            }
+            monitor.withLock { pollerAsleep = false }
+            if !events[0].isEmpty { wakeup.drain() }
+            for (entry, ready) in zip(watched, events.dropFirst()) where !ready.isEmpty {
+                if entry.write { flushIncoming(entry.channel, entry.local) }
+                if entry.read { readLocal(entry.channel, entry.local) }
+            }
+        }
+    }
+
+    /// Local socket → frames, as much as is there and the peer's window allows (a 64 KiB
+    /// URB is several frames: read them all in one turn).
+    private func readLocal(_ channel: SessionChannel, _ local: Socket) {
+        while true {
+            let room: Int = monitor.withLock {
+                guard endReason == nil, !channel.finQueued else { return 0 }
+                return min(SessionFrame.maxPayload, configuration.channelWindow - channel.queuedAhead)
+            }
+            guard room > 0 else { return }
+            // Each frame owns its payload: read straight into it.
+            var payload = [UInt8](repeating: 0, count: room)
+            let n: Int
+            do {
+                guard let read = try local.readSome(into: &payload) else { return }  // nothing (more) there
+                n = read
+            } catch {
+                n = 0  // a broken local end ends the channel like a closed one
+            }
+            payload.removeLast(room - n)
+            monitor.withLock {
+                guard endReason == nil, !channel.finQueued else { return }
+                if n > 0 {
+                    channel.outgoing.append(SessionFrame(kind: .data, channel: channel.id, payload: payload))
+                    channel.outgoingBytes += n
+                    monitor.broadcast()
+                } else {
+                    channel.queueFin(self)
+                }
+            }
+            // A short read emptied the socket; a full one may have left more.
+            if n < room { return }
+        }
+    }
+
+    /// Bytes from the peer that did not fit at once → local socket, as far as it takes
+    /// them now.
+    private func flushIncoming(_ channel: SessionChannel, _ local: Socket) {
+        while true {
+            let next: ([UInt8], Int)? = monitor.withLock {
+                guard endReason == nil, !channel.outputDone, let first = channel.incoming.first else { return nil }
+                return (first, channel.incomingOffset)
+            }
+            guard let (bytes, offset) = next else { return }
+            let written: Int?
+            do { written = try local.writeSome(bytes, from: offset) } catch { written = nil }
+            let more: Bool = monitor.withLock {
+                guard endReason == nil, !channel.outputDone else { return false }
+                guard let written else {
+                    channel.endOutput(self)
+                    return false
+                }
+                channel.incomingOffset += written
+                if channel.incomingOffset == bytes.count {
+                    channel.incoming.removeFirst()
+                    channel.incomingOffset = 0
+                }
+                consumed(written, by: channel)
+                if channel.incoming.isEmpty {
+                    if channel.finReceived { channel.endOutput(self) }
+                    return false
+                }
+                return written > 0
+            }
+            if !more { return }
+        }
+    }
+
+    /// The reader, unlocked: bytes from the peer straight into the channel's socket;
+    /// what does not fit now waits for the poller.
+    func write(_ bytes: [UInt8], to channel: SessionChannel, _ local: Socket) {
+        var offset = 0
+        var failed = false
+        while offset < bytes.count {
+            do {
+                let n = try local.writeSome(bytes, from: offset)
+                if n == 0 { break }
+                offset += n
+            } catch {
+                failed = true
+                break
+            }
+        }
+        monitor.withLock {
+            guard endReason == nil, !channel.outputDone else { return }
+            if failed {
+                channel.endOutput(self)
+                return
+            }
+            consumed(offset, by: channel)
+            if offset < bytes.count {
+                channel.incoming.append(bytes)
+                channel.incomingOffset = offset
+                deferredWrites += 1
+                monitor.broadcast()
+                wakePoller()
+            }
+        }
+    }
+
+    /// `count` more of the peer's bytes reached this end: a credit goes back once a
+    /// quarter window has. Monitor held.
+    func consumed(_ count: Int, by channel: SessionChannel) {
+        channel.consumed += UInt64(count)
+        if channel.consumed - channel.creditSent >= UInt64(configuration.channelWindow / 4) {
+            monitor.broadcast()
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import CPlatform
+import FileSystem
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A way to wake a thread waiting in `Readiness.wait` from another thread: an eventfd
+/// the waiter includes in what it waits for. Signals before the wait are not lost (the
+/// counter stays set until `drain`).
+public final class Wakeup: @unchecked Sendable {
+    public let descriptor: Int32
+
+    public init() throws(SystemError) {
+        descriptor = try systemCall("eventfd") { usbp2p_eventfd() }
+    }
+
+    /// Makes the next (or current) wait return. Never blocks: a counter that is already
+    /// set stays set.
+    public func signal() {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Glibc.write(descriptor, $0.baseAddress, 8) }
+    }
+
+    /// Clears the signal (called by the waiter once woken).
+    public func drain() {
+        var count: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &count) { Glibc.read(descriptor, $0.baseAddress, 8) }
+    }
+
+    deinit { Glibc.close(descriptor) }
+}
+
+/// Waits until one of several descriptors can be read or written (poll(2)). Owned by
+/// the one thread that waits; its buffer is reused, so a loop allocates nothing for the
+/// wait itself once it has seen its largest set.
+public struct Readiness {
+    private var buffer: [pollfd] = []
+
+    public init() {}
+
+    public struct Interest: Sendable {
+        public var descriptor: Int32
+        public var read: Bool
+        public var write: Bool
+
+        public init(descriptor: Int32, read: Bool, write: Bool) {
+            self.descriptor = descriptor
+            self.read = read
+            self.write = write
+        }
+    }
+
+    public struct Events: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let readable = Events(rawValue: 1)
+        public static let writable = Events(rawValue: 2)
+        /// The other end hung up or the descriptor failed: the next read or write says how.
+        public static let broken = Events(rawValue: 4)
+    }
+
+    /// Waits until at least one interest is ready (or `seconds` pass; nil waits for
+    /// ever) and returns each one's events, in the order given.
+    public mutating func wait(_ interests: [Interest], seconds: Double?) throws(SystemError) -> [Events] {
+        buffer.removeAll(keepingCapacity: true)
+        for interest in interests {
+            var events: Int16 = 0
+            if interest.read { events |= Int16(POLLIN) }
+            if interest.write { events |= Int16(POLLOUT) }
+            buffer.append(pollfd(fd: interest.descriptor, events: events, revents: 0))
+        }
+        let timeout = seconds.map { Int32(max(0, min($0, 3600)) * 1000) } ?? -1
+        _ = try systemCall("poll") {
+            buffer.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+        }
+        return buffer.map { entry in
+            var events: Events = []
+            if entry.revents & Int16(POLLIN) != 0 { events.insert(.readable) }
+            if entry.revents & Int16(POLLOUT) != 0 { events.insert(.writable) }
+            if entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 { events.insert(.broken) }
+            return events
+        }
+    }
+}
+
+extension Socket {
+    /// Reads and writes return at once from now on (`readSome`, `writeSome`).
+    public func setNonBlocking() throws(SystemError) {
+        let flags = try systemCall("fcntl", path: peer) { fcntl(descriptor, F_GETFL) }
+        _ = try systemCall("fcntl", path: peer) { fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    /// Reads what is there, up to `buffer.count` bytes: nil when nothing is (a
+    /// non-blocking socket), 0 when the peer closed.
+    public func readSome(into buffer: inout [UInt8]) throws(SystemError) -> Int? {
+        do { return try read(into: &buffer) } catch  where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+            return nil
+        }
+    }
+
+    /// Writes what fits now of `bytes[offset...]` and says how much that was (0 when
+    /// nothing fits: a non-blocking socket whose buffer is full).
+    public func writeSome(_ bytes: [UInt8], from offset: Int) throws(SystemError) -> Int {
+        guard offset < bytes.count else { return 0 }
+        do {
+            return try systemCall("write", path: peer) {
+                bytes.withUnsafeBytes {
+                    send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+                }
+            }
+        } catch  where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+            return 0
+        }
+    }
+}
