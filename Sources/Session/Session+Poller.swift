@@ -71,15 +71,14 @@ extension Session {
                 interests.append(
                     Readiness.Interest(descriptor: entry.local.descriptor, read: entry.read, write: entry.write))
             }
-            let events: [Readiness.Events]
-            do { events = try readiness.wait(interests, seconds: nil) } catch {
+            do { try readiness.wait(interests, seconds: nil) } catch {
                 monitor.withLock { pollerAsleep = false }
                 finish("watching the local sockets: \(error)")
                 return
             }
             monitor.withLock { pollerAsleep = false }
-            if !events[0].isEmpty { wakeup.drain() }
-            for (entry, ready) in zip(watched, events.dropFirst()) where !ready.isEmpty {
+            if !readiness.events(at: 0).isEmpty { wakeup.drain() }
+            for (index, entry) in watched.enumerated() where !readiness.events(at: index + 1).isEmpty {
                 if entry.write { flushIncoming(entry.channel, entry.local) }
                 if entry.read { readLocal(entry.channel, entry.local) }
             }

@@ -153,15 +153,13 @@ extension Session {
             if !bytes.isEmpty, bytes.count <= largest, let whole = bytes as? [UInt8] {
                 // One frame: it takes the array as it is (a small URB's reply, no copy).
                 channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: whole))
-                channel.outgoingBytes += whole.count
-                monitor.broadcast()
-                return true
-            }
-            var rest = bytes[...]
-            while !rest.isEmpty {
-                let piece = rest.prefix(largest)
-                channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: Array(piece)))
-                rest = rest.dropFirst(piece.count)
+            } else {
+                var rest = bytes[...]
+                while !rest.isEmpty {
+                    let piece = rest.prefix(largest)
+                    channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: Array(piece)))
+                    rest = rest.dropFirst(piece.count)
+                }
             }
             channel.outgoingBytes += bytes.count
             monitor.broadcast()

@@ -61,8 +61,8 @@ public struct Readiness {
     }
 
     /// Waits until at least one interest is ready (or `seconds` pass; nil waits for
-    /// ever) and returns each one's events, in the order given.
-    public mutating func wait(_ interests: [Interest], seconds: Double?) throws(SystemError) -> [Events] {
+    /// ever); `events(at:)` then says what each one, in the order given, is ready for.
+    public mutating func wait(_ interests: [Interest], seconds: Double?) throws(SystemError) {
         buffer.removeAll(keepingCapacity: true)
         for interest in interests {
             var events: Int16 = 0
@@ -74,13 +74,18 @@ public struct Readiness {
         _ = try systemCall("poll") {
             buffer.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
         }
-        return buffer.map { entry in
-            var events: Events = []
-            if entry.revents & Int16(POLLIN) != 0 { events.insert(.readable) }
-            if entry.revents & Int16(POLLOUT) != 0 { events.insert(.writable) }
-            if entry.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 { events.insert(.broken) }
-            return events
-        }
+    }
+
+    /// What the interest at `index` of the last wait is ready for (none for an index
+    /// beyond it).
+    public func events(at index: Int) -> Events {
+        guard buffer.indices.contains(index) else { return [] }
+        let revents = buffer[index].revents
+        var events: Events = []
+        if revents & Int16(POLLIN) != 0 { events.insert(.readable) }
+        if revents & Int16(POLLOUT) != 0 { events.insert(.writable) }
+        if revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 { events.insert(.broken) }
+        return events
     }
 }
 
