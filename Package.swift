@@ -180,7 +180,7 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         // Runs the built executables as a user would (build them first: swift build --build-tests).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Sockets"], swiftSettings: strict),
-        .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
+        .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem", "OSThreads"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(
             name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP", "Sockets", "Log", "TestSupport"],

@@ -18,3 +18,23 @@ pair_for_bench() {
   laptop_id=$("$bin/usbp2p-client" identity --config "$dir/laptop.toml")
   "$bin/usbp2pd" allow --config "$dir/pi.toml" "$laptop_id" "bench laptop" > /dev/null
 }
+
+# bench_network WORK: the server's and the laptop's namespaces (bpi 10.77.0.1, blap
+# 10.77.0.2) over a veth, and WireGuard between them (10.78.0.1, 10.78.0.2): what a
+# technical user runs the kernel's usbip inside instead of usbp2p.
+bench_network() {
+  local dir=$1 ns
+  for m in veth wireguard; do modprobe $m; done
+  for ns in bpi blap; do ip netns add $ns; ip -n $ns link set lo up; done
+  link bpi eth0 10.77.0.1/24 blap eth0 10.77.0.2/24
+  for ns in bpi blap; do (umask 077; wg genkey > "$dir/$ns.key"); wg pubkey < "$dir/$ns.key" > "$dir/$ns.pub"; done
+  wg_up "$dir" bpi 10.78.0.1 blap 10.78.0.2 10.77.0.2
+  wg_up "$dir" blap 10.78.0.2 bpi 10.78.0.1 10.77.0.1
+}
+
+wg_up() {  # wg_up WORK NS ADDRESS PEER PEER-ADDRESS PEER-ENDPOINT
+  ip -n "$2" link add wg0 type wireguard
+  ip netns exec "$2" wg set wg0 private-key "$1/$2.key" listen-port 51820 \
+    peer "$(cat "$1/$4.pub")" allowed-ips "$5/32" endpoint "$6:51820"
+  ip -n "$2" addr add "$3/24" dev wg0; ip -n "$2" link set wg0 up
+}

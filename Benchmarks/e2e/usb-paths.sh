@@ -24,20 +24,8 @@ ss_busid=$(busid_of $ss_vid $ss_pid)
 wait_for 30 "the USB stick to enumerate" busid_of 46f4 0001
 stick_busid=$(busid_of 46f4 0001)
 head -c 8M /dev/urandom > $work/pattern
-for m in vhci-hcd usbip-host usbtest veth wireguard; do modprobe $m; done
-
-# The two machines, and WireGuard between them.
-for ns in bpi blap; do ip netns add $ns; ip -n $ns link set lo up; done
-link bpi eth0 10.77.0.1/24 blap eth0 10.77.0.2/24
-for ns in bpi blap; do (umask 077; wg genkey > $work/$ns.key); wg pubkey < $work/$ns.key > $work/$ns.pub; done
-wg_up() {  # wg_up NS ADDRESS PEER PEER-ADDRESS PEER-ENDPOINT
-  ip -n "$1" link add wg0 type wireguard
-  ip netns exec "$1" wg set wg0 private-key $work/$1.key listen-port 51820 \
-    peer "$(cat $work/$3.pub)" allowed-ips "$4/32" endpoint "$5:51820"
-  ip -n "$1" addr add "$2/24" dev wg0; ip -n "$1" link set wg0 up
-}
-wg_up bpi 10.78.0.1 blap 10.78.0.2 10.77.0.2
-wg_up blap 10.78.0.2 bpi 10.78.0.1 10.77.0.1
+for m in vhci-hcd usbip-host usbtest; do modprobe $m; done
+bench_network $work
 
 # The Pi's usbp2pd (plain USB/IP on 3241, sessions on 7575) and the laptop's identity.
 pair_for_bench $work 'usbip.enabled = true' 'usbip.listen = "10.77.0.1:3241"'

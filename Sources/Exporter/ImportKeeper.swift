@@ -6,20 +6,23 @@ import OSThreads
 
 /// The thread of one import: it notices that the imported device went away (unplugged,
 /// its port reset to a new address, its driver unbound) even when no transfer is in
-/// flight to report it, by checking the device's sysfs entry a few times a second
-/// (libusb's hotplug events would need udev, which a minimal system, the test guest,
-/// may not run); and it ends the import, once, when asked (`finish`) or when the device
-/// is gone. Ending runs here, never on the thread that asks: the asker may be the USB
-/// thread, holding the import's lock, or a session's reader, which must not wait for
-/// cancelled transfers.
+/// flight to report it, by checking the device's sysfs entry once a second and at once
+/// when a hotplug event says a device left (`checkNow`; libusb's hotplug events need
+/// udev, which a minimal system, the test guest, may not run, so the slow look stays);
+/// and it ends the import, once, when asked (`finish`) or when the device is gone.
+/// Ending runs here, never on the thread that asks: the asker may be the USB thread,
+/// holding the import's lock, or a session's reader, which must not wait for cancelled
+/// transfers.
 final class ImportKeeper: @unchecked Sendable {
     private let monitor = Monitor()
     // Guarded by `monitor`.
     private var reason: String?
     private var ended = false
+    private var checkAsked = false
 
-    /// How often the device's presence is checked.
-    static let interval = 0.25
+    /// How often the device's presence is checked without a hotplug event (each look
+    /// wakes the process: an idle appliance keeps them few).
+    static let interval = 1.0
 
     /// Starts keeping the import of `busid`, whose kernel device number is `devnum`:
     /// `gone` is called (on this thread) if the device disappears first; `end` runs once,
@@ -32,7 +35,8 @@ final class ImportKeeper: @unchecked Sendable {
         try OSThread.detach(name: "usbip-import") { [self] in
             while true {
                 let asked: String? = monitor.withLock {
-                    if reason == nil { monitor.wait(seconds: Self.interval) }
+                    if reason == nil, !checkAsked { monitor.wait(seconds: Self.interval) }
+                    checkAsked = false
                     return reason
                 }
                 if asked != nil { break }
@@ -46,6 +50,14 @@ final class ImportKeeper: @unchecked Sendable {
                 ended = true
                 monitor.broadcast()
             }
+        }
+    }
+
+    /// Looks at once whether the device is still there (a device left); returns at once.
+    func checkNow() {
+        monitor.withLock {
+            checkAsked = true
+            monitor.broadcast()
         }
     }
 

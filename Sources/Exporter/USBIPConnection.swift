@@ -201,7 +201,8 @@ public final class USBIPConnection: @unchecked Sendable {
                         "\(peer): may no longer use \(busid) (unshared, or the rules changed); ending the import")
                     keeper.finish("no longer allowed")
                     output.shutdown()
-                }))
+                },
+                checkPresence: { [weak self] in self?.keeper.withLock { $0 }?.checkNow() }))
         let started: ImportKeeper
         do throws(ThreadStartError) {
             started = try ImportKeeper(

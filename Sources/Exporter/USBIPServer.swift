@@ -52,6 +52,8 @@ public final class USBIPServer: Sendable {
         let peer: String
         let allows: @Sendable (USBDeviceInfo) -> Bool
         let end: @Sendable () -> Void
+        /// Has the import's keeper look at once whether its device is still there.
+        let checkPresence: @Sendable () -> Void
     }
 
     /// Told of each import's start and end, and of each refused (for the audit log).
@@ -169,6 +171,13 @@ public final class USBIPServer: Sendable {
         }
         for live in ended { live.end() }
         return ended.map { "\($0.peer): \($0.device.busid)" }
+    }
+
+    /// A device left (a hotplug event): the imports of that bus id check at once whether
+    /// their device is gone, instead of at their next look.
+    public func deviceLeft(busid: String) {
+        let affected = liveImports.withLock { imports in imports.values.filter { $0.device.busid == busid } }
+        for live in affected { live.checkPresence() }
     }
 
     func register(_ live: LiveImport) -> UInt64 {

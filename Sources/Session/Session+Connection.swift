@@ -215,9 +215,13 @@ extension Session {
     }
 
     /// Frames ready together go out in one write (one TLS record run, one system call),
-    /// up to about this many bytes: enough for a 64 KiB transfer and its header, and a
-    /// keyboard's frame waits behind at most one such write.
+    /// up to about this many bytes: enough for a 64 KiB transfer and its header.
     static let writeBatchBytes = 64 * 1024 + 2 * SessionFrame.maxPayload
+    /// While several channels are open, a write ends after about one TLS record: a frame
+    /// that becomes ready meanwhile (a keyboard's report behind a stick's data) waits for
+    /// the record being encrypted, not for a whole batch to be encrypted, sent and
+    /// decrypted.
+    static let sharedBatchBytes = SessionFrame.headerLength + SessionFrame.maxPayload
 
     func writeLoop(_ stream: any ByteStream, generation g: Int) {
         // Reused: its capacity stays, so steady sending allocates nothing here.
@@ -231,7 +235,8 @@ extension Session {
                     if let frame = nextFrame(now: now) {
                         batch.removeAll(keepingCapacity: true)
                         frame.encode(into: &batch)
-                        while batch.count < Self.writeBatchBytes, let more = nextFrame(now: now) {
+                        let limit = channels.count > 1 ? Self.sharedBatchBytes : Self.writeBatchBytes
+                        while batch.count < limit, let more = nextFrame(now: now) {
                             more.encode(into: &batch)
                         }
                         return true
@@ -311,11 +316,13 @@ extension Session {
             return frame
         }
         let window = configuration.channelWindow
-        let ready = channels.keys.filter { channels[$0]!.mayTakeFrame(window: window) }.sorted()
-        guard !ready.isEmpty else { return nil }
-        let id = ready.first { $0 > servedChannel } ?? ready[0]
-        servedChannel = id
-        let channel = channels[id]!
+        let ready = channels.values.lazy.filter { $0.mayTakeFrame(window: window) }.map {
+            ChannelScheduler.Ready(id: $0.id, queuedBytes: $0.outgoingBytes)
+        }
+        guard
+            let id = scheduler.next(among: ready, frameBytes: { channels[$0]?.outgoing.first?.payload.count ?? 0 }),
+            let channel = channels[id]
+        else { return nil }
         let frame = channel.outgoing.removeFirst()
         channel.outgoingBytes -= frame.payload.count
         channel.sentBytes += UInt64(frame.payload.count)

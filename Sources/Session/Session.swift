@@ -47,7 +47,8 @@ public final class Session: @unchecked Sendable {
     var controlBytes = 0
     var channels: [UInt16: SessionChannel] = [:]
     var nextChannel: UInt16 = 1
-    var servedChannel: UInt16 = 0
+    /// Whose frame goes next (monitor held).
+    var scheduler = ChannelScheduler()
     /// The socket channels' poller, started with the first one, and how to wake it;
     /// `pollerAsleep` while it waits (only then does a wake need the eventfd).
     var poller: (thread: OSThread, wakeup: Wakeup)?

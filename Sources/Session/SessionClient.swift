@@ -21,8 +21,9 @@ public final class SessionClient: @unchecked Sendable {
     private var stopped = false
     private var supervisor: OSThread?
 
-    /// How often the supervisor looks at the connection.
-    static let checkInterval = 0.2
+    /// The supervisor is woken when the connection is lost or the session ends; it also
+    /// looks this often, in case a wake was missed.
+    static let checkInterval = 5.0
     /// At most this long between attempts: a link that comes back is used within
     /// seconds, well inside the grace period, while a relay is not hammered.
     static let maxRetryDelay = 4.0
@@ -34,9 +35,20 @@ public final class SessionClient: @unchecked Sendable {
         self.peerName = peerName
         self.configuration = configuration
         self.logger = logger
-        self.events = events
         self.replaced = replaced
         self.connect = connect
+        // The session's own events also wake the supervisor (no polling while connected).
+        var watched = events
+        let monitor = self.monitor
+        watched.disconnected = { reason in
+            events.disconnected(reason)
+            monitor.withLock { monitor.broadcast() }
+        }
+        watched.ended = { reason in
+            events.ended(reason)
+            monitor.withLock { monitor.broadcast() }
+        }
+        self.events = watched
     }
 
     public var current: Session? { monitor.withLock { session } }

@@ -58,10 +58,10 @@ public final class USBContext: @unchecked Sendable {
                     $0 = EventThreadInfo(
                         threadID: usbp2p_current_thread_id(), affinity: usbp2p_current_thread_affinity())
                 }
-                var timeout = timeval(tv_sec: 0, tv_usec: 250_000)
+                var timeout = timeval(tv_sec: 1, tv_usec: 0)
                 while state.running.load(ordering: .acquiring) {
                     state.heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
-                    timeout = timeval(tv_sec: 0, tv_usec: 250_000)
+                    timeout = timeval(tv_sec: 1, tv_usec: 0)
                     _ = libusb_handle_events_timeout_completed(pointer.raw, &timeout, nil)
                     while state.stalled.load(ordering: .relaxed) && state.running.load(ordering: .acquiring) {
                         usleep(100_000)
@@ -85,8 +85,8 @@ public final class USBContext: @unchecked Sendable {
 
     func keepAlive(_ object: any Sendable & AnyObject) { state.retained.withLock { $0.append(object) } }
 
-    /// Seconds since the event thread last went round its loop (it does at least every
-    /// 250 ms while healthy).
+    /// Seconds since the event thread last went round its loop (it does at least once a
+    /// second while healthy: each round wakes an idle appliance, so no more often).
     public var secondsSinceEventLoopRan: Double {
         monotonicSeconds() - Double(state.heartbeat.load(ordering: .relaxed)) / 1000
     }

@@ -118,7 +118,9 @@ struct ServeCommand: ParsableCommand {
                 switch event {
                 case .arrived(let d):
                     log.info("USB device arrived: \(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct)))")
-                case .left(let d): log.info("USB device left: \(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct)))")
+                case .left(let d):
+                    server.deviceLeft(busid: d.busid)
+                    log.info("USB device left: \(d.busid) (\(hex4(d.idVendor)):\(hex4(d.idProduct)))")
                 }
             }
             if !hotplug { log.notice("libusb has no hotplug support here: devices are found when listed") }

@@ -1,0 +1,100 @@
+import OSThreads
+import Sockets
+import Testing
+
+/// Written by one thread before it is joined, read after.
+private final class Flag: @unchecked Sendable { var value = false }
+
+@Suite struct ReadinessTests {
+    private func interest(_ socket: Socket, read: Bool = true, write: Bool = false) -> Readiness.Interest {
+        Readiness.Interest(descriptor: socket.descriptor, read: read, write: write)
+    }
+
+    @Test func aWaitEndsWhenOneSocketHasBytesAndSaysWhichOne() throws {
+        let (quietHere, _quietThere) = try Socket.pair()
+        let (busyHere, busyThere) = try Socket.pair()
+        try busyThere.writeAll([1, 2, 3])
+        var readiness = Readiness()
+        try readiness.wait([interest(quietHere), interest(busyHere)], seconds: nil)
+        #expect(readiness.events(at: 0).isEmpty)
+        #expect(readiness.events(at: 1) == .readable)
+        #expect(readiness.events(at: 2).isEmpty)  // beyond what was asked
+        _ = _quietThere
+    }
+
+    @Test func aSignalGivenBeforeTheWaitIsNotLostAndDrainClearsIt() throws {
+        let wakeup = try Wakeup()
+        wakeup.signal()
+        wakeup.signal()
+        let asked = [Readiness.Interest(descriptor: wakeup.descriptor, read: true, write: false)]
+        var readiness = Readiness()
+        try readiness.wait(asked, seconds: nil)
+        #expect(readiness.events(at: 0) == .readable)
+        wakeup.drain()
+        try readiness.wait(asked, seconds: 0)
+        #expect(readiness.events(at: 0).isEmpty)
+    }
+
+    @Test func aSignalFromAnotherThreadEndsAWaitWithoutDeadline() throws {
+        let wakeup = try Wakeup()
+        let (here, _there) = try Socket.pair()
+        let woken = Flag()
+        let waiter = try OSThread.start(name: "waiter") {
+            var readiness = Readiness()
+            let asked = [
+                Readiness.Interest(descriptor: here.descriptor, read: true, write: false),
+                Readiness.Interest(descriptor: wakeup.descriptor, read: true, write: false),
+            ]
+            try? readiness.wait(asked, seconds: nil)
+            woken.value = readiness.events(at: 1) == .readable
+        }
+        wakeup.signal()
+        waiter.join()  // (which orders the waiter's write before this read)
+        #expect(woken.value)
+        _ = _there
+    }
+
+    @Test func aFullSocketIsNotWritableAndWriteSomeTakesNothingUntilThePeerReads() throws {
+        let (here, there) = try Socket.pair()
+        try here.setNonBlocking()
+        let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+        var written = 0
+        while true {
+            let n = try here.writeSome(chunk, from: 0)
+            if n == 0 { break }
+            written += n
+        }
+        var readiness = Readiness()
+        try readiness.wait([interest(here, read: false, write: true)], seconds: 0)
+        #expect(!readiness.events(at: 0).contains(.writable))
+        // Read everything: room again, and every byte arrives.
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var read = 0
+        while read < written { read += try there.read(into: &buffer) }
+        #expect(read == written)
+        try readiness.wait([interest(here, read: false, write: true)], seconds: nil)
+        #expect(readiness.events(at: 0).contains(.writable))
+        #expect(try here.writeSome(chunk, from: chunk.count - 10) == 10)
+    }
+
+    @Test func readSomeSaysNothingIsThereThenThatThePeerClosed() throws {
+        let (here, there) = try Socket.pair()
+        try here.setNonBlocking()
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect(try here.readSome(into: &buffer) == nil)
+        try there.writeAll([9, 8])
+        #expect(try here.readSome(into: &buffer) == 2)
+        #expect(Array(buffer[0..<2]) == [9, 8])
+        there.close()
+        var readiness = Readiness()
+        try readiness.wait([interest(here)], seconds: nil)
+        #expect(readiness.events(at: 0).contains(.readable))
+        #expect(try here.readSome(into: &buffer) == 0)
+    }
+
+    @Test func writeSomeFromTheEndWritesNothing() throws {
+        let (here, _there) = try Socket.pair()
+        #expect(try here.writeSome([1, 2, 3], from: 3) == 0)
+        _ = _there
+    }
+}
