@@ -183,7 +183,8 @@ let package = Package(
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem", "OSThreads"], swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(
-            name: "ExporterTests", dependencies: ["Exporter", "USBHost", "USBIP", "Sockets", "Log", "TestSupport"],
+            name: "ExporterTests",
+            dependencies: ["Exporter", "USBHost", "USBIP", "Sockets", "Log", "TestSupport", "FileSystem"],
             swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity", "CPlatform"], swiftSettings: strict),
         .testTarget(

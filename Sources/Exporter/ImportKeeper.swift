@@ -26,16 +26,16 @@ final class ImportKeeper: @unchecked Sendable {
 
     /// Starts keeping the import of `busid`, whose kernel device number is `devnum`:
     /// `gone` is called (on this thread) if the device disappears first; `end` runs once,
-    /// with why, when the import ends.
+    /// with why, when the import ends. (`sysfs` and `interval` are for tests.)
     init(
-        busid: String, devnum: UInt8, gone: @escaping @Sendable () -> Void,
-        end: @escaping @Sendable (String) -> Void
+        busid: String, devnum: UInt8, sysfs: String = "/sys/bus/usb/devices", interval: Double = ImportKeeper.interval,
+        gone: @escaping @Sendable () -> Void, end: @escaping @Sendable (String) -> Void
     ) throws(ThreadStartError) {
-        let path = "/sys/bus/usb/devices/\(busid)/devnum"
+        let path = "\(sysfs)/\(busid)/devnum"
         try OSThread.detach(name: "usbip-import") { [self] in
             while true {
                 let asked: String? = monitor.withLock {
-                    if reason == nil, !checkAsked { monitor.wait(seconds: Self.interval) }
+                    if reason == nil, !checkAsked { monitor.wait(seconds: interval) }
                     checkAsked = false
                     return reason
                 }
