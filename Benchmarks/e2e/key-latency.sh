@@ -67,6 +67,7 @@ detach() {
   esac
   wait_for 30 "the imported keyboard to go" exactly 1 1d6b 0104
   wait_for 30 "the imported stick to go" exactly 1 46f4 0001
+  wait_for 30 "vhci's ports to be free" vhci_free
 }
 
 # stream PATH read|write: moves 32 MiB over and over with direct I/O, appending each

@@ -38,3 +38,9 @@ wg_up() {  # wg_up WORK NS ADDRESS PEER PEER-ADDRESS PEER-ENDPOINT
     peer "$(cat "$1/$4.pub")" allowed-ips "$5/32" endpoint "$6:51820"
   ip -n "$2" addr add "$3/24" dev wg0; ip -n "$2" link set wg0 up
 }
+
+# vhci_free: no vhci_hcd port is in use (a detach is over only when its port is free
+# again, after the device copy has gone; usbip attach fails on a port still going).
+vhci_free() {
+  ! cat /sys/devices/platform/vhci_hcd.*/status* 2> /dev/null | awk '$1 != "hub" && $3 != "004" {found = 1} END {exit !found}'
+}

@@ -40,7 +40,10 @@ imported() {
   wait_for 60 "the imported copy of $1:$2" at_least 2 "$1" "$2"
   busid_of "$1" "$2" 2
 }
-copy_gone() { wait_for 30 "the copy of $1:$2 to go" exactly 1 "$1" "$2"; }
+copy_gone() {
+  wait_for 30 "the copy of $1:$2 to go" exactly 1 "$1" "$2"
+  wait_for 30 "vhci's ports to be free" vhci_free
+}
 
 # attach PATH BUSID / detach PATH: import a device over a path, and let it go.
 attach() {
