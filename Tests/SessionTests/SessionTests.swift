@@ -21,7 +21,10 @@ final class SessionHarness: @unchecked Sendable {
     var reachable = true
     /// New sessions that replaced an ended one (the client's event).
     let replacements: Observed<Int>
-    /// The server's session events, counted: resumed on a new connection, and ended.
+    /// The server's session events, counted: continued on a new connection, and ended.
+    /// A continuation is "resumed", or "moved" when the client came back before the
+    /// server noticed the cut (the client reconnects as soon as its reader sees the end;
+    /// the server cannot tell that from a move off a live connection).
     let resumes: Observed<Int>
     let endings: Observed<Int>
     /// How each connection the server took in joined its session, in order.
@@ -50,6 +53,7 @@ final class SessionHarness: @unchecked Sendable {
                     openChannel: { _, sender in serverEnd(sender) },
                     disconnected: { _ in disconnections.increment() },
                     resumed: { _ in resumes.increment() },
+                    moved: { _ in resumes.increment() },
                     ended: { _ in endings.increment() })
             })
         let box = Box()
