@@ -18,32 +18,34 @@ struct ChannelScheduler {
     /// Sparse bytes sent since a backlogged channel last had its turn.
     private var sparseRun = 0
 
-    /// A channel that may send now: its id and the bytes it has queued.
+    /// A channel that may send now: its id, the bytes it has queued, and the payload
+    /// bytes of the frame it would send.
     struct Ready {
         var id: UInt16
         var queuedBytes: Int
+        var frameBytes: Int
     }
 
-    /// The channel to serve next among `ready` (nil if it is empty), and records that it
-    /// sends a frame of `frameBytes(id)` payload bytes. One pass, no allocation.
-    mutating func next(among ready: some Sequence<Ready>, frameBytes: (UInt16) -> Int) -> UInt16? {
-        var sparse: (id: UInt16, distance: Int)?
-        var backlogged: (id: UInt16, distance: Int)?
+    /// The channel to serve next among `ready` (nil if it is empty), recorded as served.
+    /// One pass, no allocation.
+    mutating func next(among ready: some Sequence<Ready>) -> UInt16? {
+        var sparse: (channel: Ready, distance: Int)?
+        var backlogged: (channel: Ready, distance: Int)?
         for channel in ready {
             // Turn order: the first id after the last one served, wrapping around.
             let distance = Int(channel.id &- lastServed &- 1)
             if channel.queuedBytes <= Self.sparseBytes {
-                if distance < sparse?.distance ?? .max { sparse = (channel.id, distance) }
+                if distance < sparse?.distance ?? .max { sparse = (channel, distance) }
             } else if distance < backlogged?.distance ?? .max {
-                backlogged = (channel.id, distance)
+                backlogged = (channel, distance)
             }
         }
         let chosen: UInt16
         if let sparse, backlogged == nil || sparseRun < Self.sparseRunLimit {
-            chosen = sparse.id
-            sparseRun = backlogged == nil ? 0 : sparseRun + frameBytes(chosen)
+            chosen = sparse.channel.id
+            sparseRun = backlogged == nil ? 0 : sparseRun + sparse.channel.frameBytes
         } else if let backlogged {
-            chosen = backlogged.id
+            chosen = backlogged.channel.id
             sparseRun = 0
         } else {
             return nil

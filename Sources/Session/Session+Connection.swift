@@ -278,7 +278,6 @@ extension Session {
             channel.creditSent = channel.consumed
             return SessionFrame(kind: .credit, channel: channel.id, number: channel.consumed)
         }
-        let creditStep = UInt64(configuration.channelWindow / 4)
         for channel in channels.values where channel.consumed - channel.creditSent >= creditStep {
             channel.creditSent = channel.consumed
             return SessionFrame(kind: .credit, channel: channel.id, number: channel.consumed)
@@ -317,12 +316,10 @@ extension Session {
         }
         let window = configuration.channelWindow
         let ready = channels.values.lazy.filter { $0.mayTakeFrame(window: window) }.map {
-            ChannelScheduler.Ready(id: $0.id, queuedBytes: $0.outgoingBytes)
+            ChannelScheduler.Ready(
+                id: $0.id, queuedBytes: $0.outgoingBytes, frameBytes: $0.outgoing.first?.payload.count ?? 0)
         }
-        guard
-            let id = scheduler.next(among: ready, frameBytes: { channels[$0]?.outgoing.first?.payload.count ?? 0 }),
-            let channel = channels[id]
-        else { return nil }
+        guard let id = scheduler.next(among: ready), let channel = channels[id] else { return nil }
         let frame = channel.outgoing.removeFirst()
         channel.outgoingBytes -= frame.payload.count
         channel.sentBytes += UInt64(frame.payload.count)

@@ -184,12 +184,14 @@ extension Session {
         }
     }
 
-    /// `count` more of the peer's bytes reached this end: a credit goes back once a
-    /// quarter window has. Monitor held.
+    /// `count` more of the peer's bytes reached this end: a credit goes back once
+    /// `creditStep` have. Monitor held.
     func consumed(_ count: Int, by channel: SessionChannel) {
         channel.consumed += UInt64(count)
-        if channel.consumed - channel.creditSent >= UInt64(configuration.channelWindow / 4) {
-            monitor.broadcast()
-        }
+        if channel.consumed - channel.creditSent >= creditStep { monitor.broadcast() }
     }
+
+    /// Bytes consumed that earn the peer a credit before the writer is idle: a quarter
+    /// window, so the peer's sending never stalls on a full window.
+    var creditStep: UInt64 { UInt64(configuration.channelWindow / 4) }
 }

@@ -24,15 +24,23 @@ import Testing
         rmdir(dir)
     }
 
+    /// A keeper of device 1-1 (number `devnum`) in `dir`, with an hour between looks (so
+    /// only `checkNow` makes it look in a test's time), and what it reports.
+    private func keeper(devnum: UInt8, in dir: String) throws -> (
+        keeper: ImportKeeper, gone: Observed<Bool>, ended: Observed<String?>
+    ) {
+        let gone = Observed(false)
+        let ended = Observed<String?>(nil)
+        let keeper = try ImportKeeper(
+            busid: "1-1", devnum: devnum, sysfs: dir, interval: 3600, gone: { gone.update { $0 = true } },
+            end: { reason in ended.update { $0 = reason } })
+        return (keeper, gone, ended)
+    }
+
     @Test func aDeviceLeavingIsSeenAtOnceWhenAHotplugEventAsks() throws {
         let dir = try fakeSysfs("hotplug", number: "5\n")
         defer { remove(dir) }
-        let gone = Observed(false)
-        let ended = Observed<String?>(nil)
-        // An hour between looks: only `checkNow` can notice in time.
-        let keeper = try ImportKeeper(
-            busid: "1-1", devnum: 5, sysfs: dir, interval: 3600, gone: { gone.update { $0 = true } },
-            end: { reason in ended.update { $0 = reason } })
+        let (keeper, gone, ended) = try keeper(devnum: 5, in: dir)
         // Unplugged and something else got the address: another device number.
         try AtomicFile.write(Array("6\n".utf8), to: "\(dir)/1-1/devnum", mode: 0o644)
         keeper.checkNow()
@@ -45,11 +53,7 @@ import Testing
     @Test func aDeviceStillThereKeepsItsImportUntilAskedToEnd() throws {
         let dir = try fakeSysfs("present", number: "7\n")
         defer { remove(dir) }
-        let gone = Observed(false)
-        let ended = Observed<String?>(nil)
-        let keeper = try ImportKeeper(
-            busid: "1-1", devnum: 7, sysfs: dir, interval: 3600, gone: { gone.update { $0 = true } },
-            end: { reason in ended.update { $0 = reason } })
+        let (keeper, gone, ended) = try keeper(devnum: 7, in: dir)
         keeper.checkNow()
         keeper.checkNow()
         keeper.finish("client closed the connection")
