@@ -48,15 +48,11 @@ attach() {
         ip netns exec blap usbip attach -r 10.78.0.1 -b "$busid" || fail "usbip attach of $busid failed"
       done ;;
   esac
-  wait_for 60 "the imported keyboard" at_least 2 1d6b 0104
-  wait_for 60 "the imported stick" at_least 2 46f4 0001
-  kbd=$(busid_of 1d6b 0104 2); copy=$(busid_of 46f4 0001 2)
+  kbd=$(imported 1d6b 0104); copy=$(imported 46f4 0001)
   hidraw_of() { ls /sys/bus/usb/devices/$kbd:1.0/*/hidraw/ 2>/dev/null | head -n1; }
   wait_for 20 "a hidraw node on the imported keyboard" hidraw_of
   node=/dev/$(hidraw_of); wait_for 10 "$node" test -c "$node"
-  disk_of() { ls /sys/bus/usb/devices/$copy:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
-  wait_for 30 "a disk on the imported stick" disk_of
-  disk=/dev/$(disk_of); wait_for 10 "$disk" test -b "$disk"
+  stick_disk "$copy"
 }
 detach() {
   case $1 in
@@ -65,9 +61,7 @@ detach() {
       local port
       for port in $(usbip port | sed -n 's/^Port \([0-9]*\):.*/\1/p'); do usbip detach -p "$port" > /dev/null; done ;;
   esac
-  wait_for 30 "the imported keyboard to go" exactly 1 1d6b 0104
-  wait_for 30 "the imported stick to go" exactly 1 46f4 0001
-  wait_for 30 "vhci's ports to be free" vhci_free
+  copy_gone 1d6b 0104; copy_gone 46f4 0001
 }
 
 # stream PATH read|write: moves 32 MiB over and over with direct I/O, appending each

@@ -44,3 +44,24 @@ wg_up() {  # wg_up WORK NS ADDRESS PEER PEER-ADDRESS PEER-ENDPOINT
 vhci_free() {
   ! cat /sys/devices/platform/vhci_hcd.*/status* 2> /dev/null | awk '$1 != "hub" && $3 != "004" {found = 1} END {exit !found}'
 }
+
+# imported VID PID: waits for the imported copy of a device (the second with those ids);
+# prints its bus id.
+imported() {
+  wait_for 60 "the imported copy of $1:$2" at_least 2 "$1" "$2"
+  busid_of "$1" "$2" 2
+}
+
+# copy_gone VID PID: waits until the imported copy has gone and its vhci port is free.
+copy_gone() {
+  wait_for 30 "the copy of $1:$2 to go" exactly 1 "$1" "$2"
+  wait_for 30 "vhci's ports to be free" vhci_free
+}
+
+# stick_disk COPY: waits for the block device of the imported stick COPY (its bus id);
+# sets disk to its /dev path.
+stick_block() { ls /sys/bus/usb/devices/$1:1.0/host*/target*/*/block/ 2> /dev/null | head -n1; }
+stick_disk() {
+  wait_for 30 "a disk on the imported stick" stick_block "$1"
+  disk=/dev/$(stick_block "$1"); wait_for 10 "$disk" test -b "$disk"
+}

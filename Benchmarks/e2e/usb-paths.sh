@@ -34,16 +34,6 @@ ip netns exec bpi usbipd -D
 secs() {  # secs NODE TEST COUNT SIZE [SGLEN]: seconds testusb reports
   "$testusb" -D "$1" -t "$2" -c "$3" -s "$4" ${5:+-g "$5"} 2>&1 | sed -n 's/.*test [0-9]*, *\([0-9.]*\) secs.*/\1/p'
 }
-# imported VID PID: waits for the imported copy of a device (the second with those ids);
-# prints its bus id.
-imported() {
-  wait_for 60 "the imported copy of $1:$2" at_least 2 "$1" "$2"
-  busid_of "$1" "$2" 2
-}
-copy_gone() {
-  wait_for 30 "the copy of $1:$2 to go" exactly 1 "$1" "$2"
-  wait_for 30 "vhci's ports to be free" vhci_free
-}
 
 # attach PATH BUSID / detach PATH: import a device over a path, and let it go.
 attach() {
@@ -93,9 +83,7 @@ stick_run() {
   attach "$1" "$stick_busid"
   local copy disk t0 t1 t2
   copy=$(imported 46f4 0001)
-  disk_of() { ls /sys/bus/usb/devices/$copy:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
-  wait_for 30 "a disk on the imported stick" disk_of
-  disk=/dev/$(disk_of); wait_for 10 "$disk" test -b "$disk"
+  stick_disk "$copy"
   t0=$(date +%s.%N)
   dd if=$work/pattern of="$disk" bs=1M count=8 oflag=direct status=none || fail "$1: writing the stick failed"
   t1=$(date +%s.%N)
@@ -117,7 +105,7 @@ for path in kernel+wg session session kernel+wg; do stick_run "$path"; done
 # the laptop's memory and CPU (CPU under TCG is many times what a real core spends).
 attach session "$stick_busid"
 copy=$(imported 46f4 0001)
-wait_for 30 "a disk on the imported stick" bash -c "ls /sys/bus/usb/devices/$copy:1.0/host*/target*/*/block/ | grep -q ."
+stick_disk "$copy"
 udevadm settle 2> /dev/null || true
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 cpu0=$(ticks $pi_pid); lap0=$(ticks $attach_pid); t0=$(date +%s.%N)
