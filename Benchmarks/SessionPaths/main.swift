@@ -7,7 +7,8 @@
 // the echo and back out (bytes counted at the far end), latency is 512-byte round trips.
 // On the session paths the echo is a channel handler, as usbp2pd's USB/IP connections are
 // (fed by the session's reader, sending straight back into the session).
-// Usage: SessionPaths [MiB] [ROUND-TRIPS]
+// Usage: SessionPaths [MiB] [ROUND-TRIPS] [PATH...] (all four paths when none is named;
+// one path alone is for a profiler)
 import Identity
 import Log
 import OSThreads
@@ -163,7 +164,13 @@ func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
 print("session paths on loopback: \(megabytes) MiB each way through an echo, \(roundTrips) round trips of 512 B")
 print("path             MB/s   ×tcp   median RTT µs   ×tcp")
 var baseline: (mbps: Double, rttMicros: Double)?
-for name in ["tcp", "session", "session+tls", "session+relay"] {
+let allPaths = ["tcp", "session", "session+tls", "session+relay"]
+let chosen = CommandLine.arguments.count > 3 ? Array(CommandLine.arguments[3...]) : allPaths
+if let unknown = chosen.first(where: { !allPaths.contains($0) }) {
+    print("SessionPaths: no path \(unknown); the paths are \(allPaths.joined(separator: ", "))")
+    exit(2)
+}
+for name in chosen {
     let result = try measure(name)
     let base = baseline ?? result
     if baseline == nil { baseline = result }

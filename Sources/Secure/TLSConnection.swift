@@ -68,6 +68,19 @@ public final class TLSConnection: @unchecked Sendable {
         return bytes
     }
 
+    /// Bytes to send to the network, in order, read into `buffer` from `offset` on (the
+    /// buffer grows when they do not fit, and is never shrunk, so a writer that reuses it
+    /// neither allocates nor clears anything per write). Returns where they end.
+    public func takeOutbound(into buffer: inout [UInt8], at offset: Int) -> Int {
+        let pending = Int(BIO_ctrl_pending(outbound))
+        guard pending > 0 else { return offset }
+        if buffer.count < offset + pending {
+            buffer.append(contentsOf: repeatElement(0, count: offset + pending - buffer.count))
+        }
+        let n = buffer.withUnsafeMutableBytes { BIO_read(outbound, $0.baseAddress! + offset, Int32(pending)) }
+        return offset + max(0, Int(n))
+    }
+
     /// Moves the handshake on with what has been received. True once it is complete;
     /// false while it needs more bytes from the peer (send `takeOutbound()` first).
     public func handshake() throws(TLSError) -> Bool {

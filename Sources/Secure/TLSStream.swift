@@ -13,6 +13,9 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     private let sending = Monitor()
     /// Ciphertext taken from OpenSSL, not yet sent (guarded by `state`).
     private var unsent: [UInt8] = []
+    /// The records of one write, in a buffer kept from write to write (guarded by
+    /// `sending`): no allocation and no clearing per write.
+    private var records: [UInt8] = []
     private var network = [UInt8](repeating: 0, count: 64 * 1024)
 
     public var peer: String { socket.peer }
@@ -54,20 +57,25 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
 
     public func writeAll(_ bytes: some Collection<UInt8>) throws {
         try sending.withLock {
-            let records = try state.withLock { () throws -> [UInt8] in
+            let end = try state.withLock { () throws -> Int in
                 // Contiguous bytes (the session's batch) are encrypted where they lie.
                 let written: Void? = try bytes.withContiguousStorageIfAvailable { buffer throws in
                     try connection.write(UnsafeRawBufferPointer(buffer))
                 }
                 if written == nil { try Array(bytes).withUnsafeBytes { raw in try connection.write(raw) } }
-                var out = connection.takeOutbound()
+                // What a read left to send (made earlier) goes first.
+                var end = 0
                 if !unsent.isEmpty {
-                    out = unsent + out
+                    if records.count < unsent.count {
+                        records.append(contentsOf: repeatElement(0, count: unsent.count - records.count))
+                    }
+                    records.replaceSubrange(0..<unsent.count, with: unsent)
+                    end = unsent.count
                     unsent = []
                 }
-                return out
+                return connection.takeOutbound(into: &records, at: end)
             }
-            try socket.writeAll(records)
+            try socket.writeAll(records[0..<end])
         }
     }
 

@@ -34,8 +34,7 @@ extension Session {
                     let stale = try monitor.withLock { () throws(SessionError) -> Bool in
                         guard generation == g, endReason == nil else { return true }
                         bytesReceived += UInt64(SessionFrame.headerLength + frame.payload.count)
-                        try receive(frame, notices: &notices, delivery: &delivery)
-                        monitor.broadcast()
+                        if try receive(frame, notices: &notices, delivery: &delivery) { monitor.broadcast() }
                         return false
                     }
                     if stale { return }
@@ -73,9 +72,12 @@ extension Session {
 
     /// One frame from the peer (monitor held). Control messages that need the owner are
     /// collected into `notices`, and what a handled channel gets into `delivery`, both
-    /// handled after the lock is released.
-    private func receive(_ frame: SessionFrame, notices: inout [ControlMessage], delivery: inout Delivery?)
-        throws(SessionError)
+    /// handled after the lock is released. True when the writer has something new to do
+    /// (a pong, an ack that is due, a window that opened): a data frame alone does not
+    /// wake it, so its ack waits to go out with the next frame this end writes (the
+    /// reply, usually) instead of taking a write, a record and a wake-up of its own.
+    func receive(_ frame: SessionFrame, notices: inout [ControlMessage], delivery: inout Delivery?)
+        throws(SessionError) -> Bool
     {
         lastReceived = monotonicSeconds()
         switch frame.kind {
@@ -85,15 +87,19 @@ extension Session {
             guard frame.number < nextNumber else {
                 throw .protocolViolation("ack of frame \(frame.number), only \(nextNumber - 1) sent")
             }
+            let writerPaused = unackedBytes >= configuration.maxUnackedBytes
             acknowledge(through: frame.number)
+            return writerPaused
         case .ping:
             if pongs.count < 8 { pongs.append(frame.number) }
+            return true
         case .pong:
             let sent = Double(frame.number) / 1e9
             let now = monotonicSeconds()
             if sent <= now, now - sent < 600 { roundTripTime = now - sent }
+            return false
         case .credit:
-            guard let channel = channels[frame.channel] else { return }  // closed meanwhile
+            guard let channel = channels[frame.channel] else { return false }  // closed meanwhile
             guard frame.number <= channel.sentBytes else {
                 throw .protocolViolation(
                     "credit for \(frame.number) bytes on channel \(frame.channel), "
@@ -101,18 +107,21 @@ extension Session {
             }
             channel.peerConsumed = max(channel.peerConsumed, frame.number)
             if channel.local != nil { wakePoller() }
+            return true
         case .data:
-            if frame.number <= receivedThrough { return }  // sent again after a resume
+            if frame.number <= receivedThrough { return false }  // sent again after a resume
             guard frame.number == receivedThrough + 1 else {
                 throw .protocolViolation("frame \(frame.number) after \(receivedThrough)")
             }
             receivedThrough = frame.number
+            let ackDue = receivedThrough - lastAckSent >= configuration.ackEvery
             if frame.channel == 0 {
                 let message: ControlMessage
                 do throws(SessionFrameError) { message = try ControlMessage(decoding: frame.payload) } catch {
                     throw .protocolViolation("\(error)")
                 }
                 try handleControl(message, notices: &notices)
+                return true  // a refusal may be queued, or the ack due
             } else if let channel = channels[frame.channel], !channel.finReceived {
                 if frame.isFin {
                     channel.finReceived = true
@@ -147,7 +156,8 @@ extension Session {
                     }
                 }
             }
-        // Data for a channel that is gone (refused, or closed here first) is dropped.
+            // Data for a channel that is gone (refused, or closed here first) is dropped.
+            return ackDue
         }
     }
 

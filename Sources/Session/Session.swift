@@ -216,6 +216,7 @@ public final class Session: @unchecked Sendable {
             nextChannel &+= 1
             guard queueControl(.open(channel: id)) else { throw .local("the control channel is backed up") }
             startChannel(id, end: .socket(theirs))
+            monitor.broadcast()  // the writer: the open goes now, not with the next frame
         }
         return mine
     }

@@ -28,16 +28,26 @@ public final class Socket: @unchecked Sendable {
 
     /// Writes all of `bytes`.
     public func writeAll(_ bytes: some Collection<UInt8>) throws(SystemError) {
-        let array = Array(bytes)
-        var offset = 0
-        while offset < array.count {
-            let n = try systemCall("write", path: peer) {
-                array.withUnsafeBytes {
-                    send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
-                }
-            }
-            offset += n
+        // Contiguous bytes (an array, or a slice of a reused buffer) are sent where they lie.
+        var failure: SystemError?
+        let contiguous: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            failure = sendAll(UnsafeRawBufferPointer(buffer))
         }
+        if contiguous == nil { failure = Array(bytes).withUnsafeBytes { sendAll($0) } }
+        if let failure { throw failure }
+    }
+
+    /// Nil once every byte is sent.
+    private func sendAll(_ bytes: UnsafeRawBufferPointer) -> SystemError? {
+        var offset = 0
+        while offset < bytes.count {
+            do {
+                offset += try systemCall("write", path: peer) {
+                    send(descriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                }
+            } catch { return error }
+        }
+        return nil
     }
 
     /// Reads block at most `seconds` (0: forever); a read that times out throws EAGAIN.

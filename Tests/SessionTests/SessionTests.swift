@@ -353,6 +353,37 @@ final class SessionHarness: @unchecked Sendable {
         #expect(session.monitor.withLock { session.controlBytes } <= 4096)
     }
 
+    @Test func aDataFrameWakesTheWriterOnlyOnceItsAckIsDueSoTheAckRidesWithTheReply() throws {
+        final class Sink: ChannelHandler {
+            func received(_ bytes: [UInt8]) {}
+            func closed(_ reason: String) {}
+        }
+        let configuration = quick()
+        let session = Session(
+            id: Array(repeating: 1, count: 16), role: .server, peerName: "laptop", configuration: configuration,
+            logger: Logger(label: "test", level: .critical),
+            events: SessionEvents(openChannel: { _, _ in .handler(Sink()) }))
+        func wakes(_ frame: SessionFrame) throws -> Bool {
+            var notices: [ControlMessage] = []
+            var delivery: Session.Delivery?
+            return try session.monitor.withLock { () throws(SessionError) -> Bool in
+                try session.receive(frame, notices: &notices, delivery: &delivery)
+            }
+        }
+        // A control message may queue an answer (a refusal): the writer looks.
+        #expect(try wakes(SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded)))
+        // URBs: their acks wait for the replies' write, until enough are unacknowledged.
+        let unacked = Int(configuration.ackEvery)
+        for number in 2..<UInt64(unacked) {
+            #expect(try !wakes(SessionFrame(kind: .data, channel: 1, number: number, payload: [1, 2, 3])))
+        }
+        #expect(try wakes(SessionFrame(kind: .data, channel: 1, number: UInt64(unacked), payload: [1, 2, 3])))
+        // A ping wants its pong now, a credit may open a window; a pong needs nothing.
+        #expect(try wakes(SessionFrame(kind: .ping, number: 5)))
+        #expect(try wakes(SessionFrame(kind: .credit, channel: 1, number: 0)))
+        #expect(try !wakes(SessionFrame(kind: .pong, number: 5)))
+    }
+
     @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
         var configuration = quick()
         configuration.channelWindow = 1024
