@@ -4,10 +4,12 @@ import Sockets
 import Synchronization
 import USBIP
 
-/// Writes one import's replies to its connection on a serial queue of its own, so replies
-/// made on the USB thread never wait for the network, and bounds what waits there in
-/// bytes: a client that stops reading while its URBs complete is cut off, never allowed to
-/// grow this process (the bound holds every reply's header and data).
+/// Writes one import's replies to its connection without ever blocking the thread that
+/// made them (the USB thread): a reply goes straight into the socket when nothing is
+/// waiting before it and the socket has room (no hand-off to another thread: the plain
+/// USB/IP round trip), and what the socket cannot take now waits for a serial queue of
+/// its own, which writes it in order. What waits is bounded in bytes: a client that stops
+/// reading while its URBs complete is cut off, never allowed to grow this process.
 final class ReplyWriter: Sendable {
     /// Bytes of replies that may wait for a slow reader: several of the largest URBs
     /// (`USBIPLimits.maxTransferBufferLength`, 8 MiB) in a row, far beyond what a reading
@@ -16,7 +18,10 @@ final class ReplyWriter: Sendable {
 
     private let socket: Socket
     private let queue = DispatchQueue(label: "usbip-writer")
-    private let queued = Atomic<Int>(0)
+    /// Bytes handed to the queue and not yet written. While any wait, a new reply queues
+    /// behind them (order); the socket is written by one sender at a time, under this lock
+    /// for the immediate write, by the queue otherwise.
+    private let waiting = Mutex<Int>(0)
     private let overrun = Atomic<Bool>(false)
     private let logger: Logger
     let limit: Int
@@ -31,26 +36,39 @@ final class ReplyWriter: Sendable {
     var wasCutOff: Bool { overrun.load(ordering: .acquiring) }
 
     /// Bytes waiting now.
-    var queuedBytes: Int { queued.load(ordering: .relaxed) }
+    var queuedBytes: Int { waiting.withLock { $0 } }
 
-    /// Queues `message`; never blocks. Past the limit the message is dropped and the
-    /// connection shut down (its reader then ends the import).
+    /// Writes or queues `message`; never blocks. Past the limit the message is dropped and
+    /// the connection shut down (its reader then ends the import).
     func send(_ message: USBIPMessage) {
         // A cut-off connection's replies are not even encoded (each may carry megabytes,
         // and this runs on the USB thread under the import's lock).
         if overrun.load(ordering: .relaxed) { return }
         let bytes = message.encoded
-        guard queued.add(bytes.count, ordering: .relaxed).newValue <= limit else {
-            queued.subtract(bytes.count, ordering: .relaxed)
+        enum Outcome { case done, broken, overLimit }
+        let outcome: Outcome = waiting.withLock { waiting in
+            var written = 0
+            if waiting == 0 {
+                do { written = try socket.writeSome(bytes, from: 0) } catch { return .broken }
+                if written == bytes.count { return .done }
+            }
+            let rest = bytes.count - written
+            guard waiting + rest <= limit else { return .overLimit }
+            waiting += rest
+            queue.async { [self, written] in
+                do { try socket.writeAll(bytes[written...]) } catch { socket.shutdown() }
+                self.waiting.withLock { $0 -= rest }
+            }
+            return .done
+        }
+        switch outcome {
+        case .done: break
+        case .broken: socket.shutdown()
+        case .overLimit:
             if !overrun.exchange(true, ordering: .acquiringAndReleasing) {
                 logger.warning("\(socket.peer): cut off: more than \(limit) bytes of replies unread")
                 socket.shutdown()
             }
-            return
-        }
-        queue.async { [self] in
-            do { try socket.writeAll(bytes) } catch { socket.shutdown() }
-            queued.subtract(bytes.count, ordering: .relaxed)
         }
     }
 

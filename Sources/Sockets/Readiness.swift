@@ -105,13 +105,14 @@ extension Socket {
     }
 
     /// Writes what fits now of `bytes[offset...]` and says how much that was (0 when
-    /// nothing fits: a non-blocking socket whose buffer is full).
+    /// nothing fits: the socket's buffer is full). Never blocks, whether the socket is
+    /// non-blocking or not.
     public func writeSome(_ bytes: [UInt8], from offset: Int) throws(SystemError) -> Int {
         guard offset < bytes.count else { return 0 }
         do {
             return try systemCall("write", path: peer) {
                 bytes.withUnsafeBytes {
-                    send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+                    send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
                 }
             }
         } catch  where error.errno == EAGAIN || error.errno == EWOULDBLOCK {

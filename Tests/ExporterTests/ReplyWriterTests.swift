@@ -1,4 +1,5 @@
 import Log
+import OSThreads
 import Sockets
 import Testing
 import USBIP
@@ -19,18 +20,50 @@ import USBIP
         for seqnum in UInt32(1)...50 { writer.send(Self.reply(seqnum, bytes: 100)) }
         writer.drain()
         server.shutdown()
+        #expect(try Self.seqnums(from: client) == Array(1...50))
+        #expect(!writer.wasCutOff && writer.queuedBytes == 0)
+    }
+
+    /// Reads replies until the connection ends: their sequence numbers, in order.
+    private static func seqnums(from client: Socket) throws -> [UInt32] {
         var decoder = USBIPStreamDecoder(receiver: .client)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var seqnums: [UInt32] = []
         while true {
             let n = try client.read(into: &buffer)
-            if n == 0 { break }
+            if n == 0 { return seqnums }
             decoder.append(buffer[0..<n])
             while case .submitReply(let r)? = try decoder.next(requestDirection: { _ in .in }) {
                 seqnums.append(r.seqnum)
             }
         }
-        #expect(seqnums == Array(1...50))
+    }
+
+    @Test func aReplyToAConnectionWithNothingWaitingIsInTheSocketWhenSendReturns() throws {
+        // Written by the thread that made it (the USB thread), not handed to another.
+        let (server, client) = try Socket.pair()
+        let writer = ReplyWriter(socket: server, logger: Logger(label: "test", level: .critical), limit: 1 << 20)
+        writer.send(Self.reply(7, bytes: 512))
+        try client.setNonBlocking()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = try client.readSome(into: &buffer)
+        #expect(n == Self.reply(7, bytes: 512).encoded.count)
+        #expect(writer.queuedBytes == 0)
+    }
+
+    @Test func repliesTheSocketCannotTakeNowWaitAndFollowInOrder() throws {
+        let (server, client) = try Socket.pair()
+        let writer = ReplyWriter(socket: server, logger: Logger(label: "test", level: .critical), limit: 16 << 20)
+        // Far more than the socket's buffer, within the bound: most wait for the queue.
+        let count: UInt32 = 200
+        for seqnum in 1...count { writer.send(Self.reply(seqnum, bytes: 32 * 1024)) }
+        #expect(writer.queuedBytes > 0)
+        let reader = try OSThread.start(name: "test-reader") {
+            #expect((try? Self.seqnums(from: client)) == Array(1...count))
+        }
+        writer.drain()
+        server.shutdown()
+        reader.join()
         #expect(!writer.wasCutOff && writer.queuedBytes == 0)
     }
 
