@@ -16,6 +16,9 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// The records of one write, in a buffer kept from write to write (guarded by
     /// `sending`): no allocation and no clearing per write.
     private var records: [UInt8] = []
+    /// Records a write without blocking made and the socket had no room for (guarded by
+    /// `sending`): they leave first, with the next `writeAll`.
+    private var held: [UInt8] = []
     private var network = [UInt8](repeating: 0, count: 64 * 1024)
 
     public var peer: String { socket.peer }
@@ -57,25 +60,53 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
 
     public func writeAll(_ bytes: some Collection<UInt8>) throws {
         try sending.withLock {
-            let end = try state.withLock { () throws -> Int in
-                // Contiguous bytes (the session's batch) are encrypted where they lie.
-                let written: Void? = try bytes.withContiguousStorageIfAvailable { buffer throws in
-                    try connection.write(UnsafeRawBufferPointer(buffer))
-                }
-                if written == nil { try Array(bytes).withUnsafeBytes { raw in try connection.write(raw) } }
-                // What a read left to send (made earlier) goes first.
-                var end = 0
-                if !unsent.isEmpty {
-                    if records.count < unsent.count {
-                        records.append(contentsOf: repeatElement(0, count: unsent.count - records.count))
-                    }
-                    records.replaceSubrange(0..<unsent.count, with: unsent)
-                    end = unsent.count
-                    unsent = []
-                }
-                return connection.takeOutbound(into: &records, at: end)
+            if !held.isEmpty {
+                try socket.writeAll(held)
+                held.removeAll(keepingCapacity: true)
             }
+            guard !bytes.isEmpty else { return }
+            let end = try encrypt(bytes)
             try socket.writeAll(records[0..<end])
+        }
+    }
+
+    /// Directly over a socket only: over another stream (a relay's TLS) a write may wait.
+    public var writesWithoutBlocking: Bool { socket is Socket }
+
+    public func writeWithoutBlocking(_ bytes: ArraySlice<UInt8>) throws -> (taken: Int, holding: Bool) {
+        guard let socket = socket as? Socket else {
+            try writeAll(bytes)
+            return (bytes.count, false)
+        }
+        return try sending.withLock {
+            let end = try encrypt(bytes)
+            // Behind records already held, these wait too (order).
+            let sent = held.isEmpty ? try socket.sendNow(records[0..<end]) : 0
+            if sent < end { held.append(contentsOf: records[sent..<end]) }
+            return (bytes.count, !held.isEmpty)
+        }
+    }
+
+    /// Encrypts `bytes` into `records` (`sending` held), after what a read left to send;
+    /// returns where the records end.
+    private func encrypt(_ bytes: some Collection<UInt8>) throws -> Int {
+        try state.withLock { () throws -> Int in
+            // Contiguous bytes (the session's batch) are encrypted where they lie.
+            let written: Void? = try bytes.withContiguousStorageIfAvailable { buffer throws in
+                try connection.write(UnsafeRawBufferPointer(buffer))
+            }
+            if written == nil { try Array(bytes).withUnsafeBytes { raw in try connection.write(raw) } }
+            // What a read left to send (made earlier) goes first.
+            var end = 0
+            if !unsent.isEmpty {
+                if records.count < unsent.count {
+                    records.append(contentsOf: repeatElement(0, count: unsent.count - records.count))
+                }
+                records.replaceSubrange(0..<unsent.count, with: unsent)
+                end = unsent.count
+                unsent = []
+            }
+            return connection.takeOutbound(into: &records, at: end)
         }
     }
 

@@ -242,14 +242,22 @@ extension Session {
                     guard generation == g, endReason == nil else { return false }
                     let now = monotonicSeconds()
                     if now - lastReceived > configuration.deadAfter { return false }
-                    if let frame = nextFrame(now: now) {
-                        batch.removeAll(keepingCapacity: true)
-                        frame.encode(into: &batch)
-                        let limit = channels.count > 1 ? Self.sharedBatchBytes : Self.writeBatchBytes
-                        while batch.count < limit, let more = nextFrame(now: now) {
-                            more.encode(into: &batch)
+                    if !writing {
+                        if !carried.isEmpty || streamHolding {
+                            // What a producer's write left: first (an empty batch still
+                            // sends what the stream holds).
+                            swap(&batch, &carried)
+                            carried.removeAll(keepingCapacity: true)
+                            streamHolding = false
+                            writing = true
+                            return true
                         }
-                        return true
+                        batch.removeAll(keepingCapacity: true)
+                        let limit = channels.count > 1 ? Self.sharedBatchBytes : Self.writeBatchBytes
+                        if fillBatch(&batch, now: now, limit: limit) {
+                            writing = true
+                            return true
+                        }
                     }
                     monitor.wait(seconds: min(nextPing - now, lastReceived + configuration.deadAfter - now) + 0.01)
                 }
@@ -264,11 +272,102 @@ extension Session {
             }
             do {
                 try stream.writeAll(batch)
-                monitor.withLock { bytesSent += UInt64(batch.count) }
+                monitor.withLock {
+                    writing = false
+                    bytesSent += UInt64(batch.count)
+                }
             } catch {
+                monitor.withLock {
+                    writing = false
+                    monitor.broadcast()
+                }
                 connectionLost(generation: g, "\(error)")
                 return
             }
+        }
+    }
+
+    /// Frames ready now, encoded into `batch` up to about `limit` bytes; false when there
+    /// are none. Monitor held.
+    private func fillBatch(_ batch: inout [UInt8], now: Double, limit: Int) -> Bool {
+        guard let frame = nextFrame(now: now) else { return false }
+        frame.encode(into: &batch)
+        while batch.count < limit, let more = nextFrame(now: now) { more.encode(into: &batch) }
+        return true
+    }
+
+    /// A frame this small is written by the thread that made it, when nobody is writing
+    /// (`writeNowOrWake`); larger ones go to the writer thread, so a bulk stream's
+    /// encryption runs beside the USB thread and the poller, not on them.
+    static let inlineFrameBytes = ChannelScheduler.sparseBytes
+    /// What such a producer writes at most in one go (the frame and what is ready with
+    /// it: an ack, a credit), and how many goes before it leaves the rest to the writer.
+    static let inlineBatchBytes = 4 * 1024
+    static let inlineRounds = 4
+
+    /// Not locked. A producer that queued a small frame (a control transfer's reply, an
+    /// interrupt URB, a 512-byte round trip): when nobody is writing and the stream can
+    /// write without blocking, it writes what is ready itself, instead of waking the
+    /// writer thread (one hand-off between threads less per round trip, on each side).
+    /// Otherwise it wakes the writer. Never blocks on the network: what the socket cannot
+    /// take now is left for the writer. (It may wait for the TLS state's lock while the
+    /// reader decrypts a record.)
+    func writeNowOrWake() {
+        let start: (stream: any ByteStream, generation: Int)? = monitor.withLock {
+            guard endReason == nil, !writing, let current = connection, !current.threads.isEmpty,
+                current.stream.writesWithoutBlocking, carried.isEmpty, !streamHolding
+            else {
+                monitor.broadcast()
+                return nil
+            }
+            inlineBatch.removeAll(keepingCapacity: true)
+            guard fillBatch(&inlineBatch, now: monotonicSeconds(), limit: Self.inlineBatchBytes) else { return nil }
+            writing = true
+            return (current.stream, generation)
+        }
+        guard let (stream, g) = start else { return }
+        var rounds = 1
+        while true {
+            let result: (taken: Int, holding: Bool)
+            do { result = try stream.writeWithoutBlocking(inlineBatch[...]) } catch {
+                monitor.withLock {
+                    writing = false
+                    monitor.broadcast()
+                }
+                connectionLost(generation: g, "\(error)")
+                return
+            }
+            let again: Bool = monitor.withLock {
+                writing = false
+                guard generation == g, endReason == nil else {
+                    // A new connection resends these frames; its writer may be waiting.
+                    monitor.broadcast()
+                    return false
+                }
+                bytesSent += UInt64(result.taken)
+                if result.taken < inlineBatch.count || result.holding {
+                    carried.append(contentsOf: inlineBatch[result.taken...])
+                    streamHolding = streamHolding || result.holding
+                    monitor.broadcast()
+                    return false
+                }
+                // What became ready meanwhile (its producer saw this write under way).
+                inlineBatch.removeAll(keepingCapacity: true)
+                guard fillBatch(&inlineBatch, now: monotonicSeconds(), limit: Self.inlineBatchBytes) else {
+                    return false
+                }
+                // A bulk frame among them (sent while the writer was between two writes),
+                // or enough rounds: the writer thread takes over.
+                guard rounds < Self.inlineRounds, inlineBatch.count <= Self.inlineBatchBytes else {
+                    carried.append(contentsOf: inlineBatch)
+                    monitor.broadcast()
+                    return false
+                }
+                writing = true
+                return true
+            }
+            if !again { return }
+            rounds += 1
         }
     }
 

@@ -104,16 +104,20 @@ extension Session {
                 n = 0  // a broken local end ends the channel like a closed one
             }
             payload.removeLast(room - n)
-            monitor.withLock {
-                guard endReason == nil, !channel.finQueued else { return }
+            let small: Bool = monitor.withLock {
+                guard endReason == nil, !channel.finQueued else { return false }
                 if n > 0 {
                     channel.outgoing.append(SessionFrame(kind: .data, channel: channel.id, payload: payload))
                     channel.outgoingBytes += n
+                    // A small URB goes out from this thread if it can (`writeNowOrWake`).
+                    if n <= Self.inlineFrameBytes { return true }
                     monitor.broadcast()
                 } else {
                     channel.queueFin(self)
                 }
+                return false
             }
+            if small { writeNowOrWake() }
             // A short read emptied the socket; a full one may have left more.
             if n < room { return }
         }

@@ -56,6 +56,17 @@ public final class Session: @unchecked Sendable {
     /// How often the peer's bytes found a local socket full and waited for the poller
     /// (a vhci_hcd that reads slower than the link brings).
     var deferredWrites = 0
+    /// A thread is building or writing a batch on the current connection: the writer, or
+    /// a producer writing its own small frame without blocking (`writeNowOrWake`). One
+    /// at a time, so frames leave in the order they were numbered.
+    var writing = false
+    /// What such a producer's write could not hand to the stream (the socket was full),
+    /// and whether the stream holds records back: the writer sends both before anything
+    /// else. Cleared with each new connection (the frames are resent from `unacked`).
+    var carried: [UInt8] = []
+    var streamHolding = false
+    /// The producers' batch, kept from write to write; only the `writing` holder uses it.
+    var inlineBatch: [UInt8] = []
     var pongs: Deque<UInt64> = []
     var nextPing = 0.0
     var lastReceived = 0.0
@@ -139,6 +150,8 @@ public final class Session: @unchecked Sendable {
             generation += 1
             acknowledge(through: peerReceived)
             resendCursor = 0
+            carried.removeAll()
+            streamHolding = false
             lastAckSent = receivedThrough
             for channel in channels.values { channel.creditUnconfirmed = true }
             lastReceived = monotonicSeconds()

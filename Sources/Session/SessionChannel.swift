@@ -162,9 +162,11 @@ extension Session {
                 }
             }
             channel.outgoingBytes += bytes.count
-            monitor.broadcast()
+            // A small frame goes out from this thread if it can (`writeNowOrWake`).
+            if bytes.count > Self.inlineFrameBytes { monitor.broadcast() }
             return true
         }
+        if outcome == true, bytes.count <= Self.inlineFrameBytes { writeNowOrWake() }
         guard let outcome else {
             logger.warning(
                 "\(peerName) channel \(id): cut off: more than \(configuration.maxQueuedChannelBytes) bytes unsent")

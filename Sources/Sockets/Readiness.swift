@@ -109,10 +109,16 @@ extension Socket {
     /// non-blocking or not.
     public func writeSome(_ bytes: [UInt8], from offset: Int) throws(SystemError) -> Int {
         guard offset < bytes.count else { return 0 }
+        return try sendNow(bytes[offset...])
+    }
+
+    /// Writes what fits now of `bytes`, never blocking; how much that was.
+    public func sendNow(_ bytes: ArraySlice<UInt8>) throws(SystemError) -> Int {
+        guard !bytes.isEmpty else { return 0 }
         do {
             return try systemCall("write", path: peer) {
                 bytes.withUnsafeBytes {
-                    send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                    send(descriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
                 }
             }
         } catch  where error.errno == EAGAIN || error.errno == EWOULDBLOCK {

@@ -136,6 +136,30 @@ public protocol ByteStream: AnyObject, Sendable {
     func setReceiveTimeout(seconds: Int)
     /// Shown in logs: where the other end is.
     var peer: String { get }
+    /// Whether `writeWithoutBlocking` works on this stream (a socket, or TLS directly
+    /// over one); a stream whose writes may wait on another stream (TLS inside a relay's
+    /// TLS) says no.
+    var writesWithoutBlocking: Bool { get }
+    /// Writes `bytes` as far as it can without blocking. Returns how many of them it took,
+    /// and whether some of what it took is still held inside (TLS's records that the
+    /// socket had no room for): those go out first with the next `writeAll`, which may be
+    /// empty. Only where `writesWithoutBlocking`.
+    func writeWithoutBlocking(_ bytes: ArraySlice<UInt8>) throws -> (taken: Int, holding: Bool)
 }
 
-extension Socket: ByteStream {}
+extension ByteStream {
+    public var writesWithoutBlocking: Bool { false }
+    /// A stream that cannot write without blocking writes them all, blocking.
+    public func writeWithoutBlocking(_ bytes: ArraySlice<UInt8>) throws -> (taken: Int, holding: Bool) {
+        try writeAll(bytes)
+        return (bytes.count, false)
+    }
+}
+
+extension Socket: ByteStream {
+    public var writesWithoutBlocking: Bool { true }
+
+    public func writeWithoutBlocking(_ bytes: ArraySlice<UInt8>) throws -> (taken: Int, holding: Bool) {
+        (try sendNow(bytes), false)
+    }
+}

@@ -384,6 +384,50 @@ final class SessionHarness: @unchecked Sendable {
         #expect(try !wakes(SessionFrame(kind: .pong, number: 5)))
     }
 
+    @Test func smallFramesTheSocketCannotTakeNowWaitForTheWriterAndArriveInOrder() throws {
+        // A handler's small frames are written by the thread that sends them while nobody
+        // else writes; once the socket is full, what it could not take goes to the writer
+        // thread. The sender never blocks, and the peer gets every byte once, in order.
+        final class Sink: ChannelHandler {
+            func received(_ bytes: [UInt8]) {}
+            func closed(_ reason: String) {}
+        }
+        var configuration = quick()
+        configuration.channelWindow = 4 << 20
+        let sender = Mutex<ChannelSender?>(nil)
+        let registry = SessionRegistry(configuration: configuration, logger: Logger(label: "test", level: .error)) {
+            _ in
+            SessionEvents(openChannel: { _, channelSender in
+                sender.withLock { $0 = channelSender }
+                return .handler(Sink())
+            })
+        }
+        let (laptop, pi) = try Socket.pair()
+        try SessionHandshake.send(
+            SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: laptop)
+        let session = try registry.accept(pi, peer: "laptop")
+        defer { session.end(reason: "test over", tellPeer: false) }
+        _ = try SessionHandshake.readHello(from: laptop)
+        try laptop.writeAll(
+            SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded).encoded)
+        var reader = FrameReader(laptop)
+        while try reader.next().kind != .ack {}  // the open arrived: the channel is there
+        let channel = try #require(sender.withLock { $0 })
+        // 2 MB in 1000-byte replies, far more than the socket's buffer; nothing read meanwhile.
+        var expected: [UInt8] = []
+        for index in 0..<2000 {
+            let piece = [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 1000)
+            #expect(channel.send(piece))
+            expected += piece
+        }
+        var received: [UInt8] = []
+        while received.count < expected.count {
+            let frame = try reader.next()
+            if frame.kind == .data, frame.channel == 1 { received += frame.payload }
+        }
+        #expect(received == expected)
+    }
+
     @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
         var configuration = quick()
         configuration.channelWindow = 1024
