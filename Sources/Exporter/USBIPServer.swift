@@ -17,8 +17,9 @@ import USBIP
 ///
 /// Each connection's protocol is a `USBIPConnection`. On TCP, one thread accepts; each
 /// connection gets a thread that reads (blocking) and a `ReplyWriter`: replies produced
-/// on the USB thread go straight into the socket when it has room, and what it cannot take
-/// waits (bounded in bytes) for a serial queue, so they never wait for the network. A session's channels bring their own bytes and drive theirs through
+/// on the USB thread go straight into the socket when it has room, and what it cannot
+/// take waits (bounded in bytes) for a serial queue, so they never wait for the network.
+/// A session's channels bring their own bytes and drive theirs through
 /// `connection(peer:owner:allows:output:)` (usbp2pd's `USBIPChannel`).
 public final class USBIPServer: Sendable {
     /// The plain TCP listener, when there is one (sessions bring their own connections).

@@ -60,11 +60,9 @@ public final class TLSConnection: @unchecked Sendable {
 
     /// Bytes to send to the network, in order; empty when there are none.
     public func takeOutbound() -> [UInt8] {
-        let pending = Int(BIO_ctrl_pending(outbound))
-        guard pending > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: pending)
-        let n = bytes.withUnsafeMutableBytes { BIO_read(outbound, $0.baseAddress, Int32(pending)) }
-        bytes.removeLast(pending - min(pending, max(0, Int(n))))
+        var bytes: [UInt8] = []
+        let end = takeOutbound(into: &bytes, at: 0)
+        bytes.removeLast(bytes.count - end)
         return bytes
     }
 

@@ -9,6 +9,9 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     public let connection: TLSConnection
     /// What carries the records.
     public let socket: any ByteStream
+    /// `socket` when it is a socket itself: only then can a write go without blocking
+    /// (over another stream, a relay's TLS, it may wait). Found once, not per small frame.
+    private let directSocket: Socket?
     private let state = Monitor()
     private let sending = Monitor()
     /// Ciphertext taken from OpenSSL, not yet sent (guarded by `state`).
@@ -26,6 +29,7 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// Runs the handshake on `socket` (blocking; bounded by the socket's receive timeout).
     public init(socket: any ByteStream, context: TLSContext) throws {
         self.socket = socket
+        directSocket = socket as? Socket
         connection = try TLSConnection(context: context)
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
@@ -70,11 +74,10 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         }
     }
 
-    /// Directly over a socket only: over another stream (a relay's TLS) a write may wait.
-    public var writesWithoutBlocking: Bool { socket is Socket }
+    public var writesWithoutBlocking: Bool { directSocket != nil }
 
     public func writeWithoutBlocking(_ bytes: ArraySlice<UInt8>) throws -> (taken: Int, holding: Bool) {
-        guard let socket = socket as? Socket else {
+        guard let socket = directSocket else {
             try writeAll(bytes)
             return (bytes.count, false)
         }
