@@ -40,7 +40,7 @@ func echo(_ socket: any ByteStream) {
 final class EchoHandler: ChannelHandler {
     let sender: ChannelSender
     init(_ sender: ChannelSender) { self.sender = sender }
-    func received(_ bytes: [UInt8]) { sender.send(bytes) }
+    func received(_ bytes: ArraySlice<UInt8>) { sender.send(bytes) }
     func closed(_ reason: String) {}
 }
 

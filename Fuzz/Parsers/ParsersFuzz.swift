@@ -70,7 +70,7 @@ private func sessionFrames(_ input: [UInt8]) {
         index = end
         do {
             while let frame = try decoder.next() {
-                var again = SessionFrameDecoder()
+                var again = SessionFrameDecoder(capacity: 0)
                 again.append(frame.encoded[...])
                 guard (try? again.next()) == frame else { fatalError("\(frame.kind) frame does not round-trip") }
                 if frame.kind == .hello { _ = try? SessionHello(frame) }

@@ -10,10 +10,9 @@ import Sockets
 extension Session {
     func readLoop(_ stream: any ByteStream, generation g: Int) {
         var decoder = SessionFrameDecoder()
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let n: Int
-            do { n = try stream.read(into: &buffer) } catch let error as SystemError
+            do { n = try decoder.read(from: stream) } catch let error as SystemError
                 where error.errno == EAGAIN || error.errno == EWOULDBLOCK
             {
                 connectionLost(generation: g, "nothing heard for \(Int(configuration.deadAfter)) s")
@@ -26,7 +25,6 @@ extension Session {
                 connectionLost(generation: g, "closed by the peer")
                 return
             }
-            decoder.append(buffer[0..<n])
             do {
                 while let frame = try decoder.next() {
                     var notices: [ControlMessage] = []
@@ -51,10 +49,11 @@ extension Session {
     /// What a frame brings to a channel handled in this process, handed over once the
     /// lock is released.
     enum Delivery {
-        case bytes(SessionChannel, any ChannelHandler, [UInt8])
+        /// The bytes lie in the reader's decoder: a handler that keeps them copies them.
+        case bytes(SessionChannel, any ChannelHandler, ArraySlice<UInt8>)
         case closed(any ChannelHandler, String)
         /// Into a socket channel's local socket.
-        case write(SessionChannel, Socket, [UInt8])
+        case write(SessionChannel, Socket, ArraySlice<UInt8>)
     }
 
     /// Not locked: on the reader thread, in the order the frames came.
@@ -117,7 +116,7 @@ extension Session {
             let ackDue = receivedThrough - lastAckSent >= configuration.ackEvery
             if frame.channel == 0 {
                 let message: ControlMessage
-                do throws(SessionFrameError) { message = try ControlMessage(decoding: frame.payload) } catch {
+                do throws(SessionFrameError) { message = try ControlMessage(decoding: Array(frame.payload)) } catch {
                     throw .protocolViolation("\(error)")
                 }
                 try handleControl(message, notices: &notices)
@@ -151,7 +150,7 @@ extension Session {
                         if channel.incoming.isEmpty {
                             delivery = .write(channel, local, frame.payload)
                         } else {
-                            channel.incoming.append(frame.payload)  // after what waits
+                            channel.incoming.append(Array(frame.payload))  // after what waits
                         }
                     }
                 }

@@ -158,12 +158,12 @@ extension Session {
 
     /// The reader, unlocked: bytes from the peer straight into the channel's socket;
     /// what does not fit now waits for the poller.
-    func write(_ bytes: [UInt8], to channel: SessionChannel, _ local: Socket) {
+    func write(_ bytes: ArraySlice<UInt8>, to channel: SessionChannel, _ local: Socket) {
         var offset = 0
         var failed = false
         while offset < bytes.count {
             do {
-                let n = try local.writeSome(bytes, from: offset)
+                let n = try local.sendNow(bytes.dropFirst(offset))
                 if n == 0 { break }
                 offset += n
             } catch {
@@ -179,7 +179,7 @@ extension Session {
             }
             consumed(offset, by: channel)
             if offset < bytes.count {
-                channel.incoming.append(bytes)
+                channel.incoming.append(Array(bytes))  // kept: out of the reader's buffer
                 channel.incomingOffset = offset
                 deferredWrites += 1
                 monitor.broadcast()

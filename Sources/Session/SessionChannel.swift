@@ -19,8 +19,9 @@ public enum ChannelEnd: Sendable {
 public protocol ChannelHandler: AnyObject, Sendable {
     /// Bytes from the peer, in order. Called on the session's reader thread with the
     /// session unlocked; the session's other channels wait meanwhile, so it must not
-    /// block for long. Not called again once `closed` has been.
-    func received(_ bytes: [UInt8])
+    /// block for long. Not called again once `closed` has been. The bytes lie in the
+    /// reader's buffer: a handler that keeps them past the call copies them.
+    func received(_ bytes: ArraySlice<UInt8>)
     /// The channel is over: the peer ended it, this end closed it (`ChannelSender.close`)
     /// or the session ended. Called once, on any thread, possibly from inside the
     /// handler's own `send` or `close` (so it must not wait for the handler's locks).
@@ -45,7 +46,14 @@ public final class ChannelSender: @unchecked Sendable {
     /// nothing while this end produces).
     @discardableResult
     public func send(_ bytes: some Collection<UInt8>) -> Bool {
-        session?.send(bytes, onChannel: channel) ?? false
+        session?.send(parts: [ArraySlice(bytes as? [UInt8] ?? Array(bytes))], onChannel: channel) ?? false
+    }
+
+    /// `send` of pieces that follow each other (a reply's header, then its data where it
+    /// lies): queued together, each framed without a copy.
+    @discardableResult
+    public func send(parts: [ArraySlice<UInt8>]) -> Bool {
+        session?.send(parts: parts, onChannel: channel) ?? false
     }
 
     /// Ends the channel from this end: what was sent before still goes out, then the end
@@ -142,31 +150,30 @@ extension Session {
     }
 
     /// `ChannelSender.send`: not locked.
-    func send(_ bytes: some Collection<UInt8>, onChannel id: UInt16) -> Bool {
+    func send(parts: [ArraySlice<UInt8>], onChannel id: UInt16) -> Bool {
+        let count = parts.reduce(0) { $0 + $1.count }
         let outcome: Bool? = monitor.withLock {
             guard endReason == nil, let channel = channels[id], channel.handler != nil, !channel.finQueued else {
                 return false
             }
-            guard channel.outgoingBytes + bytes.count <= configuration.maxQueuedChannelBytes else { return nil }
+            guard channel.outgoingBytes + count <= configuration.maxQueuedChannelBytes else { return nil }
             // No frame larger than the window, or it could never go.
             let largest = min(SessionFrame.maxPayload, configuration.channelWindow)
-            if !bytes.isEmpty, bytes.count <= largest, let whole = bytes as? [UInt8] {
-                // One frame: it takes the array as it is (a small URB's reply, no copy).
-                channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: whole))
-            } else {
-                var rest = bytes[...]
+            // The frames are slices of the parts (no copy), however many there are.
+            for part in parts {
+                var rest = part
                 while !rest.isEmpty {
                     let piece = rest.prefix(largest)
-                    channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: Array(piece)))
+                    channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: piece))
                     rest = rest.dropFirst(piece.count)
                 }
             }
-            channel.outgoingBytes += bytes.count
+            channel.outgoingBytes += count
             // A small frame goes out from this thread if it can (`writeNowOrWake`).
-            if bytes.count > Self.inlineFrameBytes { monitor.broadcast() }
+            if count > Self.inlineFrameBytes { monitor.broadcast() }
             return true
         }
-        if outcome == true, bytes.count <= Self.inlineFrameBytes { writeNowOrWake() }
+        if outcome == true, count <= Self.inlineFrameBytes { writeNowOrWake() }
         guard let outcome else {
             logger.warning(
                 "\(peerName) channel \(id): cut off: more than \(configuration.maxQueuedChannelBytes) bytes unsent")

@@ -1,3 +1,5 @@
+import Sockets
+
 // The frames of a session, inside TLS. Every frame has a 16-byte header, big-endian:
 //
 //   0        1        2                 4                                 8
@@ -31,7 +33,9 @@ public struct SessionFrame: Equatable, Sendable {
     public var flags: UInt8
     public var channel: UInt16
     public var number: UInt64
-    public var payload: [UInt8]
+    /// A slice: a received frame's payload lies in the decoder's buffer, and the pieces of
+    /// a message sent on a channel in the message's array (no copy either way).
+    public var payload: ArraySlice<UInt8>
 
     public static let headerLength = 16
     /// The largest payload: a frame with its header fills one 16 KiB TLS record, and a
@@ -39,13 +43,18 @@ public struct SessionFrame: Equatable, Sendable {
     public static let maxPayload = 16 * 1024 - headerLength
     public static let finFlag: UInt8 = 0x01
 
-    public init(kind: Kind, flags: UInt8 = 0, channel: UInt16 = 0, number: UInt64 = 0, payload: [UInt8] = []) {
+    public init(kind: Kind, flags: UInt8 = 0, channel: UInt16 = 0, number: UInt64 = 0, payload: ArraySlice<UInt8> = [])
+    {
         precondition(payload.count <= Self.maxPayload)
         self.kind = kind
         self.flags = flags
         self.channel = channel
         self.number = number
         self.payload = payload
+    }
+
+    public init(kind: Kind, flags: UInt8 = 0, channel: UInt16 = 0, number: UInt64 = 0, payload: [UInt8]) {
+        self.init(kind: kind, flags: flags, channel: channel, number: number, payload: payload[...])
     }
 
     public var isFin: Bool { kind == .data && flags & Self.finFlag != 0 }
@@ -85,27 +94,59 @@ public enum SessionFrameError: Error, Equatable, Sendable, CustomStringConvertib
     }
 }
 
-/// Splits a byte stream into frames: `append` what arrived, then `next()` until nil.
-/// Sizes are checked before anything is allocated for a payload.
+/// Splits a byte stream into frames: `read(from:)` (or `append`) what arrived, then
+/// `next()` until nil. Sizes are checked before a payload is taken. A frame's payload is
+/// a slice of the decoder's buffer: it costs no copy, and the next read copies the buffer
+/// only if a payload is still held then (correct, but slow: callers let them go).
 public struct SessionFrameDecoder: Sendable {
-    private var buffer: [UInt8] = []
+    /// Bytes in `start..<end` are received and not yet returned as frames.
+    private var buffer: [UInt8]
     private var start = 0
+    private var end = 0
 
-    public init() {}
+    /// Room for at least one whole frame; reads fill what is free after it.
+    public init(capacity: Int = 128 * 1024) {
+        buffer = [UInt8](repeating: 0, count: max(capacity, 2 * (SessionFrame.headerLength + SessionFrame.maxPayload)))
+    }
 
-    public var bufferedByteCount: Int { buffer.count - start }
+    public var bufferedByteCount: Int { end - start }
 
-    public mutating func append(_ bytes: ArraySlice<UInt8>) {
-        if start > 0 && start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+    /// Reads once from `stream` straight into the buffer, after what is there; returns
+    /// what the read returned (0: the peer closed).
+    public mutating func read(from stream: any ByteStream) throws -> Int {
+        makeRoom(for: 1)
+        let n = try stream.read(into: &buffer, from: end)
+        end += n
+        return n
+    }
+
+    /// Adds bytes that arrived some other way.
+    public mutating func append(_ bytes: some Collection<UInt8>) {
+        makeRoom(for: bytes.count)
+        buffer.replaceSubrange(end..<(end + bytes.count), with: bytes)
+        end += bytes.count
+    }
+
+    /// Makes `count` bytes free after `end`: the unread bytes (after `next()` returned
+    /// nil, less than one frame) move to the front when the tail is short of a frame.
+    private mutating func makeRoom(for count: Int) {
+        if start == end {
+            start = 0
+            end = 0
+        } else if start > 0 && buffer.count - end < max(count, SessionFrame.headerLength + SessionFrame.maxPayload) {
+            // At most one frame's bytes, once per buffer's worth read.
+            for i in 0..<(end - start) { buffer[i] = buffer[start + i] }
+            end -= start
             start = 0
         }
-        buffer.append(contentsOf: bytes)
+        if buffer.count - end < count {
+            buffer.append(contentsOf: repeatElement(0, count: count - (buffer.count - end)))
+        }
     }
 
     /// The next whole frame; nil when more bytes are needed.
     public mutating func next() throws(SessionFrameError) -> SessionFrame? {
-        let available = buffer.count - start
+        let available = end - start
         guard available >= SessionFrame.headerLength else { return nil }
         let h = start
         guard let kind = SessionFrame.Kind(rawValue: buffer[h]) else { throw .unknownKind(buffer[h]) }
@@ -116,12 +157,8 @@ public struct SessionFrameDecoder: Sendable {
         let payloadStart = h + SessionFrame.headerLength
         let frame = SessionFrame(
             kind: kind, flags: buffer[h + 1], channel: UInt16(buffer[h + 2]) << 8 | UInt16(buffer[h + 3]),
-            number: number, payload: Array(buffer[payloadStart..<(payloadStart + Int(length))]))
+            number: number, payload: buffer[payloadStart..<(payloadStart + Int(length))])
         start = payloadStart + Int(length)
-        if start > 256 * 1024 {  // drop consumed bytes now and then, not on every frame
-            buffer.removeFirst(start)
-            start = 0
-        }
         try frame.validate()
         return frame
     }
@@ -176,7 +213,7 @@ public struct SessionHello: Equatable, Sendable {
         guard frame.kind == .hello, frame.payload.count == Self.payloadLength else {
             throw .malformed("expected a hello, got \(frame.kind)")
         }
-        let p = frame.payload
+        let p = Array(frame.payload)
         version = UInt16(p[0]) << 8 | UInt16(p[1])
         guard p[2] <= 1, p[3] == 0 else { throw .malformed("hello flags \(p[2]) \(p[3])") }
         resume = p[2] == 1

@@ -21,8 +21,17 @@ public final class Socket: @unchecked Sendable {
 
     /// Reads up to `buffer.count` bytes; 0 means the peer closed.
     public func read(into buffer: inout [UInt8]) throws(SystemError) -> Int {
-        try systemCall("read", path: peer) {
-            buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        try read(into: &buffer, from: 0)
+    }
+
+    /// Reads up to `buffer.count - offset` bytes into `buffer[offset...]`; 0 means the
+    /// peer closed (or no room).
+    public func read(into buffer: inout [UInt8], from offset: Int) throws(SystemError) -> Int {
+        guard offset >= 0, offset < buffer.count else { return 0 }
+        return try systemCall("read", path: peer) {
+            buffer.withUnsafeMutableBytes { raw in
+                Glibc.read(descriptor, raw.baseAddress! + offset, raw.count - offset)
+            }
         }
     }
 
@@ -125,8 +134,9 @@ public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
 /// A reliable, ordered byte stream: a socket, or TLS over one. Sessions run over it
 /// without knowing which.
 public protocol ByteStream: AnyObject, Sendable {
-    /// Reads up to `buffer.count` bytes; 0 means the peer closed.
-    func read(into buffer: inout [UInt8]) throws -> Int
+    /// Reads up to `buffer.count - offset` bytes into `buffer[offset...]` (a decoder's
+    /// buffer, after what it holds); 0 means the peer closed.
+    func read(into buffer: inout [UInt8], from offset: Int) throws -> Int
     /// Writes all of `bytes`.
     func writeAll(_ bytes: some Collection<UInt8>) throws
     /// Ends both directions, waking a blocked reader.
@@ -148,6 +158,11 @@ public protocol ByteStream: AnyObject, Sendable {
 }
 
 extension ByteStream {
+    /// Reads up to `buffer.count` bytes; 0 means the peer closed.
+    public func read(into buffer: inout [UInt8]) throws -> Int {
+        try read(into: &buffer, from: 0)
+    }
+
     public var writesWithoutBlocking: Bool { false }
     /// A stream that cannot write without blocking writes them all, blocking.
     public func writeWithoutBlocking(_ bytes: ArraySlice<UInt8>) throws -> (taken: Int, holding: Bool) {

@@ -77,11 +77,13 @@ public final class USBTransfer: @unchecked Sendable {
         self.completion = completion
         let total = type == .control ? 8 + length : length
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 16)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0)
         if !outData.isEmpty {
             precondition(outData.count <= total, "more OUT data than the buffer holds")
             UnsafeMutableRawBufferPointer(rebasing: buffer[0..<outData.count]).copyBytes(from: outData)
         }
+        // Only what the OUT data does not cover is zeroed (an IN transfer's whole buffer:
+        // nothing uninitialised reaches the peer), not a 64 KiB OUT buffer first.
+        UnsafeMutableRawBufferPointer(rebasing: buffer[outData.count...]).initializeMemory(as: UInt8.self, repeating: 0)
         guard let allocated = libusb_alloc_transfer(Int32(isoPacketLengths.count)) else {
             buffer.deallocate()
             throw USBError("libusb_alloc_transfer", code: Int32(LIBUSB_ERROR_NO_MEM.rawValue))

@@ -61,13 +61,23 @@ public struct SubmitReply: Equatable, Sendable {
         return isoPacketCount(numberOfPackets) == 0 ? numberOfPackets : usbipNonISOPacketCount
     }
 
-    func encode(into buffer: inout [UInt8]) {
+    private var header: URBHeader {
         URBHeader(
             command: Command.submitReply, seqnum: seqnum, devid: devid, direction: direction, ep: ep,
             word5: UInt32(bitPattern: status), word6: actualLength, word7: UInt32(bitPattern: startFrame),
-            word8: wireNumberOfPackets, word9: UInt32(bitPattern: errorCount)
-        )
-        .store(into: &buffer)
+            word8: wireNumberOfPackets, word9: UInt32(bitPattern: errorCount))
+    }
+
+    /// The header alone, without the data and the descriptors that follow it.
+    var encodedHeader: [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(WireSize.urbHeader)
+        header.store(into: &buffer)
+        return buffer
+    }
+
+    func encode(into buffer: inout [UInt8]) {
+        header.store(into: &buffer)
         // Most URBs carry no data one way and no iso descriptors: skip empty appends.
         if !transferBuffer.isEmpty { buffer.append(contentsOf: transferBuffer) }
         if !isoPacketDescriptors.isEmpty { buffer.append(contentsOf: isoPacketDescriptors.wireBytes) }

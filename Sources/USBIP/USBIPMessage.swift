@@ -87,6 +87,21 @@ public enum USBIPMessage: Equatable, Sendable {
         return buffer
     }
 
+    /// The message's wire bytes in pieces that follow each other: a reply with data is
+    /// its header and its data as it lies (no copy of the data), for a gathered write;
+    /// any other message is one piece.
+    public var encodedParts: [ArraySlice<UInt8>] {
+        if case .submitReply(let reply) = self, reply.transferBuffer.count >= Self.separateDataBytes,
+            reply.isoPacketDescriptors.isEmpty
+        {
+            return [reply.encodedHeader[...], reply.transferBuffer]
+        }
+        return [encoded[...]]
+    }
+
+    /// Below this, a reply's data is copied after its header: one piece is cheaper.
+    static let separateDataBytes = 1024
+
     /// Decodes the message at the start of `bytes`, as received by `receiver`.
     ///
     /// Returns nil when `bytes` holds only a prefix of a valid message ("need more

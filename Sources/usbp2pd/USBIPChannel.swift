@@ -20,14 +20,14 @@ final class USBIPChannel: ChannelHandler {
         allows: @escaping @Sendable (USBDeviceInfo) -> Bool
     ) -> ChannelEnd? {
         let output = USBIPConnection.Output(
-            send: { message in sender.send(message.encoded) }, shutdown: { sender.close() })
+            send: { message in sender.send(parts: message.encodedParts) }, shutdown: { sender.close() })
         guard let connection = server.connection(peer: peer, owner: owner, allows: allows, output: output) else {
             return nil
         }
         return .handler(USBIPChannel(connection: connection, sender: sender))
     }
 
-    func received(_ bytes: [UInt8]) {
+    func received(_ bytes: ArraySlice<UInt8>) {
         if connection.receive(bytes) == .done { sender.close() }
     }
 

@@ -21,7 +21,7 @@ final class RecordingHandler: ChannelHandler {
         self.echoes = echoes
     }
 
-    func received(_ bytes: [UInt8]) {
+    func received(_ bytes: ArraySlice<UInt8>) {
         received.update { $0 += bytes }
         if echoes { sender.send(bytes) }
     }

@@ -33,6 +33,50 @@ import Testing
         #expect(trickle.bufferedByteCount == 0)
     }
 
+    @Test func readsStraightFromAStreamDecodeEveryFrameAcrossManyBufferfuls() throws {
+        // The smallest buffer (two whole frames): the unread part of a frame moves to the
+        // front again and again, and reads land after it.
+        let (writer, reader) = try Socket.pair()
+        defer {
+            writer.close()
+            reader.close()
+        }
+        let frames = (1...300).map { n in
+            SessionFrame(
+                kind: .data, channel: UInt16(n % 7 + 1), number: UInt64(n),
+                payload: (0..<[1, 77, 4096, SessionFrame.maxPayload][n % 4]).map { UInt8(truncatingIfNeeded: $0 &* n) })
+        }
+        let bytes = frames.flatMap(\.encoded)
+        var decoder = SessionFrameDecoder(capacity: 0)
+        var decoded: [SessionFrame] = []
+        var sent = 0
+        var received = 0
+        while sent < bytes.count {
+            let chunk = min(5003, bytes.count - sent)
+            try writer.writeAll(bytes[sent..<(sent + chunk)])
+            sent += chunk
+            while received < sent {
+                received += try decoder.read(from: reader)
+                while let frame = try decoder.next() { decoded.append(frame) }
+            }
+        }
+        #expect(decoded == frames)
+        #expect(decoder.bufferedByteCount == 0)
+    }
+
+    @Test func aPayloadKeptPastTheNextReadKeepsItsBytes() throws {
+        // A payload is a slice of the decoder's buffer; bytes read over the same place
+        // afterwards must not change it.
+        var decoder = SessionFrameDecoder(capacity: 0)
+        let first = SessionFrame(kind: .data, channel: 1, number: 1, payload: Array(repeating: 0xaa, count: 9000))
+        decoder.append(first.encoded)
+        let kept = try #require(try decoder.next())
+        let second = SessionFrame(kind: .data, channel: 1, number: 2, payload: Array(repeating: 0x55, count: 9000))
+        decoder.append(second.encoded)
+        #expect(try decoder.next() == second)
+        #expect(kept == first)
+    }
+
     @Test func anOversizedLengthIsRefusedBeforeItsPayloadArrives() {
         var decoder = SessionFrameDecoder()
         decoder.append([2, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1][...])

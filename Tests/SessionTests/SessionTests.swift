@@ -355,7 +355,7 @@ final class SessionHarness: @unchecked Sendable {
 
     @Test func aDataFrameWakesTheWriterOnlyOnceItsAckIsDueSoTheAckRidesWithTheReply() throws {
         final class Sink: ChannelHandler {
-            func received(_ bytes: [UInt8]) {}
+            func received(_ bytes: ArraySlice<UInt8>) {}
             func closed(_ reason: String) {}
         }
         let configuration = quick()
@@ -389,7 +389,7 @@ final class SessionHarness: @unchecked Sendable {
         // else writes; once the socket is full, what it could not take goes to the writer
         // thread. The sender never blocks, and the peer gets every byte once, in order.
         final class Sink: ChannelHandler {
-            func received(_ bytes: [UInt8]) {}
+            func received(_ bytes: ArraySlice<UInt8>) {}
             func closed(_ reason: String) {}
         }
         var configuration = quick()

@@ -24,6 +24,25 @@ import Testing
         }
     }
 
+    @Test(arguments: Samples.all.indices)
+    func everyMessagesPartsJoinToItsBytes(index: Int) {
+        let (_, message, _) = Samples.all[index]
+        #expect(Array(message.encodedParts.joined()) == message.encoded)
+    }
+
+    @Test func aLargeReplysDataIsAPartOfItsOwnTheDataAsItLies() {
+        let data = (0..<65536).map { UInt8(truncatingIfNeeded: $0) }
+        let reply = SubmitReply(seqnum: 7, status: 0, actualLength: 65536, transferBuffer: data[4096...])
+        let parts = USBIPMessage.submitReply(reply).encodedParts
+        #expect(parts.count == 2)
+        #expect(parts.first?.count == 48)
+        #expect(parts.last?.startIndex == 4096)  // the slice it was given, not a copy
+        #expect(Array(parts.joined()) == USBIPMessage.submitReply(reply).encoded)
+        // A short reply's data rides in one piece with its header.
+        let short = SubmitReply(seqnum: 8, status: 0, actualLength: 18, transferBuffer: data[0..<18])
+        #expect(USBIPMessage.submitReply(short).encodedParts.count == 1)
+    }
+
     @Test func decodingReadsOnlyItsOwnMessage() throws {
         let (_, first, _) = Samples.all[0]
         let (_, second, _) = Samples.all[4]
