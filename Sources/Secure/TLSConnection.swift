@@ -1,5 +1,6 @@
 import COpenSSL
 import Identity
+import Sockets
 
 /// One TLS connection without I/O of its own (sans-IO, over two memory BIOs): bytes from
 /// the network go in with `receive`, bytes for the network come out of `takeOutbound`,
@@ -9,8 +10,8 @@ import Identity
 public final class TLSConnection: @unchecked Sendable {
     let context: TLSContext
     private let ssl: OpaquePointer
-    /// Network → OpenSSL, OpenSSL → network.
-    private let inbound: OpaquePointer
+    /// Network → OpenSSL (a buffer a stream reads its socket into), OpenSSL → network.
+    private let inbound = InboundRecords()
     private let outbound: OpaquePointer
     /// Set by the verify callback: the peer's EndpointId once its certificate is accepted.
     public internal(set) var peer: EndpointId?
@@ -23,14 +24,17 @@ public final class TLSConnection: @unchecked Sendable {
 
     public init(context: TLSContext) throws(TLSError) {
         self.context = context
-        guard let ssl = SSL_new(context.context), let inbound = BIO_new(BIO_s_mem()),
-            let outbound = BIO_new(BIO_s_mem())
-        else { throw .setupFailed(OpenSSLErrors.drain()) }
-        usbp2p_bio_mem_eof_is_retry(inbound)
+        guard let ssl = SSL_new(context.context) else { throw .setupFailed(OpenSSLErrors.drain()) }
+        guard let reading = inbound.makeBIO(), let outbound = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw .setupFailed(OpenSSLErrors.drain())
+        }
         usbp2p_bio_mem_eof_is_retry(outbound)
-        SSL_set_bio(ssl, inbound, outbound)  // the SSL owns both BIOs now
+        SSL_set_bio(ssl, reading, outbound)  // the SSL owns both BIOs now
+        // Take what waits in one go (up to 64 KiB), not each record's header, then its body.
+        SSL_set_read_ahead(ssl, 1)
+        SSL_set_default_read_buffer_len(ssl, 64 * 1024)
         self.ssl = ssl
-        self.inbound = inbound
         self.outbound = outbound
         SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
         switch context.role {
@@ -55,7 +59,13 @@ public final class TLSConnection: @unchecked Sendable {
     /// Bytes that arrived from the network.
     public func receive(_ bytes: ArraySlice<UInt8>) {
         guard !bytes.isEmpty else { return }
-        _ = bytes.withUnsafeBytes { BIO_write(inbound, $0.baseAddress, Int32($0.count)) }
+        inbound.append(bytes)
+    }
+
+    /// Reads `stream` once, straight into what OpenSSL reads from (no copy in between);
+    /// returns what the read returned (0: the peer closed).
+    public func receive(from stream: any ByteStream) throws -> Int {
+        try inbound.fill(from: stream)
     }
 
     /// Bytes to send to the network, in order; empty when there are none.

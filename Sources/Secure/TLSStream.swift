@@ -22,7 +22,6 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// Records a write without blocking made and the socket had no room for (guarded by
     /// `sending`): they leave first, with the next `writeAll`.
     private var held: [UInt8] = []
-    private var network = [UInt8](repeating: 0, count: 64 * 1024)
 
     public var peer: String { socket.peer }
 
@@ -31,7 +30,6 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         self.socket = socket
         directSocket = socket as? Socket
         connection = try TLSConnection(context: context)
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let done: Bool
             do { done = try connection.handshake() } catch {
@@ -42,23 +40,24 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
             let out = connection.takeOutbound()
             if !out.isEmpty { try socket.writeAll(out) }
             if done { break }
-            let n = try socket.read(into: &buffer)
-            guard n > 0 else { throw TLSError.closedDuringHandshake }
-            connection.receive(buffer[0..<n])
+            guard try connection.receive(from: socket) > 0 else { throw TLSError.closedDuringHandshake }
         }
     }
 
-    public func read(into buffer: inout [UInt8]) throws -> Int {
+    public func read(into buffer: inout [UInt8], from offset: Int) throws -> Int {
+        guard offset >= 0, offset < buffer.count else { return 0 }
         while true {
             let result: Int? = try state.withLock { () throws -> Int? in
-                let n = try buffer.withUnsafeMutableBytes { raw in try connection.read(into: raw) }
+                let n = try buffer.withUnsafeMutableBytes { raw in
+                    try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...]))
+                }
                 unsent += connection.takeOutbound()  // alerts, key update replies
                 return n
             }
             if let result { return result }
-            let n = try socket.read(into: &network)
-            if n == 0 { return 0 }
-            state.withLock { connection.receive(network[0..<n]) }
+            // Only this thread feeds the connection's inbound buffer, and OpenSSL reads it
+            // only inside `read` (under the lock, above): the blocking read needs no lock.
+            if try connection.receive(from: socket) == 0 { return 0 }
         }
     }
 

@@ -1,3 +1,4 @@
+import FileSystem
 import Identity
 import OSThreads
 import Sockets
@@ -5,6 +6,10 @@ import Synchronization
 import Testing
 
 @testable import Secure
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// TLS over a socketpair, both ends in this process.
 @Suite struct TLSStreamTests {
@@ -66,5 +71,43 @@ import Testing
         let writer = try OSThread.start(name: "test-writer") { try? client.writeAll(last) }
         #expect(try Self.read(expected.count, from: server) == expected)
         writer.join()
+    }
+
+    @Test func recordsReadStraightIntoTheConnectionArriveWholeAndInOrder() throws {
+        let (client, server) = try Self.connectedPair()
+        // Written in pieces that cut records anywhere, faster than the server reads: its
+        // socket reads end mid-record, and what is left of a record moves to the front of
+        // the connection's inbound buffer before the next read.
+        let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let writer = try OSThread.start(name: "test-writer") {
+            for start in stride(from: 0, to: bytes.count, by: 7001) {
+                try? client.writeAll(bytes[start..<min(start + 7001, bytes.count)])
+            }
+        }
+        #expect(try Self.read(bytes.count, from: server) == bytes)
+        writer.join()
+    }
+
+    @Test func aPeerThatClosesReadsAsTheEndOfTheStream() throws {
+        let (client, server) = try Self.connectedPair()
+        try client.writeAll([7, 8, 9])
+        #expect(try Self.read(3, from: server) == [7, 8, 9])
+        client.shutdown()  // no close_notify: the socket just ends
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        #expect(try server.read(into: &buffer) == 0)
+    }
+
+    @Test func aSilentPeerTimesTheReadOutAsASocketWould() throws {
+        let (client, server) = try Self.connectedPair()
+        try client.writeAll([1])
+        #expect(try Self.read(1, from: server) == [1])
+        server.setReceiveTimeout(seconds: 1)
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        #expect {
+            _ = try server.read(into: &buffer)
+        } throws: { error in
+            (error as? SystemError)?.errno == EAGAIN
+        }
+        _ = client
     }
 }
