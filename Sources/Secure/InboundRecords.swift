@@ -7,7 +7,8 @@ import Sockets
 /// buffer: one copy fewer than a memory BIO (into which the bytes had to be written from
 /// a read buffer first), and no system call more.
 ///
-/// Owned by one `TLSConnection` and used by one thread at a time (its owner's lock).
+/// Owned by one `TLSConnection`. One thread fills it (a stream's reader, without the
+/// stream's lock), and OpenSSL reads it only inside that same thread's `SSL_read`.
 final class InboundRecords {
     /// Bytes `start..<end` wait for OpenSSL.
     private var buffer: [UInt8]
@@ -49,7 +50,9 @@ final class InboundRecords {
             start = 0
             end = 0
         } else if buffer.count - end < count {
-            for i in 0..<(end - start) { buffer[i] = buffer[start + i] }  // less than a record
+            // Usually nothing is left by then: OpenSSL asks for more only once it has
+            // taken all there was. (A handshake fed in pieces may leave some.)
+            for i in 0..<(end - start) { buffer[i] = buffer[start + i] }
             end -= start
             start = 0
         }

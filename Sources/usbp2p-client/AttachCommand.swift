@@ -289,6 +289,12 @@ final class AttachedDevices: @unchecked Sendable {
         for busid in busids { try attach(busid, in: session) }
     }
 
+    /// What the user is told when the server took a device away.
+    static func left(_ busid: String, port: Int) -> String {
+        "\(busid) left port \(port): the server no longer offers it to this laptop "
+            + "(unplugged there, or no longer shared with this laptop)"
+    }
+
     /// Why a paired laptop may see nothing.
     static let sharingHint = ": a laptop that is not the server's owner sees what the owner shares with it"
 
@@ -306,9 +312,7 @@ final class AttachedDevices: @unchecked Sendable {
                 do {
                     let (busids, offered) = try wanted(in: session)
                     for (busid, port) in freed where !offered.contains(where: { $0.busid == busid }) {
-                        say(
-                            "\(busid) left port \(port): the server no longer offers it to this laptop "
-                                + "(unplugged there, or no longer shared with this laptop)")
+                        say(Self.left(busid, port: port))
                     }
                     let unwanted = lock.withLock { ports.filter { !busids.contains($0.busid) } }
                     for (busid, port) in unwanted {
@@ -319,7 +323,13 @@ final class AttachedDevices: @unchecked Sendable {
                                 ? "no longer wanted" : "the server no longer offers it to this laptop"
                             say("detached \(busid) from port \(port): \(why)")
                         } catch {
-                            log.warning("detach port \(port): \(error)")
+                            if offered.contains(where: { $0.busid == busid }) {
+                                log.warning("detach port \(port): \(error)")
+                            } else {
+                                // The server ended the import, so the kernel frees the port
+                                // itself, and had begun to before this detach (seen in CI).
+                                say(Self.left(busid, port: port))
+                            }
                         }
                         lock.withLock { ports.removeAll { $0.port == port } }
                     }
