@@ -10,16 +10,11 @@ import Sockets
 /// Owned by one `TLSConnection`. One thread fills it (a stream's reader, without the
 /// stream's lock), and OpenSSL reads it only inside that same thread's `SSL_read`.
 final class InboundRecords {
-    /// Bytes `start..<end` wait for OpenSSL.
-    private var buffer: [UInt8]
-    private var start = 0
-    private var end = 0
+    private var buffer = ReceiveBuffer(capacity: 96 * 1024)
+    /// What a read of the socket asks room for.
+    private static let readRoom = 64 * 1024
 
-    /// Room for a read of 64 KiB after what waits (less than one record, 16 KiB and a
-    /// header, once OpenSSL has taken what it could).
-    init() { buffer = [UInt8](repeating: 0, count: 96 * 1024) }
-
-    var pendingByteCount: Int { end - start }
+    var pendingByteCount: Int { buffer.count }
 
     /// A new BIO reading from this buffer; nil when OpenSSL cannot make one. The buffer
     /// must outlive the BIO (the BIO points at it, unretained).
@@ -31,44 +26,22 @@ final class InboundRecords {
     }
 
     /// Adds bytes that arrived some other way (a handshake in memory).
-    func append(_ bytes: ArraySlice<UInt8>) {
-        makeRoom(for: bytes.count)
-        buffer.replaceSubrange(end..<(end + bytes.count), with: bytes)
-        end += bytes.count
-    }
+    func append(_ bytes: ArraySlice<UInt8>) { buffer.append(bytes) }
 
     /// One read of `stream` straight into the buffer; what it returned (0: closed).
     func fill(from stream: any ByteStream) throws -> Int {
-        makeRoom(for: 64 * 1024)
-        let n = try stream.read(into: &buffer, from: end)
-        end += n
-        return n
-    }
-
-    private func makeRoom(for count: Int) {
-        if start == end {
-            start = 0
-            end = 0
-        } else if buffer.count - end < count {
-            // Usually nothing is left by then: OpenSSL asks for more only once it has
-            // taken all there was. (A handshake fed in pieces may leave some.)
-            for i in 0..<(end - start) { buffer[i] = buffer[start + i] }
-            end -= start
-            start = 0
-        }
-        if buffer.count - end < count {
-            buffer.append(contentsOf: repeatElement(0, count: count - (buffer.count - end)))
-        }
+        try buffer.read(from: stream, room: Self.readRoom)
     }
 
     /// The BIO's read: copies what waits, up to `count` bytes; nil when nothing does.
     func take(into destination: UnsafeMutableRawPointer, count: Int) -> Int? {
-        let n = min(count, end - start)
+        let n = min(count, buffer.count)
         guard n > 0 else { return nil }
-        buffer.withUnsafeBytes { raw in
+        let start = buffer.start
+        buffer.bytes.withUnsafeBytes { raw in
             destination.copyMemory(from: raw.baseAddress! + start, byteCount: n)
         }
-        start += n
+        buffer.consume(n)
         return n
     }
 

@@ -99,66 +99,45 @@ public enum SessionFrameError: Error, Equatable, Sendable, CustomStringConvertib
 /// a slice of the decoder's buffer: it costs no copy, and the next read copies the buffer
 /// only if a payload is still held then (correct, but slow: callers let them go).
 public struct SessionFrameDecoder: Sendable {
-    /// Bytes in `start..<end` are received and not yet returned as frames.
-    private var buffer: [UInt8]
-    private var start = 0
-    private var end = 0
+    private var buffer: ReceiveBuffer
+    /// Free room a read asks for: at least one whole frame.
+    private static let frameRoom = SessionFrame.headerLength + SessionFrame.maxPayload
 
-    /// Room for at least one whole frame; reads fill what is free after it.
+    /// Room for at least two whole frames: after `next()` returned nil less than one
+    /// waits, so a read always has room for one more.
     public init(capacity: Int = 128 * 1024) {
-        buffer = [UInt8](repeating: 0, count: max(capacity, 2 * (SessionFrame.headerLength + SessionFrame.maxPayload)))
+        buffer = ReceiveBuffer(capacity: max(capacity, 2 * Self.frameRoom))
     }
 
-    public var bufferedByteCount: Int { end - start }
+    public var bufferedByteCount: Int { buffer.count }
 
     /// Reads once from `stream` straight into the buffer, after what is there; returns
     /// what the read returned (0: the peer closed).
     public mutating func read(from stream: any ByteStream) throws -> Int {
-        makeRoom(for: 1)
-        let n = try stream.read(into: &buffer, from: end)
-        end += n
-        return n
+        try buffer.read(from: stream, room: Self.frameRoom)
     }
 
     /// Adds bytes that arrived some other way.
     public mutating func append(_ bytes: some Collection<UInt8>) {
-        makeRoom(for: bytes.count)
-        buffer.replaceSubrange(end..<(end + bytes.count), with: bytes)
-        end += bytes.count
-    }
-
-    /// Makes `count` bytes free after `end`: the unread bytes (after `next()` returned
-    /// nil, less than one frame) move to the front when the tail is short of a frame.
-    private mutating func makeRoom(for count: Int) {
-        if start == end {
-            start = 0
-            end = 0
-        } else if start > 0 && buffer.count - end < max(count, SessionFrame.headerLength + SessionFrame.maxPayload) {
-            // At most one frame's bytes, once per buffer's worth read.
-            for i in 0..<(end - start) { buffer[i] = buffer[start + i] }
-            end -= start
-            start = 0
-        }
-        if buffer.count - end < count {
-            buffer.append(contentsOf: repeatElement(0, count: count - (buffer.count - end)))
-        }
+        buffer.append(bytes)
     }
 
     /// The next whole frame; nil when more bytes are needed.
     public mutating func next() throws(SessionFrameError) -> SessionFrame? {
-        let available = end - start
+        let available = buffer.count
         guard available >= SessionFrame.headerLength else { return nil }
-        let h = start
-        guard let kind = SessionFrame.Kind(rawValue: buffer[h]) else { throw .unknownKind(buffer[h]) }
-        let length = buffer[(h + 4)..<(h + 8)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let bytes = buffer.bytes
+        let h = buffer.start
+        guard let kind = SessionFrame.Kind(rawValue: bytes[h]) else { throw .unknownKind(bytes[h]) }
+        let length = bytes[(h + 4)..<(h + 8)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         guard length <= SessionFrame.maxPayload else { throw .oversized(length: length) }
         guard available >= SessionFrame.headerLength + Int(length) else { return nil }
-        let number = buffer[(h + 8)..<(h + 16)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let number = bytes[(h + 8)..<(h + 16)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let payloadStart = h + SessionFrame.headerLength
         let frame = SessionFrame(
-            kind: kind, flags: buffer[h + 1], channel: UInt16(buffer[h + 2]) << 8 | UInt16(buffer[h + 3]),
-            number: number, payload: buffer[payloadStart..<(payloadStart + Int(length))])
-        start = payloadStart + Int(length)
+            kind: kind, flags: bytes[h + 1], channel: UInt16(bytes[h + 2]) << 8 | UInt16(bytes[h + 3]),
+            number: number, payload: bytes[payloadStart..<(payloadStart + Int(length))])
+        buffer.consume(SessionFrame.headerLength + Int(length))
         try frame.validate()
         return frame
     }
