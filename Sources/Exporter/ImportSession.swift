@@ -154,9 +154,11 @@ final class ImportSession: @unchecked Sendable {
             type: type, endpoint: type == .control ? (command.direction == .in ? 0x80 : 0) : endpoint,
             outData: outData, length: length, isoPacketLengths: command.isoPacketDescriptors.map { Int($0.length) },
             flags: flags)
+        // What the completion keeps of the command must not hold the decoder's buffer.
+        let kept = command.withoutDecoderStorage
         do throws(USBError) {
             let transfer = try device.submit(request) { [weak self] result in
-                self?.complete(command, result)
+                self?.complete(kept, result)
             }
             let cancelNow = state.withLock { () -> Bool in
                 guard inFlight[command.seqnum] != nil else { return false }  // already completed

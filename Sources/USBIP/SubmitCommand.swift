@@ -55,6 +55,20 @@ public struct SubmitCommand: Equatable, Sendable {
     /// Whether iso packet descriptors follow: any count but 0 and 0xFFFFFFFF.
     public var isISO: Bool { isoPacketCount(numberOfPackets) > 0 }
 
+    /// The command as its reply needs it while the URB is in flight: without its OUT data,
+    /// its iso descriptors in storage of their own. A decoded command's bytes are slices of
+    /// the decoder's buffer, and a buffer still referenced when the next bytes arrive is
+    /// copied whole (copy on write): keeping the command itself would cost that copy, and
+    /// a fresh allocation, for every URB in flight.
+    public var withoutDecoderStorage: SubmitCommand {
+        var kept = self
+        kept.transferBuffer = []
+        if !isoPacketDescriptors.isEmpty {
+            kept.isoPacketDescriptors = ISOPacketDescriptors(wireBytes: Array(isoPacketDescriptors.wireBytes)[...])
+        }
+        return kept
+    }
+
     func encode(into buffer: inout [UInt8]) {
         precondition(
             direction == .in || transferBuffer.count == Int(transferBufferLength),

@@ -75,6 +75,31 @@ import Testing
         #expect(try USBIPMessage.decodeWhole(bytes, receiver: .server) == message)
     }
 
+    @Test func commandKeptInFlightHoldsNoneOfTheDecodedBytes() throws {
+        // The iso sample carries OUT data and descriptors: both are slices of `bytes`.
+        let (_, message, _) = Samples.all[10]
+        let bytes = message.encoded
+        guard case .submit(let submit)? = try USBIPMessage.decodeWhole(bytes, receiver: .server) else {
+            Issue.record("not a submit")
+            return
+        }
+        let kept = submit.withoutDecoderStorage
+        #expect(kept.transferBuffer.isEmpty)
+        #expect(Array(kept.isoPacketDescriptors) == Array(submit.isoPacketDescriptors))
+        var restored = kept
+        restored.transferBuffer = submit.transferBuffer
+        restored.isoPacketDescriptors = submit.isoPacketDescriptors
+        #expect(restored == submit)
+        let decoded = bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        let keptAt = kept.isoPacketDescriptors.wireBytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        let originalAt = submit.isoPacketDescriptors.wireBytes.withUnsafeBufferPointer {
+            UInt(bitPattern: $0.baseAddress)
+        }
+        let range = decoded..<(decoded + UInt(bytes.count))
+        #expect(range.contains(originalAt))
+        #expect(!range.contains(keptAt))
+    }
+
     @Test func inSubmitWaitsForNoData() throws {
         // An IN submit of 64 KiB is whole at 48 bytes.
         var bytes = Self.capturedInterruptIn
