@@ -58,8 +58,8 @@ public struct SubmitCommand: Equatable, Sendable {
     /// The command as its reply needs it while the URB is in flight: without its OUT data,
     /// its iso descriptors in storage of their own. A decoded command's bytes are slices of
     /// the decoder's buffer, and a buffer still referenced when the next bytes arrive is
-    /// copied whole (copy on write): keeping the command itself would cost that copy, and
-    /// a fresh allocation, for every URB in flight.
+    /// copied into a fresh allocation (copy on write): keeping the command itself would
+    /// cost that allocation and copy for every URB in flight.
     public var withoutDecoderStorage: SubmitCommand {
         var kept = self
         kept.transferBuffer = []
