@@ -10,9 +10,16 @@ import Sockets
 /// Owned by one `TLSConnection`. One thread fills it (a stream's reader, without the
 /// stream's lock), and OpenSSL reads it only inside that same thread's `SSL_read`.
 final class InboundRecords {
-    private var buffer = ReceiveBuffer(capacity: 96 * 1024)
-    /// What a read of the socket asks room for.
-    private static let readRoom = 64 * 1024
+    private var buffer = ReceiveBuffer(capacity: 0)
+    /// What a read of the socket asks room for: one whole record while little arrives at a
+    /// time (a handshake, a pairing exchange, a stranger trickling bytes), 64 KiB from the
+    /// first read that fills that (a stream). So a hundred handshakes at once hold a
+    /// hundred buffers of 16 KiB, not of 96.
+    private(set) var readRoom = oneRecord
+    /// A TLS record's largest ciphertext and its 5-byte header (RFC 8446, section 5.2:
+    /// TLSCiphertext.length is at most 2^14 + 256).
+    static let oneRecord = 5 + (1 << 14) + 256
+    static let streamingRoom = 64 * 1024
 
     var pendingByteCount: Int { buffer.count }
 
@@ -30,8 +37,13 @@ final class InboundRecords {
 
     /// One read of `stream` straight into the buffer; what it returned (0: closed).
     func fill(from stream: any ByteStream) throws -> Int {
-        try buffer.read(from: stream, room: Self.readRoom)
+        let n = try buffer.read(from: stream, room: readRoom)
+        if n == readRoom { readRoom = Self.streamingRoom }
+        return n
     }
+
+    /// Bytes of storage held now.
+    var capacity: Int { buffer.bytes.count }
 
     /// The BIO's read: copies what waits, up to `count` bytes; nil when nothing does.
     func take(into destination: UnsafeMutableRawPointer, count: Int) -> Int? {

@@ -1,3 +1,4 @@
+import Sockets
 import Testing
 
 @testable import Secure
@@ -34,5 +35,28 @@ import Testing
         #expect(Self.takeAll(from: records).isEmpty)
         records.append([1, 2, 3][...])
         #expect(Self.takeAll(from: records) == [1, 2, 3])
+    }
+
+    @Test func aTrickleKeepsOneRecordOfStorageAndAStreamGetsTheLargeRoom() throws {
+        let (writer, reader) = try Socket.pair()
+        defer {
+            writer.close()
+            reader.close()
+        }
+        let records = InboundRecords()
+        // A handshake's worth, in small pieces: the storage stays at about one record.
+        for _ in 0..<20 {
+            try writer.writeAll([UInt8](repeating: 1, count: 300))
+            _ = try records.fill(from: reader)
+            _ = Self.takeAll(from: records)
+        }
+        #expect(records.readRoom == InboundRecords.oneRecord)
+        #expect(records.capacity <= 2 * InboundRecords.oneRecord)
+        // More waits than one record's room: that read fills it, and the next reads ask for 64 KiB.
+        try writer.writeAll([UInt8](repeating: 2, count: 100_000))
+        #expect(try records.fill(from: reader) == InboundRecords.oneRecord)
+        #expect(records.readRoom == InboundRecords.streamingRoom)
+        _ = try records.fill(from: reader)
+        #expect(records.capacity >= InboundRecords.streamingRoom)
     }
 }
