@@ -44,20 +44,23 @@ final class ReplyWriter: Sendable {
         // A cut-off connection's replies are not even encoded (each may carry megabytes,
         // and this runs on the USB thread under the import's lock).
         if overrun.load(ordering: .relaxed) { return }
-        let bytes = message.encoded
+        // A reply's data goes out where it lies, after its header (one gathered send); only
+        // what the socket cannot take now is joined into one array for the queue.
+        let parts = message.encodedParts
         enum Outcome { case done, broken, overLimit }
         let outcome: Outcome = waiting.withLock { waiting in
             var written = 0
             if waiting == 0 {
-                do { written = try socket.writeSome(bytes, from: 0) } catch { return .broken }
-                if written == bytes.count { return .done }
+                do { written = try socket.sendNow(parts: parts) } catch { return .broken }
             }
-            let rest = bytes.count - written
-            guard waiting + rest <= limit else { return .overLimit }
-            waiting += rest
-            queue.async { [self, written] in
-                do { try socket.writeAll(bytes[written...]) } catch { socket.shutdown() }
-                self.waiting.withLock { $0 -= rest }
+            let total = parts.reduce(0) { $0 + $1.count }
+            if written == total { return .done }
+            let rest = Self.joined(parts, droppingFirst: written)
+            guard waiting + rest.count <= limit else { return .overLimit }
+            waiting += rest.count
+            queue.async { [self] in
+                do { try socket.writeAll(rest) } catch { socket.shutdown() }
+                self.waiting.withLock { $0 -= rest.count }
             }
             return .done
         }
@@ -70,6 +73,19 @@ final class ReplyWriter: Sendable {
                 socket.shutdown()
             }
         }
+    }
+
+    /// What is left of `parts` after the first `sent` bytes, in one array.
+    static func joined(_ parts: [ArraySlice<UInt8>], droppingFirst sent: Int) -> [UInt8] {
+        var rest: [UInt8] = []
+        rest.reserveCapacity(parts.reduce(0) { $0 + $1.count } - sent)
+        var skip = sent
+        for part in parts {
+            let skipped = min(skip, part.count)
+            rest += part.dropFirst(skipped)
+            skip -= skipped
+        }
+        return rest
     }
 
     /// Waits until everything queued has been written or has failed.

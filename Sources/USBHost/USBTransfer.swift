@@ -81,9 +81,14 @@ public final class USBTransfer: @unchecked Sendable {
             precondition(outData.count <= total, "more OUT data than the buffer holds")
             UnsafeMutableRawBufferPointer(rebasing: buffer[0..<outData.count]).copyBytes(from: outData)
         }
-        // Only what the OUT data does not cover is zeroed (an IN transfer's whole buffer:
-        // nothing uninitialised reaches the peer), not a 64 KiB OUT buffer first.
-        UnsafeMutableRawBufferPointer(rebasing: buffer[outData.count...]).initializeMemory(as: UInt8.self, repeating: 0)
+        // Only an isochronous buffer is zeroed past the OUT data: all of it is read back,
+        // packets the device left short included. Bulk, interrupt and control reads take
+        // back only the `actual_length` bytes the kernel wrote, so zeroing a 64 KiB IN
+        // buffer first would be a pass over it for nothing.
+        if type == .isochronous {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[outData.count...])
+                .initializeMemory(as: UInt8.self, repeating: 0)
+        }
         guard let allocated = libusb_alloc_transfer(Int32(isoPacketLengths.count)) else {
             buffer.deallocate()
             throw USBError("libusb_alloc_transfer", code: Int32(LIBUSB_ERROR_NO_MEM.rawValue))
@@ -126,7 +131,10 @@ public final class USBTransfer: @unchecked Sendable {
         let status = USBTransferStatus(t.status)
         var packets: [USBISOPacketResult] = []
         var data: [UInt8] = []
-        var actual = Int(t.actual_length)
+        // The kernel never reports more than the buffer; clamped all the same, since only
+        // bytes it wrote may be read back (the buffer is not zeroed).
+        let setupBytes = type == .control ? 8 : 0
+        var actual = min(max(Int(t.actual_length), 0), buffer.count - setupBytes)
         if type == .isochronous {
             actual = 0
             for i in 0..<t.num_iso_packets {
@@ -138,7 +146,9 @@ public final class USBTransfer: @unchecked Sendable {
             }
             if isIn { data = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(t.length)])) }
         } else if type == .control {
-            if buffer[0] & 0x80 != 0 { data = Array(UnsafeRawBufferPointer(rebasing: buffer[8..<(8 + actual)])) }
+            if buffer[0] & 0x80 != 0 {
+                data = Array(UnsafeRawBufferPointer(rebasing: buffer[setupBytes..<(setupBytes + actual)]))
+            }
         } else if isIn {
             data = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<actual]))
         }

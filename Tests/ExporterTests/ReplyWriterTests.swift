@@ -67,6 +67,42 @@ import USBIP
         #expect(!writer.wasCutOff && writer.queuedBytes == 0)
     }
 
+    @Test func whatIsLeftOfARepliesPartsAfterAnyPartialSendIsItsRemainingBytesInOrder() {
+        let parts: [ArraySlice<UInt8>] = [[1, 2, 3][...], [], [4, 5, 6, 7][...]]
+        for sent in 0...7 {
+            #expect(ReplyWriter.joined(parts, droppingFirst: sent) == Array([1, 2, 3, 4, 5, 6, 7][sent...]))
+        }
+    }
+
+    @Test func repliesWithDataArriveByteForByteWhenSomeWaitForTheQueue() throws {
+        // Headers and data go out in gathered sends, cut anywhere by a full socket.
+        let (server, client) = try Socket.pair()
+        let writer = ReplyWriter(socket: server, logger: Logger(label: "test", level: .critical), limit: 16 << 20)
+        let replies = (UInt32(1)...100).map { seqnum in
+            let data = (0..<(20_000 + Int(seqnum) * 7)).map { UInt8(truncatingIfNeeded: $0 &+ Int(seqnum)) }
+            return SubmitReply(
+                seqnum: seqnum, status: 0, actualLength: UInt32(data.count), transferBuffer: data[...])
+        }
+        for reply in replies { writer.send(.submitReply(reply)) }
+        #expect(writer.queuedBytes > 0)
+        let reader = try OSThread.start(name: "test-reader") {
+            var decoder = USBIPStreamDecoder(receiver: .client)
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var received: [SubmitReply] = []
+            while let n = try? client.read(into: &buffer), n > 0 {
+                decoder.append(buffer[0..<n])
+                while case .submitReply(let r)? = try? decoder.next(requestDirection: { _ in .in }) {
+                    received.append(r)
+                }
+            }
+            #expect(received.map(\.seqnum) == replies.map(\.seqnum))
+            #expect(received.map { Array($0.transferBuffer) } == replies.map { Array($0.transferBuffer) })
+        }
+        writer.drain()
+        server.shutdown()
+        reader.join()
+    }
+
     @Test func aClientThatStopsReadingIsCutOffAtTheBoundNotGrown() throws {
         let (server, client) = try Socket.pair()
         let limit = 256 * 1024

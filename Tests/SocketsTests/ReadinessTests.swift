@@ -97,4 +97,25 @@ private final class Flag: @unchecked Sendable { var value = false }
         #expect(try here.writeSome([1, 2, 3], from: 3) == 0)
         _ = _there
     }
+
+    @Test func aGatheredSendDeliversEveryPartInOrderAsOneStream() throws {
+        let (here, there) = try Socket.pair()
+        let data = (0..<(64 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let parts: [ArraySlice<UInt8>] = [Array(repeating: 1, count: 48)[...], [], data[100...], [9, 8, 7]]
+        let whole = parts.flatMap { $0 }
+        #expect(try here.sendNow(parts: parts) == whole.count)
+        here.shutdown()
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while case let n = try there.read(into: &buffer), n > 0 { received += buffer[0..<n] }
+        #expect(received == whole)
+    }
+
+    @Test func aGatheredSendToAFullSocketTakesNothingAndDoesNotBlock() throws {
+        let (here, _there) = try Socket.pair()
+        let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+        while try here.writeSome(chunk, from: 0) > 0 {}
+        #expect(try here.sendNow(parts: [chunk[0..<48], chunk[48...]]) == 0)
+        _ = _there
+    }
 }
