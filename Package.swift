@@ -51,7 +51,9 @@ let package = Package(
         .target(name: "OSThreads", dependencies: ["CPlatform", "FileSystem"], swiftSettings: strict),
 
         // Pure Swift: the USB/IP wire format. No I/O, no C.
-        .target(name: "USBIP", swiftSettings: strict),
+        .target(name: "USBIP", dependencies: ["ByteBuffers"], swiftSettings: strict),
+        // Byte storage kept from read to read (pure Swift, no I/O): the decoders' input.
+        .target(name: "ByteBuffers", swiftSettings: strict),
         // libsodium behind Swift types: random bytes, Ed25519, BLAKE2b.
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: strict),
         // Ed25519 identities, EndpointId text form, key files.
@@ -65,13 +67,13 @@ let package = Package(
         .target(name: "GPIO", dependencies: ["CGPIOD", "OSThreads", "Log"], swiftSettings: strict),
         // Mutual TLS 1.3 on EndpointIds through OpenSSL, sans-IO, with a socket driver.
         .target(
-            name: "Secure", dependencies: ["COpenSSL", "CPlatform", "Identity", "Sockets", "OSThreads"],
+            name: "Secure", dependencies: ["ByteBuffers", "COpenSSL", "CPlatform", "Identity", "Sockets", "OSThreads"],
             swiftSettings: strict),
         // One multiplexed, resumable session per peer pair over any byte stream.
         .target(
             name: "Session",
             dependencies: [
-                "Sockets", "OSThreads", "Log", "FileSystem", "Sodium", "Identity",
+                "ByteBuffers", "Sockets", "OSThreads", "Log", "FileSystem", "Sodium", "Identity",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict),
@@ -115,7 +117,7 @@ let package = Package(
             name: "PortMapping", dependencies: ["CNatPMP", "CMiniUPnPc", "Sockets", "OSThreads", "Log"],
             swiftSettings: strict),
         // Blocking TCP and Unix stream sockets (POSIX), for USB/IP on the LAN and vhci.
-        .target(name: "Sockets", dependencies: ["CPlatform", "FileSystem"], swiftSettings: strict),
+        .target(name: "Sockets", dependencies: ["ByteBuffers", "CPlatform", "FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
         .target(
             name: "Exporter", dependencies: ["USBIP", "USBHost", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
@@ -173,6 +175,7 @@ let package = Package(
             ],
             path: "Tests/Abuse", swiftSettings: strict),
         .testTarget(name: "USBIPTests", dependencies: ["USBIP", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ByteBuffersTests", dependencies: ["ByteBuffers"], swiftSettings: strict),
         .testTarget(
             name: "IdentityTests", dependencies: ["Identity", "Sodium", "FileSystem", "TestSupport"],
             swiftSettings: strict),

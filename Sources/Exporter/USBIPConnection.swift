@@ -49,9 +49,11 @@ public final class USBIPConnection: @unchecked Sendable {
     private let over: OnceFlag
     private let deadline: Deadlines.Token
 
-    /// Guards `decoder` and `phase`: held by `receive`, and by the keeper while it ends
-    /// the import (so no URB is submitted after the device is released).
+    /// Guards `phase`: held while `receive` handles messages, and by the keeper while it
+    /// ends the import (so no URB is submitted after the device is released).
     private let lock = Monitor()
+    /// The driver's reader's alone (`receive`, `partialMessageBytes`): a read lands in it
+    /// without the lock, so the keeper never waits for a peer's bytes.
     private var decoder = USBIPStreamDecoder(receiver: .server)
     private var phase = Phase.opRequest
     private enum Phase {
@@ -79,11 +81,30 @@ public final class USBIPConnection: @unchecked Sendable {
         }
     }
 
+    /// What one read asks room for in the decoder's storage.
+    static let readRoom = 64 * 1024
+
     /// Bytes from the peer, in order. `.done` once the connection has nothing more to do.
     public func receive(_ bytes: some Collection<UInt8>) -> Progress {
+        guard !ended.load(ordering: .sequentiallyConsistent) else { return .done }
+        decoder.append(bytes)
+        return handleWhatIsWhole()
+    }
+
+    /// Reads once from the peer straight into the decoder's storage (`read` as in
+    /// `USBIPStreamDecoder.read`: a URB's OUT data is not copied on its way to the
+    /// transfer), then handles what became whole. Nil when the peer's stream ended.
+    public func receive<Failure: Error>(
+        reading read: (inout [UInt8], Int) throws(Failure) -> Int
+    ) throws(Failure) -> Progress? {
+        guard !ended.load(ordering: .sequentiallyConsistent) else { return .done }
+        guard try decoder.read(room: Self.readRoom, read) > 0 else { return nil }
+        return handleWhatIsWhole()
+    }
+
+    private func handleWhatIsWhole() -> Progress {
         lock.withLock {
             guard !ended.load(ordering: .sequentiallyConsistent) else { return .done }
-            decoder.append(bytes)
             while true {
                 let message: USBIPMessage
                 do {
@@ -111,8 +132,8 @@ public final class USBIPConnection: @unchecked Sendable {
         }
     }
 
-    /// Bytes of a message begun and not yet whole (lock-taking: the driver's reader only).
-    public var partialMessageBytes: Int { lock.withLock { decoder.bufferedByteCount } }
+    /// Bytes of a message begun and not yet whole (the driver's reader only).
+    public var partialMessageBytes: Int { decoder.bufferedByteCount }
 
     /// The connection is over (its end of stream, a shutdown, the session ended): ends
     /// the import, if any, on the import's own thread. Returns at once.

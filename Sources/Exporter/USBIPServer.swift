@@ -195,20 +195,23 @@ public final class USBIPServer: Sendable {
     /// for the import's end and the last replies before closing.
     private static func serve(_ socket: Socket, _ connection: USBIPConnection, _ writer: ReplyWriter) {
         defer { socket.close() }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var reason = "client closed the connection"
         while true {
-            let n: Int
-            do { n = try socket.read(into: &buffer) } catch {
+            let progress: USBIPConnection.Progress?
+            do {
+                progress = try connection.receive { bytes, offset throws(SystemError) in
+                    try socket.read(into: &bytes, from: offset)
+                }
+            } catch {
                 reason = "\(error)"
                 break
             }
-            if n == 0 {
+            guard let progress else {
                 let partial = connection.partialMessageBytes
                 if partial > 0 { reason = "the connection ended inside a message (\(partial) bytes of it received)" }
                 break
             }
-            if connection.receive(buffer[0..<n]) == .done { break }
+            if progress == .done { break }
         }
         connection.closed(reason)
         connection.waitUntilReleased()

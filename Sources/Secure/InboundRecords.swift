@@ -1,3 +1,4 @@
+import ByteBuffers
 import COpenSSL
 import Sockets
 

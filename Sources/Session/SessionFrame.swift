@@ -1,3 +1,4 @@
+import ByteBuffers
 import Sockets
 
 // The frames of a session, inside TLS. Every frame has a 16-byte header, big-endian:

@@ -71,4 +71,40 @@ import Testing
         #expect(kept == again)
         #expect(kept?.encoded == SubmitCommandTests.capturedInterruptOut)
     }
+
+    @Test(arguments: [1, 48, 1000, 100_000])
+    func readsStraightIntoTheStorageYieldTheSameMessages(chunk: Int) throws {
+        let (bytes, expected) = Self.serverStream
+        var decoder = USBIPStreamDecoder(receiver: .server)
+        var received: [USBIPMessage] = []
+        var index = 0
+        while true {
+            let n = decoder.read(room: 64) { storage, offset in
+                let count = min(chunk, storage.count - offset, bytes.count - index)
+                storage[offset..<(offset + count)] = bytes[index..<(index + count)]
+                index += count
+                return count
+            }
+            if n == 0 { break }
+            while let message = try decoder.next() { received.append(message) }
+        }
+        #expect(received == expected)
+        #expect(decoder.bufferedByteCount == 0)
+    }
+
+    @Test func aMessageKeptAcrossAReadStaysIntact() throws {
+        var decoder = USBIPStreamDecoder(receiver: .server)
+        let message = SubmitCommandTests.capturedInterruptOut
+        func readOne() {
+            _ = decoder.read(room: message.count) { storage, offset in
+                storage[offset..<(offset + message.count)] = message[...]
+                return message.count
+            }
+        }
+        readOne()
+        let kept = try decoder.next()
+        readOne()  // writes into the storage the kept message's payload shares
+        #expect(kept?.encoded == message)
+        #expect(try decoder.next()?.encoded == message)
+    }
 }

@@ -1,7 +1,8 @@
 /// Bytes read from a stream and not yet consumed, in storage kept from read to read:
 /// a read lands after what waits (`read(from:room:)`, no copy in between), and what waits
-/// moves to the front only when the tail is short of the room asked for. The frame
-/// decoder and TLS's inbound side both read their streams through one.
+/// moves to the front only when the tail is short of the room asked for. The session's
+/// frame decoder, TLS's inbound side and the USB/IP decoder all read their streams
+/// through one. Pure Swift, no I/O: the reader is handed in (Sockets adds a stream's).
 public struct ReceiveBuffer: Sendable {
     /// Bytes `start..<end` of `bytes` wait to be consumed.
     public private(set) var bytes: [UInt8]
@@ -16,12 +17,15 @@ public struct ReceiveBuffer: Sendable {
     /// Marks `n` waiting bytes consumed (at most `count`).
     public mutating func consume(_ n: Int) { start += min(n, count) }
 
-    /// One read of `stream` straight into the storage, with at least `room` bytes free
-    /// after what waits; what the read returned (0: the peer closed).
-    public mutating func read(from stream: any ByteStream, room: Int) throws -> Int {
+    /// One read straight into the storage, with at least `room` bytes free after what
+    /// waits: `read` gets the storage and the offset to write at, and returns how many
+    /// bytes it wrote there (0: the peer closed). What the read returned.
+    public mutating func read<Failure: Error>(
+        room: Int, _ read: (inout [UInt8], Int) throws(Failure) -> Int
+    ) throws(Failure) -> Int {
         makeRoom(for: room)
-        let n = try stream.read(into: &bytes, from: end)
-        end += n
+        let n = try read(&bytes, end)
+        end += max(0, min(n, bytes.count - end))
         return n
     }
 
