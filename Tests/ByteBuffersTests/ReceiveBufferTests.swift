@@ -41,4 +41,13 @@ import Testing
         _ = buffer.read(room: 4) { bytes, _ in bytes.count + 100 }
         #expect(buffer.end == buffer.bytes.count)
     }
+
+    @Test func bytesWithoutContiguousStorageAreAppendedTooAndKeptAcrossGrowth() {
+        var buffer = ReceiveBuffer(capacity: 2)
+        buffer.append([1, 2][...])
+        buffer.consume(1)
+        buffer.append(repeatElement(UInt8(7), count: 3))  // no contiguous storage: the slow path
+        buffer.append(Array(10..<20))  // grows, keeping what waits
+        #expect(Array(buffer.bytes[buffer.start..<buffer.end]) == [2, 7, 7, 7] + Array(10..<20))
+    }
 }
