@@ -1,5 +1,5 @@
 /// Bytes read from a stream and not yet consumed, in storage kept from read to read:
-/// a read lands after what waits (`read(from:room:)`, no copy in between), and what waits
+/// a read lands after what waits (`read(room:_:)`, no copy in between), and what waits
 /// moves to the front only when the tail is short of the room asked for. The session's
 /// frame decoder, TLS's inbound side and the USB/IP decoder all read their streams
 /// through one. Pure Swift, no I/O: the reader is handed in (Sockets adds a stream's).

@@ -131,14 +131,16 @@ extension Socket {
     /// was, across the parts. Never blocks.
     public func sendNow(parts: [ArraySlice<UInt8>]) throws(SystemError) -> Int {
         if parts.count == 1 { return try sendNow(parts[0]) }
-        var vectors = [iovec](repeating: iovec(), count: parts.count)
         do {
             return try systemCall("sendmsg", path: peer) {
-                Self.gathering(parts, from: 0, into: &vectors) { vectors in
-                    var message = msghdr()
-                    message.msg_iov = vectors.baseAddress
-                    message.msg_iovlen = vectors.count
-                    return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                // The vectors on the stack: no allocation per reply.
+                withUnsafeTemporaryAllocation(of: iovec.self, capacity: parts.count) { vectors in
+                    Self.gathering(parts, from: 0, into: vectors) {
+                        var message = msghdr()
+                        message.msg_iov = vectors.baseAddress
+                        message.msg_iovlen = vectors.count
+                        return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                    }
                 }
             }
         } catch  where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
@@ -148,13 +150,15 @@ extension Socket {
 
     /// Points `vectors[index...]` at `parts[index...]`, each valid only inside `body`.
     private static func gathering(
-        _ parts: [ArraySlice<UInt8>], from index: Int, into vectors: inout [iovec],
-        _ body: (UnsafeMutableBufferPointer<iovec>) -> Int
+        _ parts: [ArraySlice<UInt8>], from index: Int, into vectors: UnsafeMutableBufferPointer<iovec>,
+        _ body: () -> Int
     ) -> Int {
-        guard index < parts.count else { return vectors.withUnsafeMutableBufferPointer { body($0) } }
+        guard index < parts.count else { return body() }
         return parts[index].withUnsafeBytes { bytes in
-            vectors[index] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
-            return gathering(parts, from: index + 1, into: &vectors, body)
+            vectors.initializeElement(
+                at: index,
+                to: iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
+            return gathering(parts, from: index + 1, into: vectors, body)
         }
     }
 }
