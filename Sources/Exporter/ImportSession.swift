@@ -1,5 +1,6 @@
 import Log
 import OSThreads
+import Synchronization
 import USBHost
 import USBIP
 
@@ -15,9 +16,12 @@ import USBIP
 ///
 /// Ordering: a URB's RET_SUBMIT always leaves before any RET_UNLINK that refers to it, as
 /// in usbip-host's stub_tx loop. The one ordering point is the in-flight table's lock:
-/// a completion removes its entry and queues its reply under it, and an unlink that finds
-/// no entry queues its RET_UNLINK under it, so `send` sees them in that order. `send` is
-/// therefore called with the lock held: it must only queue (never block, never call back).
+/// a completion removes its entry and puts its reply in the outbox under it, and an unlink
+/// that finds no entry puts its RET_UNLINK there under it. The outbox is handed to `send`
+/// in that order, by one thread at a time, but outside the in-flight lock: a reader
+/// submitting the next URB never waits while the USB thread writes a reply to the socket
+/// (the guest's traces showed it did, for every URB, three futex calls each time).
+/// `send` must not block (it runs on the USB thread) and must not call back.
 final class ImportSession: @unchecked Sendable {
     let device: any URBDevice
     let devid: UInt32
@@ -31,6 +35,11 @@ final class ImportSession: @unchecked Sendable {
     private var inFlight: [UInt32: InFlight] = [:]
     /// Transfer buffer bytes in flight, against `maxInFlightBytes`.
     private var inFlightBytes = 0
+    /// Replies decided (under `state`, in the order they must leave) and not yet sent.
+    private var outbox: [USBIPMessage] = []
+    /// Held by the one thread handing the outbox to `send`; holds the batch it sends (an
+    /// array whose storage goes back and forth with `outbox`, so neither allocates).
+    private let sender = Mutex<[USBIPMessage]>([])
     /// This import's share of the host's usbfs memory (nil: unbounded). usbfs bounds all
     /// of the host's transfer buffers together, so without a share one importer with two
     /// 8 MiB URBs in flight would make every other import fail.
@@ -132,7 +141,7 @@ final class ImportSession: @unchecked Sendable {
             if let share = maxInFlightBytes, inFlightBytes + bytes > share {
                 // What usbfs itself would answer once the host's budget is spent, but for
                 // this import alone: answered in order with the completions.
-                send(.submitReply(Self.errorReply(to: command, status: URBStatus.noMemory)))
+                outbox.append(.submitReply(Self.errorReply(to: command, status: URBStatus.noMemory)))
                 return .success(false)
             }
             inFlight[command.seqnum] = InFlight(bytes: bytes)
@@ -142,6 +151,7 @@ final class ImportSession: @unchecked Sendable {
         switch admission {
         case .failure(let refusal): throw refusal
         case .success(false):
+            sendOutbox()
             noisy.log(
                 logger, .info, kind: "over-share",
                 "\(device.busid): seqnum \(command.seqnum): \(bytes) bytes would pass this import's share of "
@@ -175,17 +185,18 @@ final class ImportSession: @unchecked Sendable {
     }
 
     private func unlink(_ command: UnlinkCommand) {
-        let transfer = state.withLock { () -> (any SubmittedURB)? in
+        let (transfer, answered) = state.withLock { () -> ((any SubmittedURB)?, Bool) in
             guard inFlight[command.unlinkSeqnum] != nil, inFlight[command.unlinkSeqnum]!.unlinkSeqnum == nil else {
                 // Already answered (its RET_SUBMIT is queued ahead of this), or already
                 // being unlinked by an earlier CMD_UNLINK: nothing more to cancel.
-                send(.unlinkReply(UnlinkReply(seqnum: command.seqnum, status: URBStatus.ok)))
-                return nil
+                outbox.append(.unlinkReply(UnlinkReply(seqnum: command.seqnum, status: URBStatus.ok)))
+                return (nil, true)
             }
             inFlight[command.unlinkSeqnum]!.unlinkSeqnum = command.seqnum
             // Still being submitted: `submit` cancels it as soon as it has the transfer.
-            return inFlight[command.unlinkSeqnum]!.transfer
+            return (inFlight[command.unlinkSeqnum]!.transfer, false)
         }
+        if answered { sendOutbox() }
         transfer?.cancel()
     }
 
@@ -198,23 +209,40 @@ final class ImportSession: @unchecked Sendable {
     }
 
     /// Takes a URB out of the table and queues its answer under the lock: the RET_SUBMIT,
-    /// or the RET_UNLINK (with the URB's `status`) if it was unlinked.
+    /// or the RET_UNLINK (with the URB's `status`) if it was unlinked; then sends it.
     private func finish(_ seqnum: UInt32, reply: SubmitReply, status: Int32) {
-        state.withLock {
-            guard let entry = inFlight.removeValue(forKey: seqnum) else { return }
+        let answered = state.withLock { () -> Bool in
+            guard let entry = inFlight.removeValue(forKey: seqnum) else { return false }
             inFlightBytes -= entry.bytes
             if let unlinkSeqnum = entry.unlinkSeqnum {
-                send(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: status)))
+                outbox.append(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: status)))
             } else {
-                send(.submitReply(reply))
+                outbox.append(.submitReply(reply))
             }
             if inFlight.isEmpty { state.broadcast() }
+            return true
         }
+        if answered { sendOutbox() }
     }
 
     /// A reply that needs no URB in flight, queued in order with the completions.
     private func sendNow(_ reply: SubmitReply) {
-        state.withLock { send(.submitReply(reply)) }
+        state.withLock { outbox.append(.submitReply(reply)) }
+        sendOutbox()
+    }
+
+    /// Hands the outbox to `send` in order. Called by whoever just put something in it;
+    /// a thread that finds another one sending waits for it, then sends what is left (the
+    /// other may already have sent its reply too: it empties the outbox before it stops).
+    private func sendOutbox() {
+        sender.withLock { batch in
+            while true {
+                state.withLock { swap(&outbox, &batch) }
+                if batch.isEmpty { return }
+                for message in batch { send(message) }
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
     }
 
     /// The RET_SUBMIT of a completed transfer.

@@ -14,8 +14,8 @@ import USBIP
 /// the bytes, its replies are framed straight into the session).
 ///
 /// Threads: `receive` is called by one thread at a time (the driver's reader); `closed`
-/// by any thread, holding any lock (the USB thread under the import's lock, when a reply
-/// overflows the session): it only flags and asks the keeper, never waits.
+/// by any thread, holding any lock (the USB thread while it sends the import's replies,
+/// when one overflows the session): it only flags and asks the keeper, never waits.
 public final class USBIPConnection: @unchecked Sendable {
     /// Where the connection's messages go.
     public struct Output: Sendable {

@@ -60,7 +60,8 @@ public final class USBContext: @unchecked Sendable {
                 }
                 var timeout = timeval(tv_sec: 1, tv_usec: 0)
                 while state.running.load(ordering: .acquiring) {
-                    state.heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
+                    // Once per round, so by the coarse clock: no system call (see its note).
+                    state.heartbeat.store(Int(coarseMonotonicSeconds() * 1000), ordering: .relaxed)
                     timeout = timeval(tv_sec: 1, tv_usec: 0)
                     _ = libusb_handle_events_timeout_completed(pointer.raw, &timeout, nil)
                     while state.stalled.load(ordering: .relaxed) && state.running.load(ordering: .acquiring) {
@@ -88,7 +89,7 @@ public final class USBContext: @unchecked Sendable {
     /// Seconds since the event thread last went round its loop (it does at least once a
     /// second while healthy: each round wakes an idle appliance, so no more often).
     public var secondsSinceEventLoopRan: Double {
-        monotonicSeconds() - Double(state.heartbeat.load(ordering: .relaxed)) / 1000
+        coarseMonotonicSeconds() - Double(state.heartbeat.load(ordering: .relaxed)) / 1000
     }
 
     /// Makes the event thread stop handling events, as a hung driver call would: for the

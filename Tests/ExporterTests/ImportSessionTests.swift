@@ -91,11 +91,17 @@ private final class Box: Sendable {
     let gone = Atomic<Int>(0)
 }
 
-private func makeSession(_ device: FakeDevice = FakeDevice(), share: Int? = nil) -> (FakeDevice, ImportSession, Box) {
+/// `whileSending` runs in `send`, before the message is recorded.
+private func makeSession(
+    _ device: FakeDevice = FakeDevice(), share: Int? = nil, whileSending: (@Sendable (USBIPMessage) -> Void)? = nil
+) -> (FakeDevice, ImportSession, Box) {
     let box = Box()
     let session = ImportSession(
         device: device, devid: 0x10002, logger: Logger(label: "test", level: .critical), maxInFlightBytes: share,
-        send: { message in box.sent.withLock { $0.append(message) } },
+        send: { message in
+            whileSending?(message)
+            box.sent.withLock { $0.append(message) }
+        },
         deviceGone: { box.gone.add(1, ordering: .relaxed) })
     return (device, session, box)
 }
@@ -318,6 +324,64 @@ private func decodedByImporter(_ message: USBIPMessage, requestDirection: USBIPD
         for (seqnum, index) in submitAt {
             #expect(unlinkAt[seqnum].map { $0 > index } ?? false, "RET_UNLINK before the RET_SUBMIT of \(seqnum)")
         }
+        #expect(session.inFlightCount == 0)
+    }
+
+    @Test func aSubmissionDoesNotWaitWhileACompletionsReplyIsBeingSent() throws {
+        // The USB thread may spend a while in `send` (a socket write); the reader must be
+        // able to submit the next URB meanwhile, so `send` runs outside the in-flight lock.
+        let inSend = DispatchSemaphore(value: 0)
+        let letSendFinish = DispatchSemaphore(value: 0)
+        let first = Atomic<Bool>(true)
+        let (device, session, box) = makeSession { _ in
+            if first.exchange(false, ordering: .relaxed) {
+                inSend.signal()
+                letSendFinish.wait()
+            }
+        }
+        try session.handle(bulkIn(1))
+        let completer = DispatchSemaphore(value: 0)
+        DispatchQueue(label: "completer").async {
+            device.transfer(0).complete(.completed, data: [1])
+            completer.signal()
+        }
+        inSend.wait()
+        let submitted = DispatchSemaphore(value: 0)
+        DispatchQueue(label: "reader").async {
+            _ = try? session.handle(bulkIn(2))
+            submitted.signal()
+        }
+        // A deadline only so that a regression fails instead of hanging the suite.
+        let submittedDuringSend = submitted.wait(timeout: .now() + 30) == .success
+        letSendFinish.signal()
+        completer.wait()
+        if !submittedDuringSend { submitted.wait() }
+        #expect(submittedDuringSend)
+        #expect(device.submitted.withLock { $0.count } == 2)
+        #expect(box.sent.withLock { $0.count } == 1)
+    }
+
+    @Test func everyReplyIsSentWhenCompletionsRaceOnTwoThreads() throws {
+        // Whichever thread finds another sending leaves its reply to it or sends it after
+        // it: none may stay in the outbox.
+        let (device, session, box) = makeSession()
+        let count = 4000
+        for seqnum in 1...UInt32(count) { try session.handle(bulkIn(seqnum)) }
+        let group = DispatchGroup()
+        for half in 0..<2 {
+            DispatchQueue(label: "completer \(half)").async(group: group) {
+                for i in stride(from: half, to: count, by: 2) { device.transfer(i).complete(.completed, data: [7]) }
+            }
+        }
+        group.wait()
+        let seqnums = box.sent.withLock { sent in
+            sent.compactMap { message -> UInt32? in
+                guard case .submitReply(let reply) = message else { return nil }
+                return reply.seqnum
+            }
+        }
+        #expect(Set(seqnums) == Set(1...UInt32(count)))
+        #expect(seqnums.count == count)
         #expect(session.inFlightCount == 0)
     }
 
