@@ -62,7 +62,9 @@ let package = Package(
         .target(name: "FileSystem", swiftSettings: strict),
         // libusb behind Swift types: enumeration, device handles, async transfers, and the
         // event thread pinned to one CPU.
-        .target(name: "USBHost", dependencies: ["CLibUSB", "CPlatform", "OSThreads", "Log"], swiftSettings: strict),
+        .target(
+            name: "USBHost", dependencies: ["ByteBuffers", "CLibUSB", "CPlatform", "OSThreads", "Log"],
+            swiftSettings: strict),
         // libgpiod v2 behind Swift types: the status LED's patterns and the button's gestures.
         .target(name: "GPIO", dependencies: ["CGPIOD", "OSThreads", "Log"], swiftSettings: strict),
         // Mutual TLS 1.3 on EndpointIds through OpenSSL, sans-IO, with a socket driver.
@@ -120,7 +122,8 @@ let package = Package(
         .target(name: "Sockets", dependencies: ["ByteBuffers", "CPlatform", "FileSystem"], swiftSettings: strict),
         // The server side of USB/IP on libusb: device list, import, URBs, unlink.
         .target(
-            name: "Exporter", dependencies: ["USBIP", "USBHost", "Sockets", "OSThreads", "Log"], swiftSettings: strict),
+            name: "Exporter", dependencies: ["ByteBuffers", "USBIP", "USBHost", "Sockets", "OSThreads", "Log"],
+            swiftSettings: strict),
         // The client side: vhci_hcd ports, attach and detach.
         .target(name: "VHCI", dependencies: ["USBIP", "Sockets", "FileSystem"], swiftSettings: strict),
         // Leveled logging to stderr.
@@ -183,11 +186,15 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"], swiftSettings: strict),
         // Runs the built executables as a user would (build them first: swift build --build-tests).
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Sockets"], swiftSettings: strict),
-        .testTarget(name: "SocketsTests", dependencies: ["Sockets", "FileSystem", "OSThreads"], swiftSettings: strict),
+        .testTarget(
+            name: "SocketsTests", dependencies: ["ByteBuffers", "Sockets", "FileSystem", "OSThreads"],
+            swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
         .testTarget(
             name: "ExporterTests",
-            dependencies: ["Exporter", "USBHost", "USBIP", "Sockets", "Log", "TestSupport", "FileSystem"],
+            dependencies: [
+                "ByteBuffers", "Exporter", "USBHost", "USBIP", "Sockets", "Log", "TestSupport", "FileSystem",
+            ],
             swiftSettings: strict),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Identity", "CPlatform"], swiftSettings: strict),
         .testTarget(

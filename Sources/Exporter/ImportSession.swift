@@ -1,3 +1,4 @@
+import ByteBuffers
 import Log
 import OSThreads
 import Synchronization
@@ -25,7 +26,7 @@ import USBIP
 final class ImportSession: @unchecked Sendable {
     let device: any URBDevice
     let devid: UInt32
-    private let send: @Sendable (USBIPMessage) -> Void
+    private let send: @Sendable (OutboundMessage) -> Void
     private let deviceGone: @Sendable () -> Void
     private let logger: Logger
     private let counters: ExportCounters
@@ -36,10 +37,10 @@ final class ImportSession: @unchecked Sendable {
     /// Transfer buffer bytes in flight, against `maxInFlightBytes`.
     private var inFlightBytes = 0
     /// Replies decided (under `state`, in the order they must leave) and not yet sent.
-    private var outbox: [USBIPMessage] = []
+    private var outbox: [OutboundMessage] = []
     /// Held by the one thread handing the outbox to `send`; holds the batch it sends (an
     /// array whose storage goes back and forth with `outbox`, so neither allocates).
-    private let sender = Mutex<[USBIPMessage]>([])
+    private let sender = Mutex<[OutboundMessage]>([])
     /// This import's share of the host's usbfs memory (nil: unbounded). usbfs bounds all
     /// of the host's transfer buffers together, so without a share one importer with two
     /// 8 MiB URBs in flight would make every other import fail.
@@ -79,7 +80,7 @@ final class ImportSession: @unchecked Sendable {
 
     init(
         device: any URBDevice, devid: UInt32, logger: Logger, counters: ExportCounters = ExportCounters(),
-        maxInFlightBytes: Int? = nil, send: @escaping @Sendable (USBIPMessage) -> Void,
+        maxInFlightBytes: Int? = nil, send: @escaping @Sendable (OutboundMessage) -> Void,
         deviceGone: @escaping @Sendable () -> Void
     ) {
         self.device = device
@@ -141,7 +142,7 @@ final class ImportSession: @unchecked Sendable {
             if let share = maxInFlightBytes, inFlightBytes + bytes > share {
                 // What usbfs itself would answer once the host's budget is spent, but for
                 // this import alone: answered in order with the completions.
-                outbox.append(.submitReply(Self.errorReply(to: command, status: URBStatus.noMemory)))
+                outbox.append(OutboundMessage(.submitReply(Self.errorReply(to: command, status: URBStatus.noMemory))))
                 return .success(false)
             }
             inFlight[command.seqnum] = InFlight(bytes: bytes)
@@ -179,7 +180,9 @@ final class ImportSession: @unchecked Sendable {
         } catch {
             logger.debug("seqnum \(command.seqnum): \(error)")
             let status = URBStatus.of(error)
-            finish(command.seqnum, reply: Self.errorReply(to: command, status: status), status: status)
+            finish(
+                command.seqnum, reply: OutboundMessage(.submitReply(Self.errorReply(to: command, status: status))),
+                status: status)
             if error.isNoDevice { deviceGone() }
         }
     }
@@ -189,7 +192,7 @@ final class ImportSession: @unchecked Sendable {
             guard inFlight[command.unlinkSeqnum] != nil, inFlight[command.unlinkSeqnum]!.unlinkSeqnum == nil else {
                 // Already answered (its RET_SUBMIT is queued ahead of this), or already
                 // being unlinked by an earlier CMD_UNLINK: nothing more to cancel.
-                outbox.append(.unlinkReply(UnlinkReply(seqnum: command.seqnum, status: URBStatus.ok)))
+                outbox.append(OutboundMessage(.unlinkReply(UnlinkReply(seqnum: command.seqnum, status: URBStatus.ok))))
                 return (nil, true)
             }
             inFlight[command.unlinkSeqnum]!.unlinkSeqnum = command.seqnum
@@ -202,22 +205,25 @@ final class ImportSession: @unchecked Sendable {
 
     /// Runs on the USB thread.
     private func complete(_ command: SubmitCommand, _ result: USBTransferResult) {
-        let reply = Self.reply(to: command, result)
+        let (reply, data) = Self.reply(to: command, result)
         counters.count(reply, direction: command.direction)
-        finish(command.seqnum, reply: reply, status: URBStatus.of(result.status))
+        finish(
+            command.seqnum,
+            reply: data.map { OutboundMessage(reply, data: $0) } ?? OutboundMessage(.submitReply(reply)),
+            status: URBStatus.of(result.status))
         if result.status == .noDevice { deviceGone() }
     }
 
     /// Takes a URB out of the table and queues its answer under the lock: the RET_SUBMIT,
     /// or the RET_UNLINK (with the URB's `status`) if it was unlinked; then sends it.
-    private func finish(_ seqnum: UInt32, reply: SubmitReply, status: Int32) {
+    private func finish(_ seqnum: UInt32, reply: OutboundMessage, status: Int32) {
         let answered = state.withLock { () -> Bool in
             guard let entry = inFlight.removeValue(forKey: seqnum) else { return false }
             inFlightBytes -= entry.bytes
             if let unlinkSeqnum = entry.unlinkSeqnum {
-                outbox.append(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: status)))
+                outbox.append(OutboundMessage(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: status))))
             } else {
-                outbox.append(.submitReply(reply))
+                outbox.append(reply)
             }
             if inFlight.isEmpty { state.broadcast() }
             return true
@@ -227,7 +233,7 @@ final class ImportSession: @unchecked Sendable {
 
     /// A reply that needs no URB in flight, queued in order with the completions.
     private func sendNow(_ reply: SubmitReply) {
-        state.withLock { outbox.append(.submitReply(reply)) }
+        state.withLock { outbox.append(OutboundMessage(.submitReply(reply))) }
         sendOutbox()
     }
 
@@ -245,8 +251,9 @@ final class ImportSession: @unchecked Sendable {
         }
     }
 
-    /// The RET_SUBMIT of a completed transfer.
-    static func reply(to command: SubmitCommand, _ result: USBTransferResult) -> SubmitReply {
+    /// The RET_SUBMIT of a completed transfer; a non-iso IN reply's data beside it, still
+    /// in the transfer's buffer (the reply's own transfer buffer left empty).
+    static func reply(to command: SubmitCommand, _ result: USBTransferResult) -> (SubmitReply, FixedBytes.Slice?) {
         var reply = SubmitReply(
             seqnum: command.seqnum, status: URBStatus.of(result.status), actualLength: UInt32(result.actualLength),
             numberOfPackets: command.numberOfPackets)
@@ -266,7 +273,8 @@ final class ImportSession: @unchecked Sendable {
                 // one says so the reply stays well-formed.
                 let actual = min(max(packet.actualLength, 0), Int(requested.length))
                 if command.direction == .in, libusbOffset + actual <= result.data.count {
-                    data += result.data[libusbOffset..<(libusbOffset + actual)]
+                    let start = result.data.startIndex + libusbOffset
+                    result.data[start..<(start + actual)].withUnsafeBytes { data.append(contentsOf: $0) }
                 }
                 libusbOffset += Int(requested.length)
                 if packet.status != .completed { errors += 1 }
@@ -280,14 +288,14 @@ final class ImportSession: @unchecked Sendable {
             reply.transferBuffer = command.direction == .in ? data[...] : []
             reply.isoPacketDescriptors = ISOPacketDescriptors(descriptors)
         } else if command.direction == .in {
-            reply.transferBuffer = result.data[...]
             reply.actualLength = UInt32(result.data.count)
             let requested = command.ep == 0 ? Int(command.setup.wLength) : Int(command.transferBufferLength)
             if command.transferFlags & 0x0001 != 0, result.status == .completed, result.data.count < requested {
                 reply.status = URBStatus.remoteIO  // URB_SHORT_NOT_OK
             }
+            return (reply, result.data)
         }
-        return reply
+        return (reply, nil)
     }
 
     /// A RET_SUBMIT for a URB that moved no data: well-formed for every transfer type.

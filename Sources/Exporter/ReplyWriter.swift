@@ -1,3 +1,4 @@
+import ByteBuffers
 import Dispatch
 import Log
 import Sockets
@@ -38,24 +39,26 @@ final class ReplyWriter: Sendable {
     /// Bytes waiting now.
     var queuedBytes: Int { waiting.withLock { $0 } }
 
-    /// Writes or queues `message`; never blocks. Past the limit the message is dropped and
-    /// the connection shut down (its reader then ends the import).
-    func send(_ message: USBIPMessage) {
+    /// Writes or queues `outbound`; never blocks. Past the limit the message is dropped
+    /// and the connection shut down (its reader then ends the import).
+    func send(_ outbound: OutboundMessage) {
         // A cut-off connection's replies are not even encoded (each may carry megabytes,
-        // and this runs on the USB thread under the import's lock).
+        // and this runs on the USB thread).
         if overrun.load(ordering: .relaxed) { return }
-        // A reply's data goes out where it lies, after its header (one gathered send); only
-        // what the socket cannot take now is joined into one array for the queue.
-        let parts = message.encodedParts
+        // A reply's data goes out where it lies (in the transfer's buffer, or in the
+        // message), after its header, in one gathered send; only what the socket cannot
+        // take now is joined into one array for the queue.
+        let parts = outbound.data == nil ? outbound.message.encodedParts : [outbound.message.encoded[...]]
+        let tail = outbound.data
         enum Outcome { case done, broken, overLimit }
         let outcome: Outcome = waiting.withLock { waiting in
             var written = 0
             if waiting == 0 {
-                do { written = try socket.sendNow(parts: parts) } catch { return .broken }
+                do { written = try socket.sendNow(parts: parts, then: tail) } catch { return .broken }
             }
-            let total = parts.reduce(0) { $0 + $1.count }
+            let total = parts.reduce(tail?.count ?? 0) { $0 + $1.count }
             if written == total { return .done }
-            let rest = Self.joined(parts, droppingFirst: written)
+            let rest = Self.joined(parts, then: tail, droppingFirst: written)
             guard waiting + rest.count <= limit else { return .overLimit }
             waiting += rest.count
             queue.async { [self] in
@@ -75,15 +78,21 @@ final class ReplyWriter: Sendable {
         }
     }
 
-    /// What is left of `parts` after the first `sent` bytes, in one array.
-    static func joined(_ parts: [ArraySlice<UInt8>], droppingFirst sent: Int) -> [UInt8] {
+    /// What is left of `parts` and `tail` after the first `sent` bytes, in one array.
+    static func joined(_ parts: [ArraySlice<UInt8>], then tail: FixedBytes.Slice? = nil, droppingFirst sent: Int)
+        -> [UInt8]
+    {
         var rest: [UInt8] = []
-        rest.reserveCapacity(parts.reduce(0) { $0 + $1.count } - sent)
+        rest.reserveCapacity(max(0, parts.reduce(tail?.count ?? 0) { $0 + $1.count } - sent))
         var skip = sent
         for part in parts {
             let skipped = min(skip, part.count)
             rest += part.dropFirst(skipped)
             skip -= skipped
+        }
+        if let tail {
+            let skipped = min(skip, tail.count)
+            tail.dropFirst(skipped).withUnsafeBytes { rest.append(contentsOf: $0) }
         }
         return rest
     }

@@ -20,11 +20,11 @@ public final class USBIPConnection: @unchecked Sendable {
     /// Where the connection's messages go.
     public struct Output: Sendable {
         /// Queues one message for the peer. Never blocks: it runs on the USB thread.
-        public var send: @Sendable (USBIPMessage) -> Void
+        public var send: @Sendable (OutboundMessage) -> Void
         /// Shuts the connection down; its driver then calls `closed`.
         public var shutdown: @Sendable () -> Void
 
-        public init(send: @escaping @Sendable (USBIPMessage) -> Void, shutdown: @escaping @Sendable () -> Void) {
+        public init(send: @escaping @Sendable (OutboundMessage) -> Void, shutdown: @escaping @Sendable () -> Void) {
             self.send = send
             self.shutdown = shutdown
         }
@@ -172,11 +172,11 @@ public final class USBIPConnection: @unchecked Sendable {
         case .requestDeviceList:
             do {
                 let devices = try server.exporter.deviceList(where: allows)
-                output.send(USBIPMessage.replyDeviceList(status: .ok, devices: devices))
+                output.send(OutboundMessage(USBIPMessage.replyDeviceList(status: .ok, devices: devices)))
                 server.logger.info("\(peer): listed \(devices.count) devices")
             } catch {
                 server.logger.warning("\(peer): device list: \(error)")
-                output.send(USBIPMessage.replyDeviceList(status: .error, devices: []))
+                output.send(OutboundMessage(USBIPMessage.replyDeviceList(status: .error, devices: [])))
             }
             return .done
         case .requestImport(let busid):
@@ -198,11 +198,11 @@ public final class USBIPConnection: @unchecked Sendable {
             let device: ExportedDevice
             (handle, device, facts) = try exporter.beginImport(busid: busid, allows: allows)
             devid = device.devid
-            output.send(USBIPMessage.replyImport(status: .ok, device: device))
+            output.send(OutboundMessage(USBIPMessage.replyImport(status: .ok, device: device)))
         } catch {
             logger.notice("\(peer): import of \(busid) refused: \(error)")
             server.importEvents(.refused(owner: owner, busid: busid, reason: "\(error)"))
-            output.send(USBIPMessage.replyImport(status: error.status, device: nil))
+            output.send(OutboundMessage(USBIPMessage.replyImport(status: error.status, device: nil)))
             return .done
         }
         logger.notice("\(peer): imported \(busid)")

@@ -1,3 +1,4 @@
+import ByteBuffers
 import CPlatform
 import FileSystem
 
@@ -104,6 +105,26 @@ extension Socket {
         }
     }
 
+    /// Reads what is there, up to `count` bytes, into a new array of just those bytes (its
+    /// storage is never cleared first, unlike a buffer made to be read into): nil when
+    /// nothing is there (a non-blocking socket), empty when the peer closed.
+    public func readSome(upTo count: Int) throws(SystemError) -> [UInt8]? {
+        var failure: SystemError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(count, 1)) { storage, initialized in
+            do throws(SystemError) {
+                initialized = try systemCall("read", path: peer) {
+                    Glibc.read(descriptor, storage.baseAddress, max(count, 0))
+                }
+            } catch {
+                failure = error
+                initialized = 0
+            }
+        }
+        guard let failure else { return bytes }
+        if failure.errno == EAGAIN || failure.errno == EWOULDBLOCK { return nil }
+        throw failure
+    }
+
     /// Writes what fits now of `bytes[offset...]` and says how much that was (0 when
     /// nothing fits: the socket's buffer is full). Never blocks, whether the socket is
     /// non-blocking or not.
@@ -126,19 +147,19 @@ extension Socket {
         }
     }
 
-    /// Writes what fits now of `parts`, one after another, in one gathered send (a reply's
-    /// header and its data where each lies, no copy to join them); how many bytes that
-    /// was, across the parts. Never blocks.
-    public func sendNow(parts: [ArraySlice<UInt8>]) throws(SystemError) -> Int {
-        if parts.count == 1 { return try sendNow(parts[0]) }
+    /// Writes what fits now of `parts` and then `tail`, one after another, in one gathered
+    /// send (a reply's header, and its data where the device put it: no copy to join
+    /// them); how many bytes that was, across the parts. Never blocks.
+    public func sendNow(parts: [ArraySlice<UInt8>], then tail: FixedBytes.Slice? = nil) throws(SystemError) -> Int {
+        if parts.count == 1, tail == nil { return try sendNow(parts[0]) }
         do {
             return try systemCall("sendmsg", path: peer) {
                 // The vectors on the stack: no allocation per reply.
-                withUnsafeTemporaryAllocation(of: iovec.self, capacity: parts.count) { vectors in
-                    Self.gathering(parts, from: 0, into: vectors) {
+                withUnsafeTemporaryAllocation(of: iovec.self, capacity: parts.count + 1) { vectors in
+                    Self.gathering(parts, then: tail, from: 0, into: vectors) { count in
                         var message = msghdr()
                         message.msg_iov = vectors.baseAddress
-                        message.msg_iovlen = vectors.count
+                        message.msg_iovlen = count
                         return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
                     }
                 }
@@ -148,17 +169,27 @@ extension Socket {
         }
     }
 
-    /// Points `vectors[index...]` at `parts[index...]`, each valid only inside `body`.
+    /// Points `vectors[index...]` at `parts[index...]` and `tail`, each valid only inside
+    /// `body`, which gets how many vectors there are.
     private static func gathering(
-        _ parts: [ArraySlice<UInt8>], from index: Int, into vectors: UnsafeMutableBufferPointer<iovec>,
-        _ body: () -> Int
+        _ parts: [ArraySlice<UInt8>], then tail: FixedBytes.Slice?, from index: Int,
+        into vectors: UnsafeMutableBufferPointer<iovec>, _ body: (Int) -> Int
     ) -> Int {
-        guard index < parts.count else { return body() }
-        return parts[index].withUnsafeBytes { bytes in
+        func point(at index: Int, to bytes: UnsafeRawBufferPointer) {
             vectors.initializeElement(
                 at: index,
                 to: iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count))
-            return gathering(parts, from: index + 1, into: vectors, body)
+        }
+        guard index < parts.count else {
+            guard let tail else { return body(index) }
+            return tail.withUnsafeBytes { bytes in
+                point(at: index, to: bytes)
+                return body(index + 1)
+            }
+        }
+        return parts[index].withUnsafeBytes { bytes in
+            point(at: index, to: bytes)
+            return gathering(parts, then: tail, from: index + 1, into: vectors, body)
         }
     }
 }

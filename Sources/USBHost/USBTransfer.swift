@@ -1,3 +1,4 @@
+import ByteBuffers
 import CLibUSB
 import Synchronization
 
@@ -33,20 +34,30 @@ public struct USBISOPacketResult: Sendable, Equatable {
     }
 }
 
-/// A finished transfer. For IN transfers `data` holds what was read: for control, the
-/// data stage (after the setup packet); for isochronous, the whole buffer, each packet
-/// at its offset (packets laid out back to back by their lengths).
+/// A finished transfer. For IN transfers `data` holds what was read, where it lies in
+/// the transfer's buffer: for control, the data stage (after the setup packet); for
+/// isochronous, the whole buffer, each packet at its offset (packets laid out back to
+/// back by their lengths). Empty for OUT transfers.
 public struct USBTransferResult: Sendable {
     public let status: USBTransferStatus
     public let actualLength: Int
-    public let data: [UInt8]
+    public let data: FixedBytes.Slice
     public let isoPackets: [USBISOPacketResult]
 
-    public init(status: USBTransferStatus, actualLength: Int, data: [UInt8], isoPackets: [USBISOPacketResult] = []) {
+    public init(
+        status: USBTransferStatus, actualLength: Int, data: FixedBytes.Slice, isoPackets: [USBISOPacketResult] = []
+    ) {
         self.status = status
         self.actualLength = actualLength
         self.data = data
         self.isoPackets = isoPackets
+    }
+
+    /// A result whose data is a copy of `data` (for fake devices).
+    public init(status: USBTransferStatus, actualLength: Int, data: [UInt8], isoPackets: [USBISOPacketResult] = []) {
+        let block = FixedBytes(copying: data)
+        self.init(
+            status: status, actualLength: actualLength, data: block.slice(0..<block.count), isoPackets: isoPackets)
     }
 }
 
@@ -55,7 +66,9 @@ public struct USBTransferResult: Sendable {
 /// transfer that already completed is harmless.
 public final class USBTransfer: @unchecked Sendable {
     private let transfer: UnsafeMutablePointer<libusb_transfer>
-    private let buffer: UnsafeMutableRawBufferPointer
+    /// The transfer's buffer; its result's data is a slice of it, which outlives the
+    /// transfer as long as the reply that carries it needs.
+    private let block: FixedBytes
     private let type: USBTransferType
     private let isIn: Bool
     private let completion: @Sendable (USBTransferResult) -> Void
@@ -76,7 +89,8 @@ public final class USBTransfer: @unchecked Sendable {
         self.isIn = endpoint & 0x80 != 0
         self.completion = completion
         let total = type == .control ? 8 + length : length
-        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 16)
+        block = FixedBytes(uninitializedCount: max(total, 1))
+        let buffer = UnsafeMutableRawBufferPointer(block.unsafeStorage)
         if !outData.isEmpty {
             precondition(outData.count <= total, "more OUT data than the buffer holds")
             UnsafeMutableRawBufferPointer(rebasing: buffer[0..<outData.count]).copyBytes(from: outData)
@@ -90,11 +104,10 @@ public final class USBTransfer: @unchecked Sendable {
                 .initializeMemory(as: UInt8.self, repeating: 0)
         }
         guard let allocated = libusb_alloc_transfer(Int32(isoPacketLengths.count)) else {
-            buffer.deallocate()
             throw USBError("libusb_alloc_transfer", code: Int32(LIBUSB_ERROR_NO_MEM.rawValue))
         }
         transfer = allocated
-        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let bytes = block.unsafeStorage.baseAddress!
         let userData = Unmanaged.passRetained(self).toOpaque()
         switch type {
         case .control:
@@ -130,11 +143,12 @@ public final class USBTransfer: @unchecked Sendable {
         let t = transfer.pointee
         let status = USBTransferStatus(t.status)
         var packets: [USBISOPacketResult] = []
-        var data: [UInt8] = []
+        // The data stays in the block: the result carries a slice of it, no copy.
+        var data = block.slice(0..<0)
         // The kernel never reports more than the buffer; clamped all the same, since only
         // bytes it wrote may be read back (the buffer is not zeroed).
         let setupBytes = type == .control ? 8 : 0
-        var actual = min(max(Int(t.actual_length), 0), buffer.count - setupBytes)
+        var actual = min(max(Int(t.actual_length), 0), block.count - setupBytes)
         if type == .isochronous {
             actual = 0
             for i in 0..<t.num_iso_packets {
@@ -144,21 +158,16 @@ public final class USBTransfer: @unchecked Sendable {
                         actualLength: Int(packet.actual_length), status: USBTransferStatus(packet.status)))
                 actual += Int(packet.actual_length)
             }
-            if isIn { data = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(t.length)])) }
+            if isIn { data = block.slice(0..<Int(t.length)) }
         } else if type == .control {
-            if buffer[0] & 0x80 != 0 {
-                data = Array(UnsafeRawBufferPointer(rebasing: buffer[setupBytes..<(setupBytes + actual)]))
-            }
+            if block.unsafeStorage[0] & 0x80 != 0 { data = block.slice(setupBytes..<(setupBytes + actual)) }
         } else if isIn {
-            data = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<actual]))
+            data = block.slice(0..<actual)
         }
         completion(USBTransferResult(status: status, actualLength: actual, data: data, isoPackets: packets))
     }
 
-    deinit {
-        libusb_free_transfer(transfer)
-        buffer.deallocate()
-    }
+    deinit { libusb_free_transfer(transfer) }
 }
 
 /// libusb's completion callback for every transfer: hands over to the Swift object and

@@ -100,7 +100,7 @@ public enum USBIPMessage: Equatable, Sendable {
     }
 
     /// Below this, a reply's data is copied after its header: one piece is cheaper.
-    static let separateDataBytes = 1024
+    public static let separateDataBytes = 1024
 
     /// Decodes the message at the start of `bytes`, as received by `receiver`.
     ///

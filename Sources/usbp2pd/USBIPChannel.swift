@@ -20,7 +20,9 @@ final class USBIPChannel: ChannelHandler {
         allows: @escaping @Sendable (USBDeviceInfo) -> Bool
     ) -> ChannelEnd? {
         let output = USBIPConnection.Output(
-            send: { message in sender.send(parts: message.encodedParts) }, shutdown: { sender.close() })
+            // The session's frames are slices of arrays: a reply's data is copied out of
+            // the transfer's buffer here (and once more into the encrypted record).
+            send: { message in sender.send(parts: message.partsCopyingData) }, shutdown: { sender.close() })
         guard let connection = server.connection(peer: peer, owner: owner, allows: allows, output: output) else {
             return nil
         }

@@ -1,3 +1,4 @@
+import ByteBuffers
 import Dispatch
 import Glibc
 import Log
@@ -77,6 +78,8 @@ private final class FakeTransfer: SubmittedURB, @unchecked Sendable {
     func complete(_ status: USBTransferStatus, data: [UInt8] = [], iso: [USBISOPacketResult] = []) {
         completion(USBTransferResult(status: status, actualLength: data.count, data: data, isoPackets: iso))
     }
+
+    func complete(_ result: USBTransferResult) { completion(result) }
 }
 
 /// Two threads taking turns at the same index.
@@ -93,14 +96,14 @@ private final class Box: Sendable {
 
 /// `whileSending` runs in `send`, before the message is recorded.
 private func makeSession(
-    _ device: FakeDevice = FakeDevice(), share: Int? = nil, whileSending: (@Sendable (USBIPMessage) -> Void)? = nil
+    _ device: FakeDevice = FakeDevice(), share: Int? = nil, whileSending: (@Sendable (OutboundMessage) -> Void)? = nil
 ) -> (FakeDevice, ImportSession, Box) {
     let box = Box()
     let session = ImportSession(
         device: device, devid: 0x10002, logger: Logger(label: "test", level: .critical), maxInFlightBytes: share,
         send: { message in
             whileSending?(message)
-            box.sent.withLock { $0.append(message) }
+            box.sent.withLock { $0.append(message.whole) }
         },
         deviceGone: { box.gone.add(1, ordering: .relaxed) })
     return (device, session, box)
@@ -359,6 +362,22 @@ private func decodedByImporter(_ message: USBIPMessage, requestDirection: USBIPD
         #expect(submittedDuringSend)
         #expect(device.submitted.withLock { $0.count } == 2)
         #expect(box.sent.withLock { $0.count } == 1)
+    }
+
+    @Test func anINRepliesDataIsSentFromTheTransfersBufferNotACopy() throws {
+        let sentData = Mutex<[FixedBytes.Slice?]>([])
+        let (device, session, box) = makeSession { message in sentData.withLock { $0.append(message.data) } }
+        try session.handle(bulkIn(1, length: 4096))
+        let block = FixedBytes(copying: (0..<4096).map { UInt8(truncatingIfNeeded: $0) })
+        device.transfer(0).complete(
+            USBTransferResult(status: .completed, actualLength: 3000, data: block.slice(0..<3000)))
+        let data = try #require(sentData.withLock { $0.first } ?? nil)
+        #expect(data.block === block && data.range == 0..<3000)
+        guard case .submitReply(let reply)? = box.sent.withLock({ $0.first }) else {
+            Issue.record("no RET_SUBMIT")
+            return
+        }
+        #expect(reply.actualLength == 3000 && Array(reply.transferBuffer) == Array(block.slice(0..<3000)))
     }
 
     @Test func everyReplyIsSentWhenCompletionsRaceOnTwoThreads() throws {

@@ -1,3 +1,4 @@
+import ByteBuffers
 import Log
 import OSThreads
 import Sockets
@@ -7,11 +8,11 @@ import USBIP
 @testable import Exporter
 
 @Suite struct ReplyWriterTests {
-    private static func reply(_ seqnum: UInt32, bytes: Int) -> USBIPMessage {
-        .submitReply(
-            SubmitReply(
-                seqnum: seqnum, status: 0, actualLength: UInt32(bytes),
-                transferBuffer: ArraySlice(repeating: 0xAB, count: bytes)))
+    /// A RET_SUBMIT whose data lies in a transfer's buffer, as the USB thread makes them.
+    private static func reply(_ seqnum: UInt32, bytes: Int) -> OutboundMessage {
+        let block = FixedBytes(copying: [UInt8](repeating: 0xAB, count: bytes))
+        return OutboundMessage(
+            SubmitReply(seqnum: seqnum, status: 0, actualLength: UInt32(bytes)), data: block.slice(0..<bytes))
     }
 
     @Test func aClientThatReadsGetsEveryReplyInOrder() throws {
@@ -47,7 +48,7 @@ import USBIP
         try client.setNonBlocking()
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = try client.readSome(into: &buffer)
-        #expect(n == Self.reply(7, bytes: 512).encoded.count)
+        #expect(n == 48 + 512)
         #expect(writer.queuedBytes == 0)
     }
 
@@ -72,18 +73,33 @@ import USBIP
         for sent in 0...7 {
             #expect(ReplyWriter.joined(parts, droppingFirst: sent) == Array([1, 2, 3, 4, 5, 6, 7][sent...]))
         }
+        // Data beside the message, a slice from the middle of a transfer's buffer.
+        let tail = FixedBytes(copying: [0, 0, 8, 9, 10, 0]).slice(2..<5)
+        for sent in 0...10 {
+            #expect(
+                ReplyWriter.joined(parts, then: tail, droppingFirst: sent)
+                    == Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10][sent...]))
+        }
     }
 
     @Test func repliesWithDataArriveByteForByteWhenSomeWaitForTheQueue() throws {
         // Headers and data go out in gathered sends, cut anywhere by a full socket.
         let (server, client) = try Socket.pair()
         let writer = ReplyWriter(socket: server, logger: Logger(label: "test", level: .critical), limit: 16 << 20)
+        // Data in the message and data beside it, in a transfer's buffer, alternately.
         let replies = (UInt32(1)...100).map { seqnum in
             let data = (0..<(20_000 + Int(seqnum) * 7)).map { UInt8(truncatingIfNeeded: $0 &+ Int(seqnum)) }
             return SubmitReply(
                 seqnum: seqnum, status: 0, actualLength: UInt32(data.count), transferBuffer: data[...])
         }
-        for reply in replies { writer.send(.submitReply(reply)) }
+        for reply in replies {
+            if reply.seqnum % 2 == 0 {
+                writer.send(OutboundMessage(.submitReply(reply)))
+            } else {
+                let block = FixedBytes(copying: [0, 0] + reply.transferBuffer)
+                writer.send(OutboundMessage(reply, data: block.slice(2..<block.count)))
+            }
+        }
         #expect(writer.queuedBytes > 0)
         let reader = try OSThread.start(name: "test-reader") {
             var decoder = USBIPStreamDecoder(receiver: .client)

@@ -1,3 +1,4 @@
+import ByteBuffers
 import OSThreads
 import Sockets
 import Testing
@@ -109,6 +110,30 @@ private final class Flag: @unchecked Sendable { var value = false }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while case let n = try there.read(into: &buffer), n > 0 { received += buffer[0..<n] }
         #expect(received == whole)
+    }
+
+    @Test func aGatheredSendWithATailFromAFixedBlockDeliversItAfterTheParts() throws {
+        let (here, there) = try Socket.pair()
+        let block = FixedBytes(copying: (0..<(64 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        let tail = block.slice(5..<(60 * 1024))
+        let header = [UInt8](repeating: 3, count: 48)
+        #expect(try here.sendNow(parts: [header[...]], then: tail) == 48 + tail.count)
+        here.shutdown()
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while case let n = try there.read(into: &buffer), n > 0 { received += buffer[0..<n] }
+        #expect(received == header + Array(tail))
+    }
+
+    @Test func readingUpToACountGivesJustTheBytesThereNilWhenNoneAndEmptyAtTheEnd() throws {
+        let (here, there) = try Socket.pair()
+        try there.setNonBlocking()
+        #expect(try there.readSome(upTo: 4096) == nil)
+        try here.writeAll([UInt8](1...10))
+        #expect(try there.readSome(upTo: 4) == [1, 2, 3, 4])
+        #expect(try there.readSome(upTo: 4096) == [UInt8](5...10))
+        here.shutdown()
+        #expect(try there.readSome(upTo: 4096) == [])
     }
 
     @Test func aGatheredSendToAFullSocketTakesNothingAndDoesNotBlock() throws {

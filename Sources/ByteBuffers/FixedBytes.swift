@@ -1,0 +1,79 @@
+/// A block of bytes at one address for its whole life, filled once (by libusb, for a
+/// transfer) and only read after that. A finished transfer hands on slices of its block,
+/// so an IN URB's data goes from where the kernel put it into the socket, never through
+/// an array. The block is freed when the last slice is gone.
+///
+/// Filling is its owner's business, through `unsafeStorage`, and must be over before any
+/// slice is read (a transfer makes slices only once it completed).
+public final class FixedBytes: @unchecked Sendable {
+    /// The storage, at a fixed address until the block is freed: for C code that fills it.
+    public let unsafeStorage: UnsafeMutableBufferPointer<UInt8>
+
+    /// `count` bytes, not initialized: only what gets filled may be sliced and read.
+    public init(uninitializedCount count: Int) {
+        unsafeStorage = .allocate(capacity: max(count, 0))
+    }
+
+    /// A block holding a copy of `bytes` (for fakes and tests).
+    public convenience init(copying bytes: some Collection<UInt8>) {
+        self.init(uninitializedCount: bytes.count)
+        _ = unsafeStorage.initialize(from: bytes)
+    }
+
+    deinit { unsafeStorage.deallocate() }
+
+    public var count: Int { unsafeStorage.count }
+
+    /// Bytes `range` of the block, clamped to it.
+    public func slice(_ range: Range<Int>) -> Slice {
+        Slice(block: self, range: range.clamped(to: 0..<count))
+    }
+
+    /// A range of a filled block: a collection of its bytes that keeps the block alive.
+    /// Indices are positions in the block, as an ArraySlice's are in its array.
+    public struct Slice: RandomAccessCollection, Sendable {
+        public let block: FixedBytes
+        public let range: Range<Int>
+
+        /// No bytes (of an empty block).
+        public init() { self.init(block: FixedBytes(uninitializedCount: 0), range: 0..<0) }
+
+        init(block: FixedBytes, range: Range<Int>) {
+            self.block = block
+            self.range = range
+        }
+
+        public var startIndex: Int { range.lowerBound }
+        public var endIndex: Int { range.upperBound }
+        public subscript(position: Int) -> UInt8 {
+            precondition(range.contains(position), "index out of the slice")
+            return block.unsafeStorage[position]
+        }
+        public subscript(bounds: Range<Int>) -> Slice {
+            precondition(bounds.clamped(to: range) == bounds, "range out of the slice")
+            return Slice(block: block, range: bounds)
+        }
+
+        /// The bytes in place, valid only inside `body`.
+        public func withUnsafeBytes<Result, Failure: Error>(
+            _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
+        ) throws(Failure) -> Result {
+            try body(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: block.unsafeStorage[range])))
+        }
+
+        /// The bytes in a new array, copied as one block.
+        public func copied() -> [UInt8] {
+            [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
+                withUnsafeBytes { UnsafeMutableRawBufferPointer(storage).copyMemory(from: $0) }
+                initialized = count
+            }
+        }
+
+        /// Lets generic copies (`Array(slice)`, `append(contentsOf:)`) see one block.
+        public func withContiguousStorageIfAvailable<Result>(
+            _ body: (UnsafeBufferPointer<UInt8>) throws -> Result
+        ) rethrows -> Result? {
+            try body(UnsafeBufferPointer(rebasing: block.unsafeStorage[range]))
+        }
+    }
+}
