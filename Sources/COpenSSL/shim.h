@@ -12,8 +12,6 @@ static inline int usbp2p_ssl_ctx_tls13_only(SSL_CTX *ctx) {
         && SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1;
 }
 
-static inline void usbp2p_bio_mem_eof_is_retry(BIO *bio) { BIO_set_mem_eof_return(bio, -1); }
-
 static inline void usbp2p_ssl_ctx_server_chooses_cipher(SSL_CTX *ctx) {
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 }

@@ -2,7 +2,7 @@ import COpenSSL
 import Identity
 import Sockets
 
-/// One TLS connection without I/O of its own (sans-IO, over two memory BIOs): bytes from
+/// One TLS connection without I/O of its own (sans-IO, over two BIOs on buffers of its own): bytes from
 /// the network go in with `receive`, bytes for the network come out of `takeOutbound`,
 /// so two of them can shake hands in memory and a socket driver stays small.
 ///
@@ -12,7 +12,7 @@ public final class TLSConnection: @unchecked Sendable {
     private let ssl: OpaquePointer
     /// Network → OpenSSL (a buffer a stream reads its socket into), OpenSSL → network.
     private let inbound = InboundRecords()
-    private let outbound: OpaquePointer
+    private let outbound = OutboundRecords()
     /// Set by the verify callback: the peer's EndpointId once its certificate is accepted.
     public internal(set) var peer: EndpointId?
     /// Set by a callback that refused the peer: why.
@@ -25,17 +25,20 @@ public final class TLSConnection: @unchecked Sendable {
     public init(context: TLSContext) throws(TLSError) {
         self.context = context
         guard let ssl = SSL_new(context.context) else { throw .setupFailed(OpenSSLErrors.drain()) }
-        guard let reading = inbound.makeBIO(), let outbound = BIO_new(BIO_s_mem()) else {
+        guard let reading = inbound.makeBIO() else {
             SSL_free(ssl)
             throw .setupFailed(OpenSSLErrors.drain())
         }
-        usbp2p_bio_mem_eof_is_retry(outbound)
-        SSL_set_bio(ssl, reading, outbound)  // the SSL owns both BIOs now
+        guard let writing = outbound.makeBIO() else {
+            BIO_free(reading)
+            SSL_free(ssl)
+            throw .setupFailed(OpenSSLErrors.drain())
+        }
+        SSL_set_bio(ssl, reading, writing)  // the SSL owns both BIOs now
         // Take what waits in one go (up to 64 KiB), not each record's header, then its body.
         SSL_set_read_ahead(ssl, 1)
         SSL_set_default_read_buffer_len(ssl, 64 * 1024)
         self.ssl = ssl
-        self.outbound = outbound
         SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
         switch context.role {
         case .client:
@@ -71,22 +74,20 @@ public final class TLSConnection: @unchecked Sendable {
     /// Bytes to send to the network, in order; empty when there are none.
     public func takeOutbound() -> [UInt8] {
         var bytes: [UInt8] = []
-        let end = takeOutbound(into: &bytes, at: 0)
-        bytes.removeLast(bytes.count - end)
+        _ = outbound.take(into: &bytes, at: 0)  // a copy: the room stays for the next records
         return bytes
     }
 
-    /// Bytes to send to the network, in order, read into `buffer` from `offset` on (the
-    /// buffer grows when they do not fit, and is never shrunk, so a writer that reuses it
-    /// neither allocates nor clears anything per write). Returns where they end.
+    /// Bytes to send to the network, in order, in `buffer` from `offset` on; returns where
+    /// they end. At offset 0 the buffer and the connection's own change places (no copy;
+    /// each keeps the other's room); past it they are copied in, the buffer grown if need
+    /// be. Either way a writer that reuses its buffer neither allocates nor clears
+    /// anything per write once both have the room of its largest write.
     public func takeOutbound(into buffer: inout [UInt8], at offset: Int) -> Int {
-        let pending = Int(BIO_ctrl_pending(outbound))
-        guard pending > 0 else { return offset }
-        if buffer.count < offset + pending {
-            buffer.append(contentsOf: repeatElement(0, count: offset + pending - buffer.count))
-        }
-        let n = buffer.withUnsafeMutableBytes { BIO_read(outbound, $0.baseAddress! + offset, Int32(pending)) }
-        return offset + max(0, Int(n))
+        guard outbound.count > 0 else { return offset }
+        // At the start of the buffer the records need no copy: the buffers change places.
+        if offset == 0 { return outbound.swap(with: &buffer) }
+        return outbound.take(into: &buffer, at: offset)
     }
 
     /// Moves the handshake on with what has been received. True once it is complete;

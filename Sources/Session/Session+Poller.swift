@@ -94,16 +94,15 @@ extension Session {
                 return min(SessionFrame.maxPayload, configuration.channelWindow - channel.queuedAhead)
             }
             guard room > 0 else { return }
-            // Each frame owns its payload: read straight into it.
-            var payload = [UInt8](repeating: 0, count: room)
-            let n: Int
+            // Each frame owns its payload: read straight into it (not cleared first).
+            let payload: [UInt8]
             do {
-                guard let read = try local.readSome(into: &payload) else { return }  // nothing (more) there
-                n = read
+                guard let read = try local.readSome(upTo: room) else { return }  // nothing (more) there
+                payload = read
             } catch {
-                n = 0  // a broken local end ends the channel like a closed one
+                payload = []  // a broken local end ends the channel like a closed one
             }
-            payload.removeLast(room - n)
+            let n = payload.count
             let small: Bool = monitor.withLock {
                 guard endReason == nil, !channel.finQueued else { return false }
                 if n > 0 {
