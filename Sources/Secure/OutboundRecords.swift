@@ -57,6 +57,7 @@ final class OutboundRecords {
     /// Copies the waiting records to `buffer[offset...]`, growing it if need be; where
     /// they end there. Nothing waits afterwards.
     func take(into buffer: inout [UInt8], at offset: Int) -> Int {
+        guard count > 0 else { return offset }
         let end = offset + count
         if buffer.count < end { buffer += [UInt8](repeating: 0, count: end - buffer.count) }
         let n = count

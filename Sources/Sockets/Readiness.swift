@@ -107,13 +107,15 @@ extension Socket {
 
     /// Reads what is there, up to `count` bytes, into a new array of just those bytes (its
     /// storage is never cleared first, unlike a buffer made to be read into): nil when
-    /// nothing is there (a non-blocking socket), empty when the peer closed.
+    /// nothing is there (a non-blocking socket) and when `count` is not positive, empty
+    /// when the peer closed.
     public func readSome(upTo count: Int) throws(SystemError) -> [UInt8]? {
+        guard count > 0 else { return nil }
         var failure: SystemError?
-        let bytes = [UInt8](unsafeUninitializedCapacity: max(count, 1)) { storage, initialized in
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
             do throws(SystemError) {
                 initialized = try systemCall("read", path: peer) {
-                    Glibc.read(descriptor, storage.baseAddress, max(count, 0))
+                    Glibc.read(descriptor, storage.baseAddress, count)
                 }
             } catch {
                 failure = error

@@ -130,6 +130,7 @@ private final class Flag: @unchecked Sendable { var value = false }
         try there.setNonBlocking()
         #expect(try there.readSome(upTo: 4096) == nil)
         try here.writeAll([UInt8](1...10))
+        #expect(try there.readSome(upTo: 0) == nil)  // asks for nothing, takes nothing
         #expect(try there.readSome(upTo: 4) == [1, 2, 3, 4])
         #expect(try there.readSome(upTo: 4096) == [UInt8](5...10))
         here.shutdown()
