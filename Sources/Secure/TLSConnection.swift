@@ -2,9 +2,10 @@ import COpenSSL
 import Identity
 import Sockets
 
-/// One TLS connection without I/O of its own (sans-IO, over two BIOs on buffers of its own): bytes from
-/// the network go in with `receive`, bytes for the network come out of `takeOutbound`,
-/// so two of them can shake hands in memory and a socket driver stays small.
+/// One TLS connection without I/O of its own (sans-IO, over two BIOs on buffers of its
+/// own): bytes from the network go in with `receive`, bytes for the network come out of
+/// `takeOutbound`, so two of them can shake hands in memory and a socket driver stays
+/// small.
 ///
 /// Not thread-safe: one owner at a time (`TLSStream` serialises access).
 public final class TLSConnection: @unchecked Sendable {
