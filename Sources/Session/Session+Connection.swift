@@ -72,7 +72,7 @@ extension Session {
     /// One frame from the peer (monitor held). Control messages that need the owner are
     /// collected into `notices`, and what a handled channel gets into `delivery`, both
     /// handled after the lock is released. True when the writer has something new to do
-    /// (a pong, an ack that is due, a window that opened): a data frame alone does not
+    /// (a pong, an ack that is due, a window that opened on a frame it held back): a data frame alone does not
     /// wake it, so its ack waits to go out with the next frame this end writes (the
     /// reply, usually) instead of taking a write, a record and a wake-up of its own.
     func receive(_ frame: SessionFrame, notices: inout [ControlMessage], delivery: inout Delivery?)
@@ -104,9 +104,17 @@ extension Session {
                     "credit for \(frame.number) bytes on channel \(frame.channel), "
                         + "only \(channel.sentBytes) sent")
             }
+            // Only a window that held something back needs anyone woken: a frame the writer
+            // may not take yet, or a local socket the poller stopped reading. An idle
+            // end's credit (sent with every reply) would otherwise wake this end's writer,
+            // which would answer with an idle ack and credit of its own: a record and a
+            // wake-up each way per round trip, seen in the guest's traces.
+            let window = configuration.channelWindow
+            let writerHeld = !channel.outgoing.isEmpty && !channel.mayTakeFrame(window: window)
+            let pollerHeld = channel.local != nil && channel.queuedAhead >= window
             channel.peerConsumed = max(channel.peerConsumed, frame.number)
-            if channel.local != nil { wakePoller() }
-            return true
+            if pollerHeld { wakePoller() }
+            return writerHeld
         case .data:
             if frame.number <= receivedThrough { return false }  // sent again after a resume
             guard frame.number == receivedThrough + 1 else {

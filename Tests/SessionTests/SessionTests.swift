@@ -378,10 +378,41 @@ final class SessionHarness: @unchecked Sendable {
             #expect(try !wakes(SessionFrame(kind: .data, channel: 1, number: number, payload: [1, 2, 3])))
         }
         #expect(try wakes(SessionFrame(kind: .data, channel: 1, number: UInt64(unacked), payload: [1, 2, 3])))
-        // A ping wants its pong now, a credit may open a window; a pong needs nothing.
+        // A ping wants its pong now; a pong needs nothing.
         #expect(try wakes(SessionFrame(kind: .ping, number: 5)))
-        #expect(try wakes(SessionFrame(kind: .credit, channel: 1, number: 0)))
         #expect(try !wakes(SessionFrame(kind: .pong, number: 5)))
+    }
+
+    @Test func aCreditWakesTheWriterOnlyWhenTheWindowHeldAFrameBack() throws {
+        final class Sink: ChannelHandler {
+            func received(_ bytes: ArraySlice<UInt8>) {}
+            func closed(_ reason: String) {}
+        }
+        var configuration = quick()
+        configuration.channelWindow = 1000
+        let session = Session(
+            id: Array(repeating: 1, count: 16), role: .server, peerName: "laptop", configuration: configuration,
+            logger: Logger(label: "test", level: .critical),
+            events: SessionEvents(openChannel: { _, _ in .handler(Sink()) }))
+        func wakes(_ frame: SessionFrame) throws -> Bool {
+            var notices: [ControlMessage] = []
+            var delivery: Session.Delivery?
+            return try session.monitor.withLock { () throws(SessionError) -> Bool in
+                try session.receive(frame, notices: &notices, delivery: &delivery)
+            }
+        }
+        _ = try wakes(SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded))
+        let channel = try #require(session.monitor.withLock { session.channels[1] })
+        // The peer credits what it consumed while this end has nothing waiting: nobody to wake.
+        session.monitor.withLock { channel.sentBytes = 600 }
+        #expect(try !wakes(SessionFrame(kind: .credit, channel: 1, number: 300)))
+        // A frame the window holds back (600 sent, 300 consumed, 800 more do not fit in
+        // 1000): the credit that lets it go wakes the writer.
+        session.monitor.withLock {
+            channel.outgoing.append(SessionFrame(kind: .data, channel: 1, payload: [UInt8](repeating: 7, count: 800)))
+            channel.outgoingBytes += 800
+        }
+        #expect(try wakes(SessionFrame(kind: .credit, channel: 1, number: 600)))
     }
 
     @Test func smallFramesTheSocketCannotTakeNowWaitForTheWriterAndArriveInOrder() throws {
