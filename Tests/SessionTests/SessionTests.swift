@@ -353,23 +353,31 @@ final class SessionHarness: @unchecked Sendable {
         #expect(session.monitor.withLock { session.controlBytes } <= 4096)
     }
 
-    @Test func aDataFrameWakesTheWriterOnlyOnceItsAckIsDueSoTheAckRidesWithTheReply() throws {
+    /// A server session whose channels are handled in the process by a sink.
+    private static func handledSession(_ configuration: SessionConfiguration) -> Session {
         final class Sink: ChannelHandler {
             func received(_ bytes: ArraySlice<UInt8>) {}
             func closed(_ reason: String) {}
         }
-        let configuration = quick()
-        let session = Session(
+        return Session(
             id: Array(repeating: 1, count: 16), role: .server, peerName: "laptop", configuration: configuration,
             logger: Logger(label: "test", level: .critical),
             events: SessionEvents(openChannel: { _, _ in .handler(Sink()) }))
-        func wakes(_ frame: SessionFrame) throws -> Bool {
-            var notices: [ControlMessage] = []
-            var delivery: Session.Delivery?
-            return try session.monitor.withLock { () throws(SessionError) -> Bool in
-                try session.receive(frame, notices: &notices, delivery: &delivery)
-            }
+    }
+
+    /// Whether `frame`, received by `session`, wakes its writer.
+    private static func wakes(_ session: Session, _ frame: SessionFrame) throws -> Bool {
+        var notices: [ControlMessage] = []
+        var delivery: Session.Delivery?
+        return try session.monitor.withLock { () throws(SessionError) -> Bool in
+            try session.receive(frame, notices: &notices, delivery: &delivery)
         }
+    }
+
+    @Test func aDataFrameWakesTheWriterOnlyOnceItsAckIsDueSoTheAckRidesWithTheReply() throws {
+        let configuration = quick()
+        let session = Self.handledSession(configuration)
+        func wakes(_ frame: SessionFrame) throws -> Bool { try Self.wakes(session, frame) }
         // A control message may queue an answer (a refusal): the writer looks.
         #expect(try wakes(SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded)))
         // URBs: their acks wait for the replies' write, until enough are unacknowledged.
@@ -384,23 +392,10 @@ final class SessionHarness: @unchecked Sendable {
     }
 
     @Test func aCreditWakesTheWriterOnlyWhenTheWindowHeldAFrameBack() throws {
-        final class Sink: ChannelHandler {
-            func received(_ bytes: ArraySlice<UInt8>) {}
-            func closed(_ reason: String) {}
-        }
         var configuration = quick()
         configuration.channelWindow = 1000
-        let session = Session(
-            id: Array(repeating: 1, count: 16), role: .server, peerName: "laptop", configuration: configuration,
-            logger: Logger(label: "test", level: .critical),
-            events: SessionEvents(openChannel: { _, _ in .handler(Sink()) }))
-        func wakes(_ frame: SessionFrame) throws -> Bool {
-            var notices: [ControlMessage] = []
-            var delivery: Session.Delivery?
-            return try session.monitor.withLock { () throws(SessionError) -> Bool in
-                try session.receive(frame, notices: &notices, delivery: &delivery)
-            }
-        }
+        let session = Self.handledSession(configuration)
+        func wakes(_ frame: SessionFrame) throws -> Bool { try Self.wakes(session, frame) }
         _ = try wakes(SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded))
         let channel = try #require(session.monitor.withLock { session.channels[1] })
         // The peer credits what it consumed while this end has nothing waiting: nobody to wake.
