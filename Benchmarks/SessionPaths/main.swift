@@ -2,12 +2,13 @@
 //   tcp            plain TCP, no session (the floor)
 //   session        the session's framing over plain TCP, no TLS
 //   session+tls    the product's direct path: the session over mutual TLS 1.3
+//   session+tls-openssl  the same with OpenSSL's record layer after the handshake, not ours
 //   session+relay  the product's relayed path: the same through usbp2p-relay (TLS inside TLS)
 // Each path carries one channel to an echo: throughput is a one-way stream of 64 MiB into
 // the echo and back out (bytes counted at the far end), latency is 512-byte round trips.
 // On the session paths the echo is a channel handler, as usbp2pd's USB/IP connections are
 // (fed by the session's reader, sending straight back into the session).
-// Usage: SessionPaths [MiB] [ROUND-TRIPS] [PATH...] (all four paths when none is named;
+// Usage: SessionPaths [MiB] [ROUND-TRIPS] [PATH...] (all five paths when none is named;
 // one path alone is for a profiler)
 import Identity
 import Log
@@ -53,8 +54,13 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
         return (try TCP.connect(to: listener.endpoint), { listener.socket.shutdown() })
     default:
         let tls = name != "session"
-        let serverTLS = try TLSContext(role: .server, identity: pi, protocols: ["usbp2p/1"]) { _ in nil }
-        let clientTLS = try TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p/1"])
+        let records: TLSContext.RecordLayer = name == "session+tls-openssl" ? .openSSL : .ours
+        let serverTLS = try TLSContext(role: .server, identity: pi, protocols: ["usbp2p/1"], recordLayer: records) {
+            _ in nil
+        }
+        let clientTLS = try TLSContext(
+            role: .client, identity: laptop, protocols: ["usbp2p/1"], recordLayer: records,
+            admitting: { peer, _ in peer == pi.endpointId ? nil : "not the pi" })
         var configuration = SessionConfiguration()
         configuration.channelWindow = 4 << 20
         let registry = SessionRegistry(configuration: configuration, logger: quiet) { _ in
@@ -162,9 +168,9 @@ func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
 }
 
 print("session paths on loopback: \(megabytes) MiB each way through an echo, \(roundTrips) round trips of 512 B")
-print("path             MB/s   ×tcp   median RTT µs   ×tcp")
+print("path                  MB/s   ×tcp   median RTT µs   ×tcp")
 var baseline: (mbps: Double, rttMicros: Double)?
-let allPaths = ["tcp", "session", "session+tls", "session+relay"]
+let allPaths = ["tcp", "session", "session+tls", "session+tls-openssl", "session+relay"]
 let chosen = CommandLine.arguments.count > 3 ? Array(CommandLine.arguments[3...]) : allPaths
 if let unknown = chosen.first(where: { !allPaths.contains($0) }) {
     print("SessionPaths: no path \(unknown); the paths are \(allPaths.joined(separator: ", "))")
@@ -175,7 +181,7 @@ for name in chosen {
     let base = baseline ?? result
     if baseline == nil { baseline = result }
     print(
-        pad(name, 14), pad("\(Int(result.mbps.rounded()))", 6, right: true),
+        pad(name, 19), pad("\(Int(result.mbps.rounded()))", 6, right: true),
         pad(twoDecimals(result.mbps / base.mbps), 6, right: true),
         pad("\(Int(result.rttMicros.rounded()))", 15, right: true),
         pad(twoDecimals(result.rttMicros / base.rttMicros), 6, right: true))

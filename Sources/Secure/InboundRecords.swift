@@ -43,6 +43,19 @@ final class InboundRecords {
         return n
     }
 
+    /// Lets our own record layer open records where they lie: `body` gets the waiting bytes
+    /// and says how many of them it used.
+    func withWaitingBytes<Result>(
+        _ body: (UnsafeRawBufferPointer) throws(TLSError) -> (consumed: Int, result: Result)
+    ) throws(TLSError) -> Result {
+        let (start, end) = (buffer.start, buffer.end)
+        let outcome = try buffer.bytes.withTLSBytes { raw throws(TLSError) in
+            try body(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+        }
+        buffer.consume(outcome.consumed)
+        return outcome.result
+    }
+
     /// Bytes of storage held now.
     var capacity: Int { buffer.bytes.count }
 

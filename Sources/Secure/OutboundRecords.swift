@@ -25,7 +25,28 @@ final class OutboundRecords {
 
     /// The BIO's write: appends `source`, growing the room (doubling) when it is short.
     func add(_ source: UnsafeRawBufferPointer) {
-        let needed = count + source.count
+        makeRoom(for: source.count)
+        let at = count
+        storage.withUnsafeMutableBytes { raw in
+            UnsafeMutableRawBufferPointer(rebasing: raw[at..<(at + source.count)]).copyMemory(from: source)
+        }
+        count += source.count
+    }
+
+    /// Appends `count` bytes that `write` puts straight into the room after the waiting
+    /// ones (our own record layer seals there: no copy).
+    func append(
+        count length: Int, _ write: (UnsafeMutableRawPointer) throws(TLSError) -> Void
+    ) throws(TLSError) {
+        makeRoom(for: length)
+        let at = count
+        try storage.withTLSMutableBytes { raw throws(TLSError) in try write(raw.baseAddress! + at) }
+        count += length
+    }
+
+    /// Makes room for `more` bytes after the waiting ones, doubling the storage when short.
+    private func makeRoom(for more: Int) {
+        let needed = count + more
         if needed > storage.count {
             var grown = [UInt8](repeating: 0, count: max(needed, 2 * storage.count, 16 * 1024))
             let kept = count
@@ -37,11 +58,6 @@ final class OutboundRecords {
             }
             storage = grown
         }
-        let at = count
-        storage.withUnsafeMutableBytes { raw in
-            UnsafeMutableRawBufferPointer(rebasing: raw[at..<(at + source.count)]).copyMemory(from: source)
-        }
-        count = needed
     }
 
     /// Hands the waiting records over: `buffer` becomes this buffer (its bytes `0..<`

@@ -19,6 +19,15 @@ public final class TLSConnection: @unchecked Sendable {
     /// Set by a callback that refused the peer: why.
     var refusal: String?
     public private(set) var isHandshakeComplete = false
+    /// The application traffic secrets, caught from OpenSSL's key log during the handshake
+    /// and wiped once the record layer has its keys.
+    private var clientTrafficSecret: [UInt8]?
+    private var serverTrafficSecret: [UInt8]?
+    /// Our own record layer, from the handshake's end on (nil: OpenSSL's). Set once, before
+    /// the connection is handed on; the reader's half and the writer's touch nothing in
+    /// common, so a stream's reader needs no lock shared with its writer.
+    private var writer: RecordWriter?
+    private var reader: RecordReader?
 
     /// Index of our back-pointer in OpenSSL's per-SSL extra data.
     private static let exDataIndex: Int32 = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, nil, nil, nil, nil)
@@ -36,9 +45,16 @@ public final class TLSConnection: @unchecked Sendable {
             throw .setupFailed(OpenSSLErrors.drain())
         }
         SSL_set_bio(ssl, reading, writing)  // the SSL owns both BIOs now
-        // Take what waits in one go (up to 64 KiB), not each record's header, then its body.
-        SSL_set_read_ahead(ssl, 1)
-        SSL_set_default_read_buffer_len(ssl, 64 * 1024)
+        switch context.recordLayer {
+        case .ours:
+            // OpenSSL reads only the handshake's records, each exactly: whatever follows
+            // them stays in `inbound` for our own record layer.
+            SSL_set_read_ahead(ssl, 0)
+        case .openSSL:
+            // Take what waits in one go (up to 64 KiB), not each record's header, then its body.
+            SSL_set_read_ahead(ssl, 1)
+            SSL_set_default_read_buffer_len(ssl, 64 * 1024)
+        }
         self.ssl = ssl
         SSL_set_ex_data(ssl, Self.exDataIndex, Unmanaged.passUnretained(self).toOpaque())
         switch context.role {
@@ -53,7 +69,11 @@ public final class TLSConnection: @unchecked Sendable {
         }
     }
 
-    deinit { SSL_free(ssl) }
+    deinit {
+        SSL_free(ssl)
+        Self.wipe(&clientTrafficSecret)  // a handshake that failed after OpenSSL logged them
+        Self.wipe(&serverTrafficSecret)
+    }
 
     static func from(_ ssl: OpaquePointer) -> TLSConnection? {
         guard let raw = SSL_get_ex_data(ssl, exDataIndex) else { return nil }
@@ -106,6 +126,7 @@ public final class TLSConnection: @unchecked Sendable {
                 }
             }
             _ = peer
+            try takeOverRecords()
             isHandshakeComplete = true
             return true
         }
@@ -119,9 +140,73 @@ public final class TLSConnection: @unchecked Sendable {
         throw .handshakeFailed(detail)
     }
 
+    /// Whether records are ours (sealed and opened here) rather than OpenSSL's: then a read
+    /// never makes bytes to send, and needs no lock shared with writes.
+    public var recordsAreOurs: Bool { reader != nil }
+
+    /// Called by the key log callback: keeps the two application traffic secrets (RFC 8446,
+    /// section 7.1), which OpenSSL logs as "<label> <client random> <secret>" in hex.
+    func noteKeyLog(_ line: UnsafeBufferPointer<UInt8>) {
+        let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: true)
+        guard fields.count == 3 else { return }
+        let label = String(decoding: fields[0], as: UTF8.self)
+        guard label == "CLIENT_TRAFFIC_SECRET_0" || label == "SERVER_TRAFFIC_SECRET_0",
+            let secret = Self.decodeHex(fields[2])
+        else { return }
+        if label.hasPrefix("CLIENT") { clientTrafficSecret = secret } else { serverTrafficSecret = secret }
+    }
+
+    private static func decodeHex(_ text: Slice<UnsafeBufferPointer<UInt8>>) -> [UInt8]? {
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        guard text.count % 2 == 0, !text.isEmpty else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(text.count / 2)
+        var index = text.startIndex
+        while index < text.endIndex {
+            guard let high = nibble(text[index]), let low = nibble(text[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    /// At the handshake's end: our own record layer takes over when the context asks for it,
+    /// the suite is one it knows, both secrets were caught and OpenSSL holds no record it
+    /// has read and not yet processed. Otherwise OpenSSL's record layer stays.
+    private func takeOverRecords() throws(TLSError) {
+        // Moved out, so the record layer holds the only copies and wipes them itself.
+        var secrets = (client: clientTrafficSecret, server: serverTrafficSecret)
+        (clientTrafficSecret, serverTrafficSecret) = (nil, nil)
+        guard context.recordLayer == .ours, let name = cipherName,
+            let suite = RecordProtection.Suite(openSSLName: name),
+            let client = secrets.client, let server = secrets.server, SSL_has_pending(ssl) == 0
+        else {
+            Self.wipe(&secrets.client)
+            Self.wipe(&secrets.server)
+            return
+        }
+        secrets = (nil, nil)
+        let (ours, theirs) = context.role == .client ? (client, server) : (server, client)
+        (writer, reader) = try ApplicationRecords.make(
+            suite: suite, writeSecret: ours, readSecret: theirs, recordsPerKey: context.recordsPerKey)
+    }
+
+    private static func wipe(_ secret: inout [UInt8]?) {
+        secret?.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        secret = nil
+    }
+
     /// Encrypts `plaintext` into records (then `takeOutbound()`).
     public func write(_ plaintext: UnsafeRawBufferPointer) throws(TLSError) {
         precondition(isHandshakeComplete, "write before the handshake")
+        if let writer { return try writer.write(plaintext, into: outbound) }
         var offset = 0
         while offset < plaintext.count {
             ERR_clear_error()
@@ -135,6 +220,7 @@ public final class TLSConnection: @unchecked Sendable {
     /// Decrypts into `buffer`: the number of bytes, 0 when the peer closed cleanly, nil
     /// when more network bytes are needed.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> Int? {
+        if let reader { return try reader.read(from: inbound, into: buffer) }
         ERR_clear_error()
         var count = 0
         let rc = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count)
@@ -148,7 +234,11 @@ public final class TLSConnection: @unchecked Sendable {
 
     /// Queues a close_notify alert (then `takeOutbound()`).
     public func close() {
-        if isHandshakeComplete { _ = SSL_shutdown(ssl) }
+        if let writer {
+            try? writer.closeNotify(into: outbound)
+        } else if isHandshakeComplete {
+            _ = SSL_shutdown(ssl)
+        }
     }
 
     /// The protocol ALPN chose, once the handshake is complete.

@@ -15,6 +15,10 @@ import Identity
 /// Who we are and whom we accept, for one role. Shared by every connection of that role.
 public final class TLSContext: @unchecked Sendable {
     public enum Role: Sendable { case client, server }
+    /// Who seals and opens records once the handshake is done: our own record layer
+    /// (`ApplicationRecords`: no copies through OpenSSL's buffers, reader and writer apart),
+    /// or OpenSSL's, kept to measure against and to prove the two interoperate.
+    public enum RecordLayer: Sendable { case ours, openSSL }
 
     public let role: Role
     public let identity: EndpointId
@@ -24,6 +28,12 @@ public final class TLSContext: @unchecked Sendable {
     /// result is the reason it is not.
     let admit: @Sendable (EndpointId, String?) -> String?
     let context: OpaquePointer
+    public let recordLayer: RecordLayer
+    /// Records our writer seals under one key before a KeyUpdate (lowered by tests).
+    let recordsPerKey: UInt64
+    /// RFC 8446, section 5.5, allows AES-GCM about 2^24.5 full-size records per key; 2^24
+    /// stays under it (about 275 GB at 16 KiB a record).
+    public static let defaultRecordsPerKey: UInt64 = 1 << 24
 
     /// - Parameters:
     ///   - admit: decides on the peer's EndpointId during the handshake; return nil to
@@ -32,11 +42,11 @@ public final class TLSContext: @unchecked Sendable {
     ///     instructions).
     public convenience init(
         role: Role, identity: EndpointIdentity, protocols: [String], preferChaCha20: Bool = CPUFeatures.prefersChaCha20,
-        admit: @escaping @Sendable (EndpointId) -> String?
+        recordLayer: RecordLayer = .ours, admit: @escaping @Sendable (EndpointId) -> String?
     ) throws(TLSError) {
         try self.init(
             role: role, identity: identity, protocols: protocols, preferChaCha20: preferChaCha20,
-            admitting: { peer, _ in admit(peer) })
+            recordLayer: recordLayer, admitting: { peer, _ in admit(peer) })
     }
 
     /// A context whose decision on a peer depends on the protocol too: a server that
@@ -44,6 +54,7 @@ public final class TLSContext: @unchecked Sendable {
     /// (In TLS 1.3 the server has chosen the protocol before the client's certificate.)
     public init(
         role: Role, identity: EndpointIdentity, protocols: [String], preferChaCha20: Bool = CPUFeatures.prefersChaCha20,
+        recordLayer: RecordLayer = .ours, recordsPerKey: UInt64 = TLSContext.defaultRecordsPerKey,
         admitting admit: @escaping @Sendable (EndpointId, String?) -> String?
     ) throws(TLSError) {
         precondition(!protocols.isEmpty && protocols.allSatisfy { !$0.isEmpty && $0.utf8.count < 256 })
@@ -51,6 +62,8 @@ public final class TLSContext: @unchecked Sendable {
         self.identity = identity.endpointId
         self.protocols = protocols
         self.admit = admit
+        self.recordLayer = recordLayer
+        self.recordsPerKey = max(1, recordsPerKey)
         guard let context = SSL_CTX_new(role == .client ? TLS_client_method() : TLS_server_method()) else {
             throw .setupFailed(OpenSSLErrors.drain())
         }
@@ -70,6 +83,11 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_set_cert_verify_callback(context, verifyPeerCertificate, nil)
         if role == .server {
             SSL_CTX_set_alpn_select_cb(context, selectProtocol, nil)
+        }
+        if recordLayer == .ours {
+            // OpenSSL 3.0 gives the traffic secrets only to a key log; they never leave
+            // the connection (`TLSConnection.noteKeyLog`).
+            SSL_CTX_set_keylog_callback(context, keepTrafficSecrets)
         }
     }
 
@@ -144,6 +162,15 @@ private func verifyPeerCertificate(_ store: OpaquePointer?, _: UnsafeMutableRawP
     }
     connection.peer = peer
     return 1
+}
+
+/// The key log callback: hands OpenSSL's line to its connection, which keeps the two
+/// application traffic secrets.
+private func keepTrafficSecrets(_ ssl: OpaquePointer?, _ line: UnsafePointer<CChar>?) {
+    guard let ssl, let line, let connection = TLSConnection.from(ssl) else { return }
+    line.withMemoryRebound(to: UInt8.self, capacity: 1) { bytes in
+        connection.noteKeyLog(UnsafeBufferPointer(start: bytes, count: strlen(line)))
+    }
 }
 
 /// Server side of ALPN: the first of the client's protocols that we accept, or a fatal

@@ -4,7 +4,8 @@ import Sockets
 /// TLS over a byte stream (a socket, or a relay's spliced connection), as a `ByteStream`: one thread may read while another
 /// writes. OpenSSL's state is guarded by one lock that is never held across a blocking
 /// socket call; writes to the socket are serialised by a second lock so records leave
-/// in the order they were made.
+/// in the order they were made. Once our own record layer has taken over from OpenSSL
+/// (`TLSConnection.recordsAreOurs`, after the handshake), reads take no lock at all.
 public final class TLSStream: ByteStream, @unchecked Sendable {
     public let connection: TLSConnection
     /// What carries the records.
@@ -46,6 +47,16 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
 
     public func read(into buffer: inout [UInt8], from offset: Int) throws -> Int {
         guard offset >= 0, offset < buffer.count else { return 0 }
+        if connection.recordsAreOurs {
+            // The reader's half of our record layer is its own: no lock, nothing to send.
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { raw in
+                    try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...]))
+                }
+                if let n { return n }
+                if try connection.receive(from: socket) == 0 { return 0 }
+            }
+        }
         while true {
             let result: Int? = try state.withLock { () throws -> Int? in
                 let n = try buffer.withUnsafeMutableBytes { raw in

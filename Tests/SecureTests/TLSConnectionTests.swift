@@ -15,7 +15,7 @@ import Testing
     }
 
     /// Runs both handshakes, passing bytes back and forth, until both finish or one throws.
-    func shakeHands(_ client: TLSConnection, _ server: TLSConnection) throws {
+    static func shakeHands(_ client: TLSConnection, _ server: TLSConnection) throws {
         for _ in 0..<10 {
             let clientDone = try client.handshake()
             server.receive(client.takeOutbound()[...])
@@ -26,7 +26,7 @@ import Testing
         Issue.record("the handshake did not finish in 10 rounds")
     }
 
-    func send(_ text: String, from a: TLSConnection, to b: TLSConnection) throws -> String? {
+    static func send(_ text: String, from a: TLSConnection, to b: TLSConnection) throws -> String? {
         try Array(text.utf8).withUnsafeBytes { try a.write($0) }
         b.receive(a.takeOutbound()[...])
         var buffer = [UInt8](repeating: 0, count: 1024)
@@ -38,13 +38,13 @@ import Testing
         let client = try TLSConnection(
             context: TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p/1"]))
         let server = try TLSConnection(context: serverContext(allow: [laptop.endpointId]))
-        try shakeHands(client, server)
+        try Self.shakeHands(client, server)
         #expect(client.peer == pi.endpointId)
         #expect(server.peer == laptop.endpointId)
         #expect(client.applicationProtocol == "usbp2p/1")
         #expect(server.applicationProtocol == "usbp2p/1")
-        #expect(try send("hello pi", from: client, to: server) == "hello pi")
-        #expect(try send("hello laptop", from: server, to: client) == "hello laptop")
+        #expect(try Self.send("hello pi", from: client, to: server) == "hello pi")
+        #expect(try Self.send("hello laptop", from: server, to: client) == "hello laptop")
     }
 
     @Test func bothEndsExportTheSameKeyingMaterialAndOtherSessionsDiffer() throws {
@@ -52,7 +52,7 @@ import Testing
             let client = try TLSConnection(
                 context: TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p/1"]))
             let server = try TLSConnection(context: serverContext(allow: [laptop.endpointId]))
-            try shakeHands(client, server)
+            try Self.shakeHands(client, server)
             return (client, server)
         }
         let (c1, s1) = try session()
@@ -69,7 +69,7 @@ import Testing
         let server = try TLSConnection(
             context: TLSContext(role: .server, identity: impostor, protocols: ["usbp2p/1"]) { _ in nil })
         #expect {
-            try shakeHands(client, server)
+            try Self.shakeHands(client, server)
         } throws: { error in
             guard case .peerRefused(let why) = error as? TLSError else { return false }
             return why.contains("not the pinned \(pi.endpointId)")
@@ -104,7 +104,7 @@ import Testing
         let client = try TLSConnection(
             context: TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p-pair/1"]))
         let server = try TLSConnection(context: serverContext(allow: [laptop.endpointId]))
-        #expect(throws: TLSError.self) { try shakeHands(client, server) }
+        #expect(throws: TLSError.self) { try Self.shakeHands(client, server) }
     }
 
     @Test func garbageInsteadOfAClientHelloFailsTheServerHandshake() throws {
@@ -122,7 +122,7 @@ import Testing
         let client = try TLSConnection(
             context: TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p/1"]))
         let server = try TLSConnection(context: serverContext(allow: [laptop.endpointId]))
-        try shakeHands(client, server)
+        try Self.shakeHands(client, server)
         try Array("secret".utf8).withUnsafeBytes { try client.write($0) }
         var record = client.takeOutbound()
         record[record.count - 3] ^= 0x01
@@ -135,7 +135,7 @@ import Testing
         let client = try TLSConnection(
             context: TLSContext(clientFor: pi.endpointId, identity: laptop, protocols: ["usbp2p/1"]))
         let server = try TLSConnection(context: serverContext(allow: [laptop.endpointId]))
-        try shakeHands(client, server)
+        try Self.shakeHands(client, server)
         try Array("one byte at a time".utf8).withUnsafeBytes { try client.write($0) }
         var buffer = [UInt8](repeating: 0, count: 64)
         var result: Int?
@@ -155,7 +155,7 @@ import Testing
                 context: TLSContext(role: .server, identity: pi, protocols: ["usbp2p/1"], preferChaCha20: prefer) { _ in
                     nil
                 })
-            try shakeHands(client, server)
+            try Self.shakeHands(client, server)
             #expect(server.cipherName == expected)
             #expect(client.cipherName == expected)
         }
