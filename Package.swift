@@ -69,7 +69,8 @@ let package = Package(
         .target(name: "GPIO", dependencies: ["CGPIOD", "OSThreads", "Log"], swiftSettings: strict),
         // Mutual TLS 1.3 on EndpointIds through OpenSSL, sans-IO, with a socket driver.
         .target(
-            name: "Secure", dependencies: ["ByteBuffers", "COpenSSL", "CPlatform", "Identity", "Sockets", "OSThreads"],
+            name: "Secure",
+            dependencies: ["ByteBuffers", "COpenSSL", "CPlatform", "FileSystem", "Identity", "Sockets", "OSThreads"],
             swiftSettings: strict),
         // One multiplexed, resumable session per peer pair over any byte stream.
         .target(

@@ -3,12 +3,14 @@
 //   session        the session's framing over plain TCP, no TLS
 //   session+tls    the product's direct path: the session over mutual TLS 1.3
 //   session+tls-openssl  the same with OpenSSL's record layer after the handshake, not ours
+//   session+ktls   the same with kernel TLS after the handshake (Linux with the tls module;
+//                  where it is missing the line says so and the path is our record layer)
 //   session+relay  the product's relayed path: the same through usbp2p-relay (TLS inside TLS)
 // Each path carries one channel to an echo: throughput is a one-way stream of 64 MiB into
 // the echo and back out (bytes counted at the far end), latency is 512-byte round trips.
 // On the session paths the echo is a channel handler, as usbp2pd's USB/IP connections are
 // (fed by the session's reader, sending straight back into the session).
-// Usage: SessionPaths [MiB] [ROUND-TRIPS] [PATH...] (all five paths when none is named;
+// Usage: SessionPaths [MiB] [ROUND-TRIPS] [PATH...] (all six paths when none is named;
 // one path alone is for a profiler)
 import Identity
 import Log
@@ -17,6 +19,7 @@ import Relay
 import Secure
 import Session
 import Sockets
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -27,6 +30,13 @@ let roundTrips = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])
 let quiet = Logger(label: "bench", level: .critical)
 let pi = EndpointIdentity.generate()
 let laptop = EndpointIdentity.generate()
+/// The TLS streams of the path being measured, to say afterwards whether the kernel had them.
+let streams = Mutex<[TLSStream]>([])
+
+func kept(_ stream: TLSStream) -> TLSStream {
+    streams.withLock { $0.append(stream) }
+    return stream
+}
 
 /// Echoes a socket's bytes back until it closes.
 func echo(_ socket: any ByteStream) {
@@ -54,7 +64,12 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
         return (try TCP.connect(to: listener.endpoint), { listener.socket.shutdown() })
     default:
         let tls = name != "session"
-        let records: TLSContext.RecordLayer = name == "session+tls-openssl" ? .openSSL : .ours
+        let records: TLSContext.RecordLayer =
+            switch name {
+            case "session+tls-openssl": .openSSL
+            case "session+ktls": .kernel
+            default: .ours
+            }
         let serverTLS = try TLSContext(role: .server, identity: pi, protocols: ["usbp2p/1"], recordLayer: records) {
             _ in nil
         }
@@ -67,7 +82,9 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
             SessionEvents(openChannel: { _, sender in .handler(EchoHandler(sender)) })
         }
         let serve: @Sendable (any ByteStream) -> Void = { transport in
-            guard let stream: any ByteStream = tls ? try? TLSStream(socket: transport, context: serverTLS) : transport
+            guard
+                let stream: any ByteStream = tls
+                    ? (try? TLSStream(socket: transport, context: serverTLS)).map(kept) : transport
             else { return }
             _ = try? registry.accept(stream, peer: "laptop")
         }
@@ -103,7 +120,7 @@ func openPath(_ name: String) throws -> (channel: any ByteStream, stop: () -> Vo
                 } else {
                     try TCP.connect(to: listener.endpoint)
                 }
-            return (tls ? try TLSStream(socket: transport, context: clientTLS) : transport, "benchmark")
+            return (tls ? kept(try TLSStream(socket: transport, context: clientTLS)) : transport, "benchmark")
         }
         let session = try client.start()
         let channel = try session.openChannel()
@@ -170,14 +187,21 @@ func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
 print("session paths on loopback: \(megabytes) MiB each way through an echo, \(roundTrips) round trips of 512 B")
 print("path                  MB/s   ×tcp   median RTT µs   ×tcp")
 var baseline: (mbps: Double, rttMicros: Double)?
-let allPaths = ["tcp", "session", "session+tls", "session+tls-openssl", "session+relay"]
+let allPaths = ["tcp", "session", "session+tls", "session+tls-openssl", "session+ktls", "session+relay"]
 let chosen = CommandLine.arguments.count > 3 ? Array(CommandLine.arguments[3...]) : allPaths
 if let unknown = chosen.first(where: { !allPaths.contains($0) }) {
     print("SessionPaths: no path \(unknown); the paths are \(allPaths.joined(separator: ", "))")
     exit(2)
 }
 for name in chosen {
+    streams.withLock { $0 = [] }
     let result = try measure(name)
+    if name == "session+ktls" {
+        let inKernel = streams.withLock { $0.map { $0.recordsInKernel } }
+        if !inKernel.contains(where: { $0.sending && $0.receiving }) {
+            print("  (no kernel TLS here: \(inKernel); the line below is our record layer)")
+        }
+    }
     let base = baseline ?? result
     if baseline == nil { baseline = result }
     print(

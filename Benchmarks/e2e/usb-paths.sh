@@ -151,5 +151,9 @@ for path in kernel+wg session; do
 done
 echo
 echo "$idle"
+# Kernel TLS on the session's connections, from the server's side: connections whose
+# records the kernel sealed (Tx) and opened (Rx) in this run (0: our record layer).
+ip netns exec bpi awk '/^TlsTxSw|^TlsRxSw/ {printf "%s %s  ", $1, $2} END {print "(kernel TLS, usbp2pd)"}' \
+  /proc/net/tls_stat 2> /dev/null || echo "no kernel TLS statistics (the tls module is not loaded)"
 echo "targets: session >= 1.0x kernel+wg throughput, <= 1.5x its round trip;" \
   "usbp2pd >= 0.9x kernel throughput, <= 1.2x its round trip; idle usbp2pd < 24 MB RSS, < 1% CPU"

@@ -39,7 +39,7 @@ final class KeyUpdateRequest: Sendable {
 
 /// The sending half: one writer at a time (a stream's writer, under its lock).
 final class RecordWriter {
-    private let protection: RecordProtection
+    let protection: RecordProtection
     private let request: KeyUpdateRequest
     private let recordsPerKey: UInt64
 
@@ -86,7 +86,7 @@ final class RecordWriter {
 /// the reader's buffer when it has room for a whole record's plaintext, and into a buffer
 /// of this half otherwise (a small read), from which the next reads are served.
 final class RecordReader {
-    private let protection: RecordProtection
+    let protection: RecordProtection
     private let request: KeyUpdateRequest
     /// Plaintext opened for a read that had less room: bytes `pendingStart..<pendingEnd`.
     private var pending: [UInt8] = []
@@ -99,6 +99,9 @@ final class RecordReader {
         self.protection = protection
         self.request = request
     }
+
+    /// Nothing opened and not yet read, and the peer has not closed.
+    var isDrained: Bool { pendingStart == pendingEnd && !peerClosed }
 
     /// Opens the whole records waiting in `inbound` into `destination` while it has room:
     /// the number of application bytes, 0 once the peer closed cleanly, nil when a whole

@@ -94,6 +94,21 @@ final class RecordProtection {
         try installKey()
     }
 
+    /// What kernel TLS needs to carry on from here (`KernelRecords`): the suite's number in
+    /// CPlatform's shim, the key and IV derived again, and the next record's number.
+    func kernelParameters() -> (cipher: Int32, key: [UInt8], iv: [UInt8], sequence: UInt64)? {
+        guard let digest = suite.digest,
+            let key = Self.expandLabel(secret, label: "key", length: suite.keyLength, digest: digest)
+        else { return nil }
+        let cipher: Int32 =
+            switch suite {
+            case .aes128GCM: 0
+            case .aes256GCM: 1
+            case .chaCha20Poly1305: 2
+            }
+        return (cipher, key, iv, sequence)
+    }
+
     private func installKey() throws(TLSError) {
         guard let digest = suite.digest, let cipher = suite.cipher,
             var key = Self.expandLabel(secret, label: "key", length: suite.keyLength, digest: digest),

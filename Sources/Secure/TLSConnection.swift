@@ -46,7 +46,7 @@ public final class TLSConnection: @unchecked Sendable {
         }
         SSL_set_bio(ssl, reading, writing)  // the SSL owns both BIOs now
         switch context.recordLayer {
-        case .ours:
+        case .ours, .kernel:
             // OpenSSL reads only the handshake's records, each exactly: whatever follows
             // them stays in `inbound` for our own record layer.
             SSL_set_read_ahead(ssl, 0)
@@ -144,6 +144,17 @@ public final class TLSConnection: @unchecked Sendable {
     /// never makes bytes to send, and needs no lock shared with writes.
     public var recordsAreOurs: Bool { reader != nil }
 
+    /// Nothing received waits to be opened here: the next byte on the socket starts a
+    /// record (kernel TLS may take over reading).
+    var readerIsDrained: Bool { inbound.pendingByteCount == 0 && reader?.isDrained == true }
+
+    /// Nothing sealed waits to be taken: the next record is the writer's next.
+    var writerIsDrained: Bool { outbound.count == 0 }
+
+    /// Our record layer's halves, for kernel TLS to carry on from (nil: OpenSSL's layer).
+    var readingProtection: RecordProtection? { reader?.protection }
+    var writingProtection: RecordProtection? { writer?.protection }
+
     /// Called by the key log callback: keeps the two application traffic secrets (RFC 8446,
     /// section 7.1), which OpenSSL logs as "<label> <client random> <secret>" in hex.
     func noteKeyLog(_ line: UnsafeBufferPointer<UInt8>) {
@@ -184,7 +195,7 @@ public final class TLSConnection: @unchecked Sendable {
         // Moved out, so the record layer holds the only copies and wipes them itself.
         var secrets = (client: clientTrafficSecret, server: serverTrafficSecret)
         (clientTrafficSecret, serverTrafficSecret) = (nil, nil)
-        guard context.recordLayer == .ours, let name = cipherName,
+        guard context.recordLayer != .openSSL, let name = cipherName,
             let suite = RecordProtection.Suite(openSSLName: name),
             let client = secrets.client, let server = secrets.server, SSL_has_pending(ssl) == 0
         else {

@@ -15,10 +15,12 @@ import Identity
 /// Who we are and whom we accept, for one role. Shared by every connection of that role.
 public final class TLSContext: @unchecked Sendable {
     public enum Role: Sendable { case client, server }
-    /// Who seals and opens records once the handshake is done: our own record layer
-    /// (`ApplicationRecords`: no copies through OpenSSL's buffers, reader and writer apart),
-    /// or OpenSSL's, kept to measure against and to prove the two interoperate.
-    public enum RecordLayer: Sendable { case ours, openSSL }
+    /// Who seals and opens records once the handshake is done: the kernel's (`KernelRecords`,
+    /// the default) on a stream over a socket where Linux has the `tls` module, and our own
+    /// record layer elsewhere (`ApplicationRecords`: no copies through OpenSSL's buffers,
+    /// reader and writer apart); or ours only; or OpenSSL's, kept to measure against and
+    /// to prove the records interoperate.
+    public enum RecordLayer: Sendable { case ours, openSSL, kernel }
 
     public let role: Role
     public let identity: EndpointId
@@ -42,7 +44,7 @@ public final class TLSContext: @unchecked Sendable {
     ///     instructions).
     public convenience init(
         role: Role, identity: EndpointIdentity, protocols: [String], preferChaCha20: Bool = CPUFeatures.prefersChaCha20,
-        recordLayer: RecordLayer = .ours, admit: @escaping @Sendable (EndpointId) -> String?
+        recordLayer: RecordLayer = .kernel, admit: @escaping @Sendable (EndpointId) -> String?
     ) throws(TLSError) {
         try self.init(
             role: role, identity: identity, protocols: protocols, preferChaCha20: preferChaCha20,
@@ -54,7 +56,7 @@ public final class TLSContext: @unchecked Sendable {
     /// (In TLS 1.3 the server has chosen the protocol before the client's certificate.)
     public init(
         role: Role, identity: EndpointIdentity, protocols: [String], preferChaCha20: Bool = CPUFeatures.prefersChaCha20,
-        recordLayer: RecordLayer = .ours, recordsPerKey: UInt64 = TLSContext.defaultRecordsPerKey,
+        recordLayer: RecordLayer = .kernel, recordsPerKey: UInt64 = TLSContext.defaultRecordsPerKey,
         admitting admit: @escaping @Sendable (EndpointId, String?) -> String?
     ) throws(TLSError) {
         precondition(!protocols.isEmpty && protocols.allSatisfy { !$0.isEmpty && $0.utf8.count < 256 })
@@ -84,7 +86,7 @@ public final class TLSContext: @unchecked Sendable {
         if role == .server {
             SSL_CTX_set_alpn_select_cb(context, selectProtocol, nil)
         }
-        if recordLayer == .ours {
+        if recordLayer != .openSSL {
             // OpenSSL 3.0 gives the traffic secrets only to a key log; they never leave
             // the connection (`TLSConnection.noteKeyLog`).
             SSL_CTX_set_keylog_callback(context, keepTrafficSecrets)

@@ -23,6 +23,8 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     /// Records a write without blocking made and the socket had no room for (guarded by
     /// `sending`): they leave first, with the next `writeAll`.
     private var held: [UInt8] = []
+    /// Kernel TLS, when the context asks for it and the kernel has it (see `KernelRecords`).
+    private let kernel: KernelRecords?
 
     public var peer: String { socket.peer }
 
@@ -43,6 +45,22 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
             if done { break }
             guard try connection.receive(from: socket) > 0 else { throw TLSError.closedDuringHandshake }
         }
+        kernel =
+            if context.recordLayer == .kernel, connection.recordsAreOurs, let directSocket {
+                KernelRecords.start(on: directSocket, recordsPerKey: context.recordsPerKey)
+            } else {
+                nil
+            }
+    }
+
+    /// Whether the kernel took this stream's records on (then it seals and opens them, each
+    /// direction from its first record boundary on; see `KernelRecords`).
+    public var recordsGoToKernel: Bool { kernel != nil }
+
+    /// Whether the kernel seals and opens this stream's records now.
+    public var recordsInKernel: (sending: Bool, receiving: Bool) {
+        let sending = self.sending.withLock { kernel?.sending ?? false }
+        return (sending, kernel?.receiving ?? false)
     }
 
     public func read(into buffer: inout [UInt8], from offset: Int) throws -> Int {
@@ -50,10 +68,20 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
         if connection.recordsAreOurs {
             // The reader's half of our record layer is its own: no lock, nothing to send.
             while true {
+                if let kernel, kernel.receiving {
+                    return try buffer.withUnsafeMutableBytes { raw in
+                        try kernel.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...]))
+                    }
+                }
                 let n = try buffer.withUnsafeMutableBytes { raw in
                     try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[offset...]))
                 }
                 if let n { return n }
+                if let kernel, connection.readerIsDrained, let protection = connection.readingProtection {
+                    // A record boundary: the kernel opens from the next byte on.
+                    try kernel.install(protection, receiving: true)
+                    continue
+                }
                 if try connection.receive(from: socket) == 0 { return 0 }
             }
         }
@@ -79,6 +107,10 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
                 held.removeAll(keepingCapacity: true)
             }
             guard !bytes.isEmpty else { return }
+            if let kernel, try kernelSeals() {
+                try kernel.sent(bytes.count)
+                return try socket.writeAll(bytes)
+            }
             let end = try encrypt(bytes)
             try socket.writeAll(records[0..<end])
         }
@@ -92,12 +124,31 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
             return (bytes.count, false)
         }
         return try sending.withLock {
+            if let kernel, try kernelSeals() {
+                // Plaintext now: the kernel seals what the socket takes.
+                try kernel.sent(bytes.count)
+                let sent = held.isEmpty ? try socket.sendNow(bytes) : 0
+                if sent < bytes.count { held.append(contentsOf: bytes[(bytes.startIndex + sent)...]) }
+                return (bytes.count, !held.isEmpty)
+            }
             let end = try encrypt(bytes)
             // Behind records already held, these wait too (order).
             let sent = held.isEmpty ? try socket.sendNow(records[0..<end]) : 0
             if sent < end { held.append(contentsOf: records[sent..<end]) }
             return (bytes.count, !held.isEmpty)
         }
+    }
+
+    /// Whether the kernel seals what this writer sends (`sending` held): once asked for and
+    /// at a record boundary (nothing sealed by us waits), it takes over from our writer.
+    private func kernelSeals() throws -> Bool {
+        guard let kernel else { return false }
+        if kernel.sending { return true }
+        guard held.isEmpty, connection.writerIsDrained, let protection = connection.writingProtection else {
+            return false
+        }
+        try kernel.install(protection, receiving: false)
+        return true
     }
 
     /// Encrypts `bytes` into `records` (`sending` held), after what a read left to send;

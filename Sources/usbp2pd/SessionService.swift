@@ -493,6 +493,9 @@ final class SessionService: @unchecked Sendable {
                 return
             }
             let session = try registry.accept(stream, peer: peer.description, path: path)
+            logger.info(
+                "\(peer) on \(path): \(stream.connection.cipherName ?? "TLS 1.3"), records sealed by "
+                    + (stream.recordsGoToKernel ? "the kernel (kernel TLS)" : "usbp2pd"))
             // Past the deadline the transport is cut: the session waits for the client to
             // resume it, as after any drop.
             deadlines.cancel(deadline)

@@ -302,8 +302,9 @@ irq=$(on_appliance 30 "journalctl -b -u usbp2p-irq-affinity --no-pager -o cat | 
 echo "   $irq"
 [[ "$irq" == *"on CPU 1"* ]] || fail "boot: the USB interrupt was not moved to the USB core"
 on_appliance 30 "systemctl show -p User --value usbp2pd | grep -qx usbp2p" > /dev/null || fail "boot: usbp2pd does not run as its own user"
+on_appliance 30 "test -e /proc/net/tls_stat" > /dev/null || fail "boot: the tls module (kernel TLS for sessions) is not loaded"
 until_ok 300 "boot: the appliance has no address from the laptop's DHCP" on_appliance 30 "ip -4 addr show | grep -q 198.18.77."
-pass "boot: READY in ${ready_s} s; root ro, state rw, provisioned identity, ssh off, USB IRQ on CPU 1, own user"
+pass "boot: READY in ${ready_s} s; root ro, state rw, provisioned identity, ssh off, USB IRQ on CPU 1, own user, kernel TLS"
 
 # The card's settings, applied before usbp2pd (usbp2p-settings.service, as root): the
 # service's part without the passphrase, the supplicant's file (there is no wlan0 in

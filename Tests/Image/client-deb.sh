@@ -34,6 +34,7 @@ check='
     [ -f "$f" ] || { echo "missing: $f"; exit 1; }
   done
   grep -qx vhci-hcd /usr/lib/modules-load.d/usbp2p-client.conf
+  grep -qx tls /usr/lib/modules-load.d/usbp2p-client.conf
   getent group usbp2p > /dev/null || { echo "no usbp2p group after the install"; exit 1; }
   grep -q "^state_directory = \"/var/lib/usbp2p-client\"" /etc/usbp2p/client.toml
   usbp2p-client config check --config /etc/usbp2p/client.toml > /dev/null

@@ -29,4 +29,20 @@ void usbp2p_return_free_memory(void);
 /// <sys/eventfd.h> is not part of Swift's Glibc module.
 int usbp2p_eventfd(void);
 
+/// Kernel TLS (linux/tls.h, not part of Swift's Glibc module): the "tls" upper-layer
+/// protocol on a connected TCP socket. Returns 0, or an errno value (ENOENT: no tls module).
+int usbp2p_ktls_start(int fd);
+
+/// Hands one direction's TLS 1.3 record keys to the kernel (`receive`: 1 for TLS_RX, 0 for
+/// TLS_TX). `cipher`: 0 AES-128-GCM, 1 AES-256-GCM, 2 ChaCha20-Poly1305; `key` of 16 or 32
+/// bytes; `iv` the 12-byte IV of RFC 8446 section 7.3; `sequence` the next record's
+/// number. Returns 0, or an errno value.
+int usbp2p_ktls_set_keys(int fd, int receive, int cipher, const unsigned char *key, int key_length,
+                         const unsigned char *iv, unsigned long long sequence);
+
+/// One receive from a kernel TLS socket: the bytes of one or more records of a single
+/// content type, which goes to `*record_type` (23 when the kernel says nothing). Returns
+/// the count, 0 at the end of the stream, or -errno.
+long usbp2p_ktls_receive(int fd, void *buffer, unsigned long length, unsigned char *record_type);
+
 #endif
