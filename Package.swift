@@ -22,6 +22,10 @@ let package = Package(
         .library(name: "Sockets", targets: ["Sockets"]),
         .library(name: "OSThreads", targets: ["OSThreads"]),
         .library(name: "Log", targets: ["Log"]),
+        // For the export path's allocation benchmark in Benchmarks/.
+        .library(name: "Exporter", targets: ["Exporter"]),
+        .library(name: "USBHost", targets: ["USBHost"]),
+        .library(name: "ByteBuffers", targets: ["ByteBuffers"]),
         // For the parsers' fuzzer in Fuzz/.
         .library(name: "Config", targets: ["Config"]),
         .library(name: "AccessPolicy", targets: ["AccessPolicy"]),

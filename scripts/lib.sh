@@ -63,7 +63,7 @@ elf_machine() {
 }
 
 # The Swift files that swift-format checks (scripts/format, scripts/test).
-swift_format_paths=(Sources Tests Fuzz Benchmarks/USBIPCodec Benchmarks/SessionPaths Package.swift Benchmarks/Package.swift)
+swift_format_paths=(Sources Tests Fuzz Benchmarks/USBIPCodec Benchmarks/SessionPaths Benchmarks/ExportPath Package.swift Benchmarks/Package.swift)
 
 # partition_bytes DISK N: prints "START SIZE" in bytes of partition N of a disk or image
 # (sfdisk's dump); returns 1 if it has no partition N.

@@ -23,7 +23,7 @@ import USBIP
 /// submitting the next URB never waits while the USB thread writes a reply to the socket
 /// (the guest's traces showed it did, for every URB, three futex calls each time).
 /// `send` must not block (it runs on the USB thread) and must not call back.
-final class ImportSession: @unchecked Sendable {
+public final class ImportSession: @unchecked Sendable {
     let device: any URBDevice
     let devid: UInt32
     private let send: @Sendable (OutboundMessage) -> Void
@@ -61,13 +61,13 @@ final class ImportSession: @unchecked Sendable {
         var unlinkSeqnum: UInt32?
     }
 
-    enum ProtocolError: Error, CustomStringConvertible {
+    public enum ProtocolError: Error, CustomStringConvertible {
         case wrongDevice(UInt32, expected: UInt32)
         case tooManyInFlight
         case duplicateSeqnum(UInt32)
         case unexpected(MessageKind)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .wrongDevice(let got, let expected):
                 "URB for devid 0x\(String(got, radix: 16)), but 0x\(String(expected, radix: 16)) is imported"
@@ -78,7 +78,7 @@ final class ImportSession: @unchecked Sendable {
         }
     }
 
-    init(
+    public init(
         device: any URBDevice, devid: UInt32, logger: Logger, counters: ExportCounters = ExportCounters(),
         maxInFlightBytes: Int? = nil, send: @escaping @Sendable (OutboundMessage) -> Void,
         deviceGone: @escaping @Sendable () -> Void
@@ -93,7 +93,7 @@ final class ImportSession: @unchecked Sendable {
     }
 
     /// Handles one message of the URB phase; a protocol error ends the connection.
-    func handle(_ message: USBIPMessage) throws(ProtocolError) {
+    public func handle(_ message: USBIPMessage) throws(ProtocolError) {
         switch message {
         case .submit(let command): try submit(command)
         case .unlink(let command): unlink(command)
@@ -349,7 +349,7 @@ final class ImportSession: @unchecked Sendable {
 
     /// Cancels everything in flight and waits (bounded) for the completions, so the
     /// device can be released with nothing pending on it.
-    func end() {
+    public func end() {
         let transfers = state.withLock { inFlight.values.compactMap(\.transfer) }
         for transfer in transfers { transfer.cancel() }
         let deadline = monotonicSeconds() + Self.cancelDeadlineSeconds

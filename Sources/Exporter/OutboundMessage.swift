@@ -36,9 +36,18 @@ public struct OutboundMessage: Sendable {
     /// The wire bytes in arrays, for a writer that keeps them (a session channel's frames
     /// are slices of its parts): the message, then the data copied, unless it is small
     /// enough to go in one array with the message.
-    public var partsCopyingData: [ArraySlice<UInt8>] {
+    public var partsCopyingData: WireParts {
         guard let data else { return message.encodedParts }
-        if data.count < USBIPMessage.separateDataBytes { return [whole.encoded[...]] }
-        return [message.encoded[...], data.copied()[...]]
+        if data.count < USBIPMessage.separateDataBytes { return WireParts(encodedWithData(data)[...]) }
+        return WireParts(message.encoded[...], data.copied()[...])
+    }
+
+    /// The message, then `data`, in one array allocated once at its final size.
+    private func encodedWithData(_ data: FixedBytes.Slice) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(USBIPMessage.urbHeaderBytes + data.count)
+        message.encode(into: &bytes)
+        data.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        return bytes
     }
 }

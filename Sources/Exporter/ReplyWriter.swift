@@ -48,7 +48,7 @@ final class ReplyWriter: Sendable {
         // A reply's data goes out where it lies (in the transfer's buffer, or in the
         // message), after its header, in one gathered send; only what the socket cannot
         // take now is joined into one array for the queue.
-        let parts = outbound.data == nil ? outbound.message.encodedParts : [outbound.message.encoded[...]]
+        let parts = outbound.data == nil ? outbound.message.encodedParts : WireParts(outbound.message.encoded[...])
         let tail = outbound.data
         enum Outcome { case done, broken, overLimit }
         let outcome: Outcome = waiting.withLock { waiting in
@@ -79,7 +79,9 @@ final class ReplyWriter: Sendable {
     }
 
     /// What is left of `parts` and `tail` after the first `sent` bytes, in one array.
-    static func joined(_ parts: [ArraySlice<UInt8>], then tail: FixedBytes.Slice? = nil, droppingFirst sent: Int)
+    static func joined(
+        _ parts: some Collection<ArraySlice<UInt8>>, then tail: FixedBytes.Slice? = nil, droppingFirst sent: Int
+    )
         -> [UInt8]
     {
         var rest: [UInt8] = []

@@ -2,8 +2,9 @@ import USBHost
 
 /// What an import needs of its device: the seam between the URB logic of `ImportSession`
 /// and libusb, so every ordering of submit, complete and unlink, and every error reply,
-/// can be driven by a fake device in the tests.
-protocol URBDevice: AnyObject, Sendable {
+/// can be driven by a fake device in the tests (and in the benchmarks that count
+/// what one URB costs on the export path: public for them, not an API).
+public protocol URBDevice: AnyObject, Sendable {
     /// The device's bus id, for log lines.
     var busid: String { get }
     /// The type of endpoint `endpoint` (bit 7 set for IN) now; nil if it has none.
@@ -19,26 +20,26 @@ protocol URBDevice: AnyObject, Sendable {
 }
 
 /// A transfer in flight: it can only be asked to stop (its completion then says how it ended).
-protocol SubmittedURB: AnyObject, Sendable {
+public protocol SubmittedURB: AnyObject, Sendable {
     func cancel()
 }
 
 /// One transfer as libusb takes it (see `USBTransfer.init`).
-struct URBRequest: Sendable {
-    var type: USBTransferType
-    var endpoint: UInt8
-    var outData: ArraySlice<UInt8>
-    var length: Int
-    var isoPacketLengths: [Int]
-    var flags: USBTransferFlags
+public struct URBRequest: Sendable {
+    public var type: USBTransferType
+    public var endpoint: UInt8
+    public var outData: ArraySlice<UInt8>
+    public var length: Int
+    public var isoPacketLengths: [Int]
+    public var flags: USBTransferFlags
 }
 
 extension USBTransfer: SubmittedURB {}
 
 extension USBDeviceHandle: URBDevice {
-    var busid: String { info.busid }
+    public var busid: String { info.busid }
 
-    func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
+    public func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
         throws(USBError) -> any SubmittedURB
     {
         try USBTransfer(

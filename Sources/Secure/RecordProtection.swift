@@ -58,6 +58,8 @@ final class RecordProtection {
     let sealing: Bool
     private var secret: [UInt8]
     private var iv: [UInt8]
+    /// The current record's nonce, made in place (`startRecord`).
+    private var nonce = [UInt8](repeating: 0, count: ivLength)
     /// The next record's number under the current key (RFC 8446, section 5.3).
     private(set) var sequence: UInt64 = 0
     private let context: OpaquePointer
@@ -80,6 +82,7 @@ final class RecordProtection {
         EVP_CIPHER_CTX_free(context)  // cleanses the key schedule it holds
         secret.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
         iv.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        nonce.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
     }
 
     /// Moves to the next traffic secret (a KeyUpdate, RFC 8446, section 7.2): new key, new
@@ -178,14 +181,15 @@ final class RecordProtection {
         guard sequence < UInt64.max else { throw .recordFailed("the record sequence number is exhausted") }
         let bytes = record.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let cipherLength = bodyLength - Self.tagLength
-        var tag = [UInt8](UnsafeRawBufferPointer(start: bytes + record.count - Self.tagLength, count: Self.tagLength))
+        // OpenSSL copies the tag it is given (it only reads it).
+        let tag = UnsafeMutableRawPointer(mutating: bytes + record.count - Self.tagLength)
         let output = destination.assumingMemoryBound(to: UInt8.self)
         var produced: Int32 = 0
         let decrypted =
             startRecord()
             && EVP_CipherUpdate(context, nil, &produced, bytes, Int32(Self.headerLength)) == 1
             && EVP_CipherUpdate(context, output, &produced, bytes + Self.headerLength, Int32(cipherLength)) == 1
-            && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagLength), &tag) == 1
+            && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagLength), tag) == 1
         guard decrypted else { throw .recordFailed("opening a record failed: \(OpenSSLErrors.drain())") }
         guard EVP_CipherFinal_ex(context, output + cipherLength, &produced) == 1 else {
             ERR_clear_error()
@@ -226,7 +230,8 @@ final class RecordProtection {
     /// This record's nonce: the IV with the sequence number XORed into its last 8 bytes
     /// (section 5.3), given to the AEAD with no key (it stays).
     private func startRecord() -> Bool {
-        var nonce = iv
+        // Into a buffer kept for it (`var nonce = iv` would copy the array every record).
+        for index in 0..<Self.ivLength { nonce[index] = iv[index] }
         for index in 0..<8 {
             nonce[Self.ivLength - 1 - index] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(index)))
         }

@@ -430,16 +430,35 @@ extension Session {
             controlBytes -= frame.payload.count
             return frame
         }
-        let window = configuration.channelWindow
-        let ready = channels.values.lazy.filter { $0.mayTakeFrame(window: window) }.map {
-            ChannelScheduler.Ready(
-                id: $0.id, queuedBytes: $0.outgoingBytes, frameBytes: $0.outgoing.first?.payload.count ?? 0)
-        }
+        let ready = ReadyChannels(channels: channels.values, window: configuration.channelWindow)
         guard let id = scheduler.next(among: ready), let channel = channels[id] else { return nil }
         let frame = channel.outgoing.removeFirst()
         channel.outgoingBytes -= frame.payload.count
         channel.sentBytes += UInt64(frame.payload.count)
         removeIfClosed(channel)
         return frame
+    }
+}
+
+/// The channels that may send a frame now, as the scheduler sees them. A sequence of its
+/// own rather than a lazy filter and map: their closures cost two allocations on every
+/// call, and the writer asks after every frame it takes.
+struct ReadyChannels: Sequence, IteratorProtocol {
+    var channels: Dictionary<UInt16, SessionChannel>.Values.Iterator
+    let window: Int
+
+    init(channels: Dictionary<UInt16, SessionChannel>.Values, window: Int) {
+        self.channels = channels.makeIterator()
+        self.window = window
+    }
+
+    mutating func next() -> ChannelScheduler.Ready? {
+        while let channel = channels.next() {
+            guard channel.mayTakeFrame(window: window) else { continue }
+            return ChannelScheduler.Ready(
+                id: channel.id, queuedBytes: channel.outgoingBytes,
+                frameBytes: channel.outgoing.first?.payload.count ?? 0)
+        }
+        return nil
     }
 }

@@ -46,13 +46,14 @@ public final class ChannelSender: @unchecked Sendable {
     /// nothing while this end produces).
     @discardableResult
     public func send(_ bytes: some Collection<UInt8>) -> Bool {
-        session?.send(parts: [ArraySlice(bytes as? [UInt8] ?? Array(bytes))], onChannel: channel) ?? false
+        session?.send(parts: CollectionOfOne(ArraySlice(bytes as? [UInt8] ?? Array(bytes))), onChannel: channel)
+            ?? false
     }
 
     /// `send` of pieces that follow each other (a reply's header, then its data where it
     /// lies): queued together, each framed without a copy.
     @discardableResult
-    public func send(parts: [ArraySlice<UInt8>]) -> Bool {
+    public func send(parts: some Collection<ArraySlice<UInt8>>) -> Bool {
         session?.send(parts: parts, onChannel: channel) ?? false
     }
 
@@ -150,7 +151,7 @@ extension Session {
     }
 
     /// `ChannelSender.send`: not locked.
-    func send(parts: [ArraySlice<UInt8>], onChannel id: UInt16) -> Bool {
+    func send(parts: some Collection<ArraySlice<UInt8>>, onChannel id: UInt16) -> Bool {
         let count = parts.reduce(0) { $0 + $1.count }
         let outcome: Bool? = monitor.withLock {
             guard endReason == nil, let channel = channels[id], channel.handler != nil, !channel.finQueued else {

@@ -152,7 +152,9 @@ extension Socket {
     /// Writes what fits now of `parts` and then `tail`, one after another, in one gathered
     /// send (a reply's header, and its data where the device put it: no copy to join
     /// them); how many bytes that was, across the parts. Never blocks.
-    public func sendNow(parts: [ArraySlice<UInt8>], then tail: FixedBytes.Slice? = nil) throws(SystemError) -> Int {
+    public func sendNow<Parts: RandomAccessCollection<ArraySlice<UInt8>>>(
+        parts: Parts, then tail: FixedBytes.Slice? = nil
+    ) throws(SystemError) -> Int where Parts.Index == Int {
         if parts.count == 1, tail == nil { return try sendNow(parts[0]) }
         do {
             return try systemCall("sendmsg", path: peer) {
@@ -173,10 +175,10 @@ extension Socket {
 
     /// Points `vectors[index...]` at `parts[index...]` and `tail`, each valid only inside
     /// `body`, which gets how many vectors there are.
-    private static func gathering(
-        _ parts: [ArraySlice<UInt8>], then tail: FixedBytes.Slice?, from index: Int,
+    private static func gathering<Parts: RandomAccessCollection<ArraySlice<UInt8>>>(
+        _ parts: Parts, then tail: FixedBytes.Slice?, from index: Int,
         into vectors: UnsafeMutableBufferPointer<iovec>, _ body: (Int) -> Int
-    ) -> Int {
+    ) -> Int where Parts.Index == Int {
         func point(at index: Int, to bytes: UnsafeRawBufferPointer) {
             vectors.initializeElement(
                 at: index,

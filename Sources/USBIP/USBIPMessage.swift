@@ -83,20 +83,36 @@ public enum USBIPMessage: Equatable, Sendable {
     /// The message's wire bytes in a new array.
     public var encoded: [UInt8] {
         var buffer: [UInt8] = []
+        buffer.reserveCapacity(urbPhaseLength ?? 0)
         encode(into: &buffer)
         return buffer
     }
 
+    /// A URB-phase message's wire length, so its array is allocated once (the op phase's
+    /// messages are rare: they grow as they are written). Nil for those.
+    var urbPhaseLength: Int? {
+        switch self {
+        case .submit(let m): WireSize.urbHeader + m.transferBuffer.count + m.isoPacketDescriptors.wireBytes.count
+        case .submitReply(let m):
+            WireSize.urbHeader + m.transferBuffer.count + m.isoPacketDescriptors.wireBytes.count
+        case .unlink, .unlinkReply: WireSize.urbHeader
+        default: nil
+        }
+    }
+
+    /// The length of every URB-phase header, for writers that put data after one.
+    public static let urbHeaderBytes = WireSize.urbHeader
+
     /// The message's wire bytes in pieces that follow each other: a reply with data is
     /// its header and its data as it lies (no copy of the data), for a gathered write;
     /// any other message is one piece.
-    public var encodedParts: [ArraySlice<UInt8>] {
+    public var encodedParts: WireParts {
         if case .submitReply(let reply) = self, reply.transferBuffer.count >= Self.separateDataBytes,
             reply.isoPacketDescriptors.isEmpty
         {
-            return [reply.encodedHeader[...], reply.transferBuffer]
+            return WireParts(reply.encodedHeader[...], reply.transferBuffer)
         }
-        return [encoded[...]]
+        return WireParts(encoded[...])
     }
 
     /// Below this, a reply's data is copied after its header: one piece is cheaper.

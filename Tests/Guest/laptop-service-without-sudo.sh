@@ -5,7 +5,8 @@
 # pair, attach, see the status and detach without sudo and with no configuration of
 # their own; a user outside the group is told how to get in. The wish outlives the
 # service: after a restart the stick is back with no command. Detach by VID:PID ends it
-# for good. 4 MiB written through the attached stick read back with the same SHA-256.
+# for good. 4 MiB written through the attached stick read back with the same SHA-256, the
+# session's records sealed by the kernel (kernel TLS).
 # The identity an earlier 'sudo usbp2p-client' made is taken over at the first start. With
 # "every device, new ones too", a keyboard plugged into the server later is left out (and
 # the service says why) until it is named.
@@ -76,6 +77,11 @@ log "anna attaches the stick by VID:PID, without sudo"
 as anna attach "$vid:$pid" | tee $work/attach.log
 grep -q "attached: $busid on port" $work/attach.log || fail "the service did not report the stick attached"
 wait_for 30 "the stick on vhci_hcd" at_least 2 $vid $pid
+# The direct session's records are the kernel's (kernel TLS), as the logs say and the
+# kernel's own count shows.
+grep -q "records sealed by the kernel (kernel TLS)" $work/pi.log || fail "usbp2pd does not say the kernel seals the session's records"
+awk '/^TlsCurrTxSw|^TlsCurrRxSw/ {n++; if ($2 < 1) bad = 1} END {exit !(n == 2 && !bad)}' /proc/net/tls_stat \
+  || fail "no kernel TLS connection in /proc/net/tls_stat: $(cat /proc/net/tls_stat 2>&1 | tr '\n' ' ')"
 imported=$(busid_of $vid $pid 2)
 disk_of() { ls /sys/bus/usb/devices/$imported:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
 wait_for 30 "a disk on the imported stick" disk_of
