@@ -2,21 +2,22 @@
 /// then its data where it lies), without an array to hold them: a writer gathers them in
 /// one send, or frames each, and nothing is allocated for the list.
 public struct WireParts: RandomAccessCollection, Sendable {
-    public let first: ArraySlice<UInt8>
-    public let second: ArraySlice<UInt8>?
+    // Not `first`/`last`: those are Collection's, optional.
+    public let leading: ArraySlice<UInt8>
+    public let trailing: ArraySlice<UInt8>?
 
-    public init(_ first: ArraySlice<UInt8>, _ second: ArraySlice<UInt8>? = nil) {
-        self.first = first
-        self.second = second
+    public init(_ leading: ArraySlice<UInt8>, _ trailing: ArraySlice<UInt8>? = nil) {
+        self.leading = leading
+        self.trailing = trailing
     }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { second == nil ? 1 : 2 }
+    public var endIndex: Int { trailing == nil ? 1 : 2 }
 
     public subscript(position: Int) -> ArraySlice<UInt8> {
-        position == 0 ? first : second ?? []
+        position == 0 ? leading : trailing ?? []
     }
 
     /// Their bytes in all.
-    public var byteCount: Int { first.count + (second?.count ?? 0) }
+    public var byteCount: Int { leading.count + (trailing?.count ?? 0) }
 }

@@ -30,6 +30,15 @@ import Testing
         #expect(Array(message.encodedParts.joined()) == message.encoded)
     }
 
+    @Test(arguments: Samples.all.indices)
+    func everyURBMessageKnowsItsWireLengthBeforeEncoding(index: Int) {
+        let (_, message, _) = Samples.all[index]
+        switch message {
+        case .submit, .submitReply, .unlink, .unlinkReply: #expect(message.urbPhaseLength == message.encoded.count)
+        default: #expect(message.urbPhaseLength == nil)
+        }
+    }
+
     @Test func aLargeReplysDataIsAPartOfItsOwnTheDataAsItLies() {
         let data = (0..<65536).map { UInt8(truncatingIfNeeded: $0) }
         let reply = SubmitReply(seqnum: 7, status: 0, actualLength: 65536, transferBuffer: data[4096...])
