@@ -17,7 +17,4 @@ public struct WireParts: RandomAccessCollection, Sendable {
     public subscript(position: Int) -> ArraySlice<UInt8> {
         position == 0 ? leading : trailing ?? []
     }
-
-    /// Their bytes in all.
-    public var byteCount: Int { leading.count + (trailing?.count ?? 0) }
 }

@@ -7,7 +7,6 @@ import Testing
         let parts = WireParts([1, 2, 3])
         #expect(parts.count == 1)
         #expect(Array(parts.joined()) == [1, 2, 3])
-        #expect(parts.byteCount == 3)
     }
 
     @Test func twoPiecesFollowEachOtherInOrder() {
@@ -15,7 +14,6 @@ import Testing
         #expect(parts.count == 2)
         #expect(parts.map(Array.init) == [[1, 2], [3, 4, 5]])
         #expect(Array(parts.joined()) == [1, 2, 3, 4, 5])
-        #expect(parts.byteCount == 5)
     }
 
     @Test func anEmptySecondPieceStillCounts() {
