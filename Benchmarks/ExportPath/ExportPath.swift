@@ -15,8 +15,8 @@ import USBIP
 // writes CMD_SUBMIT into its channel's socket (as vhci_hcd does on the laptop), the
 // session carries it over TLS on loopback, usbp2pd's side decodes it as `USBIPChannel`
 // does (the stream decoder, then `ImportSession`) and submits it to a device that
-// completes at once, and the reply goes back the same way (`partsCopyingData` into the
-// session's frames) into the client's socket, where it is read. One round trip per
+// completes at once, and the reply goes back the same way (encoded into the session's
+// pooled frame storage) into the client's socket, where it is read. One round trip per
 // iteration, 512 bytes IN or OUT. Every thread of both ends counts (the interposer sees
 // them all). libusb's own allocations (a transfer per URB) are not in it: the device is
 // a fake; USBIPConnection's op phase and lock are not either (nothing allocates there).
@@ -37,13 +37,13 @@ final class InstantDevice: URBDevice, @unchecked Sendable {
 
     func transferType(endpoint: UInt8) -> USBTransferType? { endpoint & 0x7f == 0 ? .control : .bulk }
 
-    func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
+    func submit(_ request: URBRequest, tag: UInt32, completion: any USBTransferCompletion)
         throws(USBError) -> any SubmittedURB
     {
         let isIn = request.endpoint & 0x80 != 0
         let count = isIn ? request.length : request.outData.count
-        completion(
-            USBTransferResult(status: .completed, actualLength: count, data: block.slice(0..<(isIn ? count : 0))))
+        completion.transferCompleted(
+            tag, USBTransferResult(status: .completed, actualLength: count, data: block.slice(0..<(isIn ? count : 0))))
         return handle
     }
 
@@ -62,7 +62,8 @@ final class ExportHandler: ChannelHandler, @unchecked Sendable {
     init(_ sender: ChannelSender) {
         session = ImportSession(
             device: InstantDevice(), devid: Self.devid, logger: Logger(label: "bench", level: .critical),
-            send: { message in _ = sender.send(parts: message.partsCopyingData) }, deviceGone: {})
+            send: { message in _ = sender.send(byteCount: message.wireLength ?? 0) { message.encode(into: &$0) } },
+            deviceGone: {})
     }
 
     func received(_ bytes: ArraySlice<UInt8>) {

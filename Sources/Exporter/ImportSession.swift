@@ -23,7 +23,7 @@ import USBIP
 /// submitting the next URB never waits while the USB thread writes a reply to the socket
 /// (the guest's traces showed it did, for every URB, three futex calls each time).
 /// `send` must not block (it runs on the USB thread) and must not call back.
-public final class ImportSession: @unchecked Sendable {
+public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
     let device: any URBDevice
     let devid: UInt32
     private let send: @Sendable (OutboundMessage) -> Void
@@ -55,6 +55,8 @@ public final class ImportSession: @unchecked Sendable {
     private struct InFlight {
         /// Its transfer buffer, counted against `maxInFlightBytes`.
         var bytes: Int
+        /// What the reply needs of the command (none of the decoder's buffer).
+        var command: SubmitCommand
         /// Nil while it is being submitted.
         var transfer: (any SubmittedURB)?
         /// The seqnum of the CMD_UNLINK that asked for it to be cancelled.
@@ -136,6 +138,8 @@ public final class ImportSession: @unchecked Sendable {
         if command.transferFlags & 0x0040 != 0 { flags.insert(.zeroPacket) }  // URB_ZERO_PACKET
 
         let bytes = type == .control ? 8 + length : length
+        // What the completion keeps of the command must not hold the decoder's buffer.
+        let kept = command.withoutDecoderStorage
         let admission = state.withLock { () -> Result<Bool, ProtocolError> in
             guard inFlight.count < Self.maxInFlight else { return .failure(.tooManyInFlight) }
             guard inFlight[command.seqnum] == nil else { return .failure(.duplicateSeqnum(command.seqnum)) }
@@ -145,7 +149,7 @@ public final class ImportSession: @unchecked Sendable {
                 outbox.append(OutboundMessage(.submitReply(Self.errorReply(to: command, status: URBStatus.noMemory))))
                 return .success(false)
             }
-            inFlight[command.seqnum] = InFlight(bytes: bytes)
+            inFlight[command.seqnum] = InFlight(bytes: bytes, command: kept)
             inFlightBytes += bytes
             return .success(true)
         }
@@ -165,12 +169,8 @@ public final class ImportSession: @unchecked Sendable {
             type: type, endpoint: type == .control ? (command.direction == .in ? 0x80 : 0) : endpoint,
             outData: outData, length: length, isoPacketLengths: command.isoPacketDescriptors.map { Int($0.length) },
             flags: flags)
-        // What the completion keeps of the command must not hold the decoder's buffer.
-        let kept = command.withoutDecoderStorage
         do throws(USBError) {
-            let transfer = try device.submit(request) { [weak self] result in
-                self?.complete(kept, result)
-            }
+            let transfer = try device.submit(request, tag: command.seqnum, completion: self)
             let cancelNow = state.withLock { () -> Bool in
                 guard inFlight[command.seqnum] != nil else { return false }  // already completed
                 inFlight[command.seqnum]!.transfer = transfer
@@ -203,7 +203,12 @@ public final class ImportSession: @unchecked Sendable {
         transfer?.cancel()
     }
 
-    /// Runs on the USB thread.
+    /// A transfer ended (its tag is its URB's seqnum). Runs on the USB thread.
+    public func transferCompleted(_ seqnum: UInt32, _ result: USBTransferResult) {
+        guard let command = state.withLock({ inFlight[seqnum]?.command }) else { return }
+        complete(command, result)
+    }
+
     private func complete(_ command: SubmitCommand, _ result: USBTransferResult) {
         let (reply, data) = Self.reply(to: command, result)
         counters.count(reply, direction: command.direction)

@@ -33,21 +33,13 @@ public struct OutboundMessage: Sendable {
         return .submitReply(reply)
     }
 
-    /// The wire bytes in arrays, for a writer that keeps them (a session channel's frames
-    /// are slices of its parts): the message, then the data copied, unless it is small
-    /// enough to go in one array with the message.
-    public var partsCopyingData: WireParts {
-        guard let data else { return message.encodedParts }
-        if data.count < USBIPMessage.separateDataBytes { return WireParts(encodedWithData(data)[...]) }
-        return WireParts(message.encoded[...], data.copied()[...])
-    }
+    /// The wire length, message and data, when it is known before encoding (every URB-phase
+    /// message); nil for the op phase's replies.
+    public var wireLength: Int? { message.urbPhaseLength.map { $0 + (data?.count ?? 0) } }
 
-    /// The message, then `data`, in one array allocated once at its final size.
-    private func encodedWithData(_ data: FixedBytes.Slice) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(USBIPMessage.urbHeaderBytes + data.count)
+    /// Appends the wire bytes: the message, then its data.
+    public func encode(into bytes: inout [UInt8]) {
         message.encode(into: &bytes)
-        data.withUnsafeBytes { bytes.append(contentsOf: $0) }
-        return bytes
+        data?.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
 }

@@ -9,9 +9,10 @@ public protocol URBDevice: AnyObject, Sendable {
     var busid: String { get }
     /// The type of endpoint `endpoint` (bit 7 set for IN) now; nil if it has none.
     func transferType(endpoint: UInt8) -> USBTransferType?
-    /// Submits one transfer; `completion` runs once, on another thread (possibly before
-    /// this returns), and must not block.
-    func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
+    /// Submits one transfer; `completion` is told its result with `tag` once, on another
+    /// thread (possibly before this returns), unless it has gone by then (it is held
+    /// weakly), and must not block.
+    func submit(_ request: URBRequest, tag: UInt32, completion: any USBTransferCompletion)
         throws(USBError) -> any SubmittedURB
     func clearHalt(endpoint: UInt8) throws(USBError)
     func setInterface(_ interface: Int32, alternateSetting: Int32) throws(USBError)
@@ -39,12 +40,12 @@ extension USBTransfer: SubmittedURB {}
 extension USBDeviceHandle: URBDevice {
     public var busid: String { info.busid }
 
-    public func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
+    public func submit(_ request: URBRequest, tag: UInt32, completion: any USBTransferCompletion)
         throws(USBError) -> any SubmittedURB
     {
         try USBTransfer(
             handle: self, type: request.type, endpoint: request.endpoint, outData: request.outData,
-            length: request.length, isoPacketLengths: request.isoPacketLengths, flags: request.flags,
+            length: request.length, isoPacketLengths: request.isoPacketLengths, flags: request.flags, tag: tag,
             completion: completion)
     }
 }

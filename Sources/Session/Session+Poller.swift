@@ -48,6 +48,7 @@ extension Session {
         var readiness = Readiness()
         var watched: [Watched] = []
         var interests: [Readiness.Interest] = []
+        var scratch: FrameStorage?
         let window = configuration.channelWindow
         while true {
             let running: Bool = monitor.withLock {
@@ -80,40 +81,60 @@ extension Session {
             if !readiness.events(at: 0).isEmpty { wakeup.drain() }
             for (index, entry) in watched.enumerated() where !readiness.events(at: index + 1).isEmpty {
                 if entry.write { flushIncoming(entry.channel, entry.local) }
-                if entry.read { readLocal(entry.channel, entry.local) }
+                if entry.read { readLocal(entry.channel, entry.local, scratch: &scratch) }
             }
         }
     }
 
     /// Local socket → frames, as much as is there and the peer's window allows (a 64 KiB
-    /// URB is several frames: read them all in one turn).
-    private func readLocal(_ channel: SessionChannel, _ local: Socket) {
+    /// URB is several frames: read them all in one turn). Reads go into `scratch`, a
+    /// frame's worth of storage the poller keeps: a large read becomes the frame's
+    /// storage as it is (and the pool gives the poller another), a small one is copied
+    /// into storage of its size, so a frame kept until acknowledged holds no more room
+    /// than about twice its bytes.
+    private func readLocal(_ channel: SessionChannel, _ local: Socket, scratch: inout FrameStorage?) {
         while true {
             let room: Int = monitor.withLock {
                 guard endReason == nil, !channel.finQueued else { return 0 }
+                if scratch == nil { scratch = payloadPool.take(capacity: SessionFrame.maxPayload) }
                 return min(SessionFrame.maxPayload, configuration.channelWindow - channel.queuedAhead)
             }
-            guard room > 0 else { return }
-            // Each frame owns its payload: read straight into it (not cleared first).
-            let payload: [UInt8]
-            do {
-                guard let read = try local.readSome(upTo: room) else { return }  // nothing (more) there
-                payload = read
-            } catch {
-                payload = []  // a broken local end ends the channel like a closed one
+            guard room > 0, let buffer = scratch else { return }
+            // Storage from the pool may be shorter than a frame: filled once, kept full.
+            if buffer.bytes.count < SessionFrame.maxPayload {
+                buffer.bytes.append(contentsOf: repeatElement(0, count: SessionFrame.maxPayload - buffer.bytes.count))
             }
-            let n = payload.count
+            let n: Int
+            do {
+                // Nil: nothing (more) there.
+                guard let read = try local.readSome(into: &buffer.bytes, upTo: room) else { return }
+                n = read
+            } catch {
+                n = 0  // a broken local end ends the channel like a closed one
+            }
             let small: Bool = monitor.withLock {
                 guard endReason == nil, !channel.finQueued else { return false }
-                if n > 0 {
-                    channel.outgoing.append(SessionFrame(kind: .data, channel: channel.id, payload: payload))
-                    channel.outgoingBytes += n
-                    // A small URB goes out from this thread if it can (`writeNowOrWake`).
-                    if n <= Self.inlineFrameBytes { return true }
-                    monitor.broadcast()
-                } else {
+                guard n > 0 else {
                     channel.queueFin(self)
+                    return false
                 }
+                var frame: SessionFrame
+                if n > SessionFrame.maxPayload / 2 {
+                    frame = SessionFrame(kind: .data, channel: channel.id, payload: buffer.bytes[0..<n])
+                    frame.storage = buffer
+                    scratch = nil
+                } else {
+                    let storage = payloadPool.take(capacity: n)
+                    storage.bytes.removeAll(keepingCapacity: true)
+                    storage.bytes.append(contentsOf: buffer.bytes[0..<n])
+                    frame = SessionFrame(kind: .data, channel: channel.id, payload: storage.bytes[...])
+                    frame.storage = storage
+                }
+                channel.outgoing.append(frame)
+                channel.outgoingBytes += n
+                // A small URB goes out from this thread if it can (`writeNowOrWake`).
+                if n <= Self.inlineFrameBytes { return true }
+                monitor.broadcast()
                 return false
             }
             if small { writeNowOrWake() }

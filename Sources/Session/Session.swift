@@ -38,6 +38,8 @@ public final class Session: @unchecked Sendable {
     /// oldest first; `resendCursor` of them have gone out on the current connection.
     var unacked: Deque<SessionFrame> = []
     var unackedBytes = 0
+    /// Storage of acknowledged frames, for the next ones (`FramePayloadPool`).
+    var payloadPool = FramePayloadPool()
     var resendCursor = 0
     var nextNumber: UInt64 = 1
     var receivedThrough: UInt64 = 0
@@ -294,10 +296,15 @@ public final class Session: @unchecked Sendable {
     }
 
     func acknowledge(through number: UInt64) {
-        while let first = unacked.first, first.number <= number {
-            unackedBytes -= SessionFrame.headerLength + first.payload.count
-            unacked.removeFirst()
+        while let oldest = unacked.first?.number, oldest <= number {
+            var frame = unacked.removeFirst()
+            unackedBytes -= SessionFrame.headerLength + frame.payload.count
             resendCursor = max(0, resendCursor - 1)
+            guard var storage = frame.storage else { continue }
+            // The frame lets go of its slice first: the storage is kept only if no other
+            // frame (the rest of the same message) still holds one.
+            frame = SessionFrame(kind: .ack)
+            payloadPool.giveBack(&storage)
         }
     }
 

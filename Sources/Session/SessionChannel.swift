@@ -46,8 +46,16 @@ public final class ChannelSender: @unchecked Sendable {
     /// nothing while this end produces).
     @discardableResult
     public func send(_ bytes: some Collection<UInt8>) -> Bool {
-        session?.send(parts: CollectionOfOne(ArraySlice(bytes as? [UInt8] ?? Array(bytes))), onChannel: channel)
-            ?? false
+        send(byteCount: bytes.count) { $0.append(contentsOf: bytes) }
+    }
+
+    /// Sends what `encode` appends to the (empty) array it is given: storage the session
+    /// reuses once the peer has acknowledged it, so a steady stream of messages allocates
+    /// nothing. `byteCount` is how much it will write, which chooses the storage (what is
+    /// written is what is sent: more than said only grows the array).
+    @discardableResult
+    public func send(byteCount: Int, encode: (inout [UInt8]) -> Void) -> Bool {
+        session?.send(byteCount: byteCount, onChannel: channel, encode: encode) ?? false
     }
 
     /// `send` of pieces that follow each other (a reply's header, then its data where it
@@ -150,8 +158,25 @@ extension Session {
         if channel.isClosed && channel.outgoing.isEmpty { channels[channel.id] = nil }
     }
 
-    /// `ChannelSender.send`: not locked.
+    /// `ChannelSender.send(parts:)`: not locked.
     func send(parts: some Collection<ArraySlice<UInt8>>, onChannel id: UInt16) -> Bool {
+        queue(parts, storage: nil, onChannel: id)
+    }
+
+    /// `ChannelSender.send(byteCount:encode:)`: not locked. `encode` writes into storage
+    /// from the pool, outside the lock.
+    func send(byteCount count: Int, onChannel id: UInt16, encode: (inout [UInt8]) -> Void) -> Bool {
+        let storage = monitor.withLock { payloadPool.take(capacity: count) }
+        storage.bytes.removeAll(keepingCapacity: true)
+        encode(&storage.bytes)
+        return queue(CollectionOfOne(storage.bytes[...]), storage: storage, onChannel: id)
+    }
+
+    /// Frames `parts` onto the channel; each frame is a slice of its part (no copy), and
+    /// keeps `storage`, what the parts lie in, if the pool provided it. Not locked.
+    private func queue(
+        _ parts: some Collection<ArraySlice<UInt8>>, storage: FrameStorage?, onChannel id: UInt16
+    ) -> Bool {
         let count = parts.reduce(0) { $0 + $1.count }
         let outcome: Bool? = monitor.withLock {
             guard endReason == nil, let channel = channels[id], channel.handler != nil, !channel.finQueued else {
@@ -160,12 +185,13 @@ extension Session {
             guard channel.outgoingBytes + count <= configuration.maxQueuedChannelBytes else { return nil }
             // No frame larger than the window, or it could never go.
             let largest = min(SessionFrame.maxPayload, configuration.channelWindow)
-            // The frames are slices of the parts (no copy), however many there are.
             for part in parts {
                 var rest = part
                 while !rest.isEmpty {
                     let piece = rest.prefix(largest)
-                    channel.outgoing.append(SessionFrame(kind: .data, channel: id, payload: piece))
+                    var frame = SessionFrame(kind: .data, channel: id, payload: piece)
+                    frame.storage = storage
+                    channel.outgoing.append(frame)
                     rest = rest.dropFirst(piece.count)
                 }
             }

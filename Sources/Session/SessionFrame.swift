@@ -37,6 +37,9 @@ public struct SessionFrame: Equatable, Sendable {
     /// A slice: a received frame's payload lies in the decoder's buffer, and the pieces of
     /// a message sent on a channel in the message's array (no copy either way).
     public var payload: ArraySlice<UInt8>
+    /// What `payload` is a slice of when the session's pool provided it: handed back to
+    /// the pool once the peer has acknowledged the frame.
+    var storage: FrameStorage?
 
     public static let headerLength = 16
     /// The largest payload: a frame with its header fills one 16 KiB TLS record, and a
@@ -59,6 +62,12 @@ public struct SessionFrame: Equatable, Sendable {
     }
 
     public var isFin: Bool { kind == .data && flags & Self.finFlag != 0 }
+
+    /// Frames are equal by what goes on the wire (where their bytes are kept is no part of it).
+    public static func == (a: SessionFrame, b: SessionFrame) -> Bool {
+        a.kind == b.kind && a.flags == b.flags && a.channel == b.channel && a.number == b.number
+            && a.payload == b.payload
+    }
 
     public var encoded: [UInt8] {
         var bytes: [UInt8] = []

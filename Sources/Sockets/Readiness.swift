@@ -97,34 +97,19 @@ extension Socket {
         _ = try systemCall("fcntl", path: peer) { fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) }
     }
 
-    /// Reads what is there, up to `buffer.count` bytes: nil when nothing is (a
-    /// non-blocking socket), 0 when the peer closed.
-    public func readSome(into buffer: inout [UInt8]) throws(SystemError) -> Int? {
-        do { return try read(into: &buffer) } catch  where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
+    /// Reads what is there into the start of `buffer`, up to `count` bytes (and at most
+    /// `buffer.count`): nil when nothing is (a non-blocking socket) and when there is no
+    /// room, 0 when the peer closed. Whatever `buffer` held after what was read stays.
+    public func readSome(into buffer: inout [UInt8], upTo count: Int = .max) throws(SystemError) -> Int? {
+        let room = min(count, buffer.count)
+        guard room > 0 else { return nil }
+        do {
+            return try systemCall("read", path: peer) {
+                buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, room) }
+            }
+        } catch  where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
             return nil
         }
-    }
-
-    /// Reads what is there, up to `count` bytes, into a new array of just those bytes (its
-    /// storage is never cleared first, unlike a buffer made to be read into): nil when
-    /// nothing is there (a non-blocking socket) and when `count` is not positive, empty
-    /// when the peer closed.
-    public func readSome(upTo count: Int) throws(SystemError) -> [UInt8]? {
-        guard count > 0 else { return nil }
-        var failure: SystemError?
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
-            do throws(SystemError) {
-                initialized = try systemCall("read", path: peer) {
-                    Glibc.read(descriptor, storage.baseAddress, count)
-                }
-            } catch {
-                failure = error
-                initialized = 0
-            }
-        }
-        guard let failure else { return bytes }
-        if failure.errno == EAGAIN || failure.errno == EWOULDBLOCK { return nil }
-        throw failure
     }
 
     /// Writes what fits now of `bytes[offset...]` and says how much that was (0 when

@@ -61,6 +61,13 @@ public struct USBTransferResult: Sendable {
     }
 }
 
+/// Who hears of a transfer's end: one object for all of its transfers, told which by the
+/// tag it gave (a closure per transfer would be an allocation per URB).
+public protocol USBTransferCompletion: AnyObject, Sendable {
+    /// Runs once per transfer, on the USB event thread: it must not block.
+    func transferCompleted(_ tag: UInt32, _ result: USBTransferResult)
+}
+
 /// One asynchronous libusb transfer. It lives until libusb has completed it (libusb's
 /// user_data holds a reference) and until its submitter lets go of it, so cancelling a
 /// transfer that already completed is harmless.
@@ -71,7 +78,9 @@ public final class USBTransfer: @unchecked Sendable {
     private let block: FixedBytes
     private let type: USBTransferType
     private let isIn: Bool
-    private let completion: @Sendable (USBTransferResult) -> Void
+    /// Weak: a transfer that ends after its submitter has gone reports to no one.
+    private weak var completion: (any USBTransferCompletion)?
+    private let tag: UInt32
 
     /// Submits a transfer on `handle`.
     /// - `endpoint`: the endpoint address (bit 7 set for IN); 0 for control.
@@ -79,15 +88,16 @@ public final class USBTransfer: @unchecked Sendable {
     ///   8-byte setup packet followed by the OUT data stage, if any.
     /// - `length`: the buffer size (for control: the data stage's wLength).
     /// - `isoPacketLengths`: the length of each isochronous packet.
-    /// The completion runs on the USB event thread: it must not block.
+    /// - `tag`, `completion`: told the result, on the USB event thread.
     public init(
         handle: USBDeviceHandle, type: USBTransferType, endpoint: UInt8, outData: ArraySlice<UInt8>, length: Int,
-        isoPacketLengths: [Int] = [], flags: USBTransferFlags = [],
-        completion: @escaping @Sendable (USBTransferResult) -> Void
+        isoPacketLengths: [Int] = [], flags: USBTransferFlags = [], tag: UInt32,
+        completion: any USBTransferCompletion
     ) throws(USBError) {
         self.type = type
         self.isIn = endpoint & 0x80 != 0
         self.completion = completion
+        self.tag = tag
         let total = type == .control ? 8 + length : length
         block = FixedBytes(uninitializedCount: max(total, 1))
         let buffer = UnsafeMutableRawBufferPointer(block.unsafeStorage)
@@ -164,7 +174,8 @@ public final class USBTransfer: @unchecked Sendable {
         } else if isIn {
             data = block.slice(0..<actual)
         }
-        completion(USBTransferResult(status: status, actualLength: actual, data: data, isoPackets: packets))
+        completion?.transferCompleted(
+            tag, USBTransferResult(status: status, actualLength: actual, data: data, isoPackets: packets))
     }
 
     deinit { libusb_free_transfer(transfer) }

@@ -90,7 +90,7 @@ public enum USBIPMessage: Equatable, Sendable {
 
     /// A URB-phase message's wire length, so its array is allocated once (the op phase's
     /// messages are rare: they grow as they are written). Nil for those.
-    var urbPhaseLength: Int? {
+    public var urbPhaseLength: Int? {
         switch self {
         case .submit(let m): WireSize.urbHeader + m.transferBuffer.count + m.isoPacketDescriptors.wireBytes.count
         case .submitReply(let m):

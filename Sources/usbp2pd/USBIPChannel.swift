@@ -20,9 +20,12 @@ final class USBIPChannel: ChannelHandler {
         allows: @escaping @Sendable (USBDeviceInfo) -> Bool
     ) -> ChannelEnd? {
         let output = USBIPConnection.Output(
-            // The session's frames are slices of arrays: a reply's data is copied out of
-            // the transfer's buffer here (and once more into the encrypted record).
-            send: { message in sender.send(parts: message.partsCopyingData) }, shutdown: { sender.close() })
+            // A reply is encoded into storage the session keeps until the peer acknowledges
+            // it and then reuses (its data copied out of the transfer's buffer here, and
+            // once more into the encrypted record).
+            // (A closure, not `message.encode(into:)`: that method value would be allocated.)
+            send: { message in sender.send(byteCount: message.wireLength ?? 0) { message.encode(into: &$0) } },
+            shutdown: { sender.close() })
         guard let connection = server.connection(peer: peer, owner: owner, allows: allows, output: output) else {
             return nil
         }

@@ -35,12 +35,15 @@ private final class FakeDevice: URBDevice, @unchecked Sendable {
         endpoint & 0x7F == 0 ? .control : endpoints[endpoint]
     }
 
-    func submit(_ request: URBRequest, completion: @escaping @Sendable (USBTransferResult) -> Void)
+    func submit(_ request: URBRequest, tag: UInt32, completion: any USBTransferCompletion)
         throws(USBError) -> any SubmittedURB
     {
         duringSubmit.withLock { $0 }?()
         if let failure = failure.withLock({ $0 }) { throw failure }
-        let transfer = FakeTransfer(request: request, completion: completion, completesWhenCancelled: cancelCompletes)
+        // Held weakly, as libusb's transfers hold it.
+        let transfer = FakeTransfer(
+            request: request, completion: { [weak completion] in completion?.transferCompleted(tag, $0) },
+            completesWhenCancelled: cancelCompletes)
         submitted.withLock { $0.append(transfer) }
         return transfer
     }

@@ -144,6 +144,47 @@ final class RawPeer: @unchecked Sendable {
         #expect(delivered == 2 * window)
     }
 
+    @Test func aRepliesStorageIsReusedOnlyOnceThePeerHasAcknowledgedEveryFrameOfIt() throws {
+        let peer = try RawPeer(configuration: quick())
+        defer { peer.session.end(reason: "test over", tellPeer: false) }
+        let handler = try peer.open(1)
+        let pooled = { peer.session.monitor.withLock { peer.session.payloadPool.freeBytes } }
+        /// Acknowledges through `number`, and returns once the session has read it (the
+        /// pong to a ping sent after it comes back).
+        func acknowledge(through number: UInt64) throws {
+            try peer.peer.writeAll(SessionFrame(kind: .ack, number: number).encoded)
+            try peer.peer.writeAll(SessionFrame(kind: .ping, number: number).encoded)
+            _ = try peer.frames(through: .pong)
+        }
+        func dataFrames(count: Int) throws -> [SessionFrame] {
+            var frames: [SessionFrame] = []
+            while frames.count < count {
+                let frame = try peer.reader.next()
+                if frame.kind == .data, frame.channel == 1 { frames.append(frame) }
+            }
+            return frames
+        }
+        // One reply over two frames (16 KiB, the largest storage kept): the first
+        // acknowledged alone frees nothing.
+        let reply = (0..<(SessionFrame.maxPayload + 16)).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        #expect(handler.sender.send(reply))
+        let frames = try dataFrames(count: 2)
+        #expect(Array(frames.map(\.payload).joined()) == reply)
+        try acknowledge(through: frames[0].number)
+        #expect(pooled() == 0)
+        try acknowledge(through: frames[1].number)
+        #expect(pooled() > 0)
+        // A small reply's storage comes back with its ack, and the next small one takes it.
+        #expect(handler.sender.send([UInt8](repeating: 1, count: 100)))
+        let first = try dataFrames(count: 1)[0]
+        let afterFirst = pooled()
+        try acknowledge(through: first.number)
+        #expect(pooled() > afterFirst)
+        #expect(handler.sender.send([UInt8](repeating: 2, count: 100)))
+        #expect(try dataFrames(count: 1)[0].payload == ArraySlice(repeating: 2, count: 100))
+        #expect(pooled() == afterFirst)
+    }
+
     @Test func aHandlerWhoseRepliesPileUpUnreadIsCutOffAtTheBound() throws {
         var configuration = quick(window: 1000)  // smaller than a frame: replies go in pieces that fit
         configuration.maxQueuedChannelBytes = 64 * 1024

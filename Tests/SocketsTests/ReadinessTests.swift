@@ -125,16 +125,21 @@ private final class Flag: @unchecked Sendable { var value = false }
         #expect(received == header + Array(tail))
     }
 
-    @Test func readingUpToACountGivesJustTheBytesThereNilWhenNoneAndEmptyAtTheEnd() throws {
+    @Test func readingUpToACountFillsTheStartOfTheBufferLeavesTheRestAndSaysNilWhenNothingOrNoRoom() throws {
         let (here, there) = try Socket.pair()
         try there.setNonBlocking()
-        #expect(try there.readSome(upTo: 4096) == nil)
+        var buffer = [UInt8](repeating: 0xee, count: 8)
+        #expect(try there.readSome(into: &buffer, upTo: 4096) == nil)
         try here.writeAll([UInt8](1...10))
-        #expect(try there.readSome(upTo: 0) == nil)  // asks for nothing, takes nothing
-        #expect(try there.readSome(upTo: 4) == [1, 2, 3, 4])
-        #expect(try there.readSome(upTo: 4096) == [UInt8](5...10))
+        #expect(try there.readSome(into: &buffer, upTo: 0) == nil)  // asks for nothing, takes nothing
+        #expect(try there.readSome(into: &buffer, upTo: 4) == 4)
+        #expect(buffer == [1, 2, 3, 4, 0xee, 0xee, 0xee, 0xee])
+        #expect(try there.readSome(into: &buffer, upTo: 4096) == 6)  // no more than the buffer holds
+        #expect(buffer == [5, 6, 7, 8, 9, 10, 0xee, 0xee])
         here.shutdown()
-        #expect(try there.readSome(upTo: 4096) == [])
+        #expect(try there.readSome(into: &buffer, upTo: 4096) == 0)
+        var empty: [UInt8] = []
+        #expect(try there.readSome(into: &empty, upTo: 4096) == nil)
     }
 
     @Test func aGatheredSendToAFullSocketTakesNothingAndDoesNotBlock() throws {
