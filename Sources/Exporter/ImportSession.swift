@@ -180,9 +180,9 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
         } catch {
             logger.debug("seqnum \(command.seqnum): \(error)")
             let status = URBStatus.of(error)
-            finish(
-                command.seqnum, reply: OutboundMessage(.submitReply(Self.errorReply(to: command, status: status))),
-                status: status)
+            finish(command.seqnum, status: status) {
+                OutboundMessage(.submitReply(Self.errorReply(to: $0, status: status)))
+            }
             if error.isNoDevice { deviceGone() }
         }
     }
@@ -205,30 +205,27 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
 
     /// A transfer ended (its tag is its URB's seqnum). Runs on the USB thread.
     public func transferCompleted(_ seqnum: UInt32, _ result: USBTransferResult) {
-        guard let command = state.withLock({ inFlight[seqnum]?.command }) else { return }
-        complete(command, result)
-    }
-
-    private func complete(_ command: SubmitCommand, _ result: USBTransferResult) {
-        let (reply, data) = Self.reply(to: command, result)
-        counters.count(reply, direction: command.direction)
-        finish(
-            command.seqnum,
-            reply: data.map { OutboundMessage(reply, data: $0) } ?? OutboundMessage(.submitReply(reply)),
-            status: URBStatus.of(result.status))
+        finish(seqnum, status: URBStatus.of(result.status)) { command in
+            let (reply, data) = Self.reply(to: command, result)
+            counters.count(reply, direction: command.direction)
+            return data.map { OutboundMessage(reply, data: $0) } ?? OutboundMessage(.submitReply(reply))
+        }
         if result.status == .noDevice { deviceGone() }
     }
 
-    /// Takes a URB out of the table and queues its answer under the lock: the RET_SUBMIT,
-    /// or the RET_UNLINK (with the URB's `status`) if it was unlinked; then sends it.
-    private func finish(_ seqnum: UInt32, reply: OutboundMessage, status: Int32) {
+    /// Takes a URB out of the table and queues its answer under the lock: the RET_SUBMIT
+    /// `reply` makes from the command kept in the table, or the RET_UNLINK (with the URB's
+    /// `status`) if it was unlinked; then sends it.
+    private func finish(_ seqnum: UInt32, status: Int32, reply: (SubmitCommand) -> OutboundMessage) {
         let answered = state.withLock { () -> Bool in
             guard let entry = inFlight.removeValue(forKey: seqnum) else { return false }
             inFlightBytes -= entry.bytes
+            // Made (and counted) even when unlinked, as a completion always was.
+            let submitReply = reply(entry.command)
             if let unlinkSeqnum = entry.unlinkSeqnum {
                 outbox.append(OutboundMessage(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: status))))
             } else {
-                outbox.append(reply)
+                outbox.append(submitReply)
             }
             if inFlight.isEmpty { state.broadcast() }
             return true

@@ -58,13 +58,6 @@ public final class ChannelSender: @unchecked Sendable {
         session?.send(byteCount: byteCount, onChannel: channel, encode: encode) ?? false
     }
 
-    /// `send` of pieces that follow each other (a reply's header, then its data where it
-    /// lies): queued together, each framed without a copy.
-    @discardableResult
-    public func send(parts: some Collection<ArraySlice<UInt8>>) -> Bool {
-        session?.send(parts: parts, onChannel: channel) ?? false
-    }
-
     /// Ends the channel from this end: what was sent before still goes out, then the end
     /// of the channel. The handler's `closed` follows.
     public func close() {
@@ -158,26 +151,14 @@ extension Session {
         if channel.isClosed && channel.outgoing.isEmpty { channels[channel.id] = nil }
     }
 
-    /// `ChannelSender.send(parts:)`: not locked.
-    func send(parts: some Collection<ArraySlice<UInt8>>, onChannel id: UInt16) -> Bool {
-        queue(parts, storage: nil, onChannel: id)
-    }
-
     /// `ChannelSender.send(byteCount:encode:)`: not locked. `encode` writes into storage
-    /// from the pool, outside the lock.
-    func send(byteCount count: Int, onChannel id: UInt16, encode: (inout [UInt8]) -> Void) -> Bool {
-        let storage = monitor.withLock { payloadPool.take(capacity: count) }
+    /// from the pool, outside the lock; the frames are slices of it (no copy), each
+    /// keeping it until acknowledged.
+    func send(byteCount: Int, onChannel id: UInt16, encode: (inout [UInt8]) -> Void) -> Bool {
+        let storage = monitor.withLock { payloadPool.take(capacity: byteCount) }
         storage.bytes.removeAll(keepingCapacity: true)
         encode(&storage.bytes)
-        return queue(CollectionOfOne(storage.bytes[...]), storage: storage, onChannel: id)
-    }
-
-    /// Frames `parts` onto the channel; each frame is a slice of its part (no copy), and
-    /// keeps `storage`, what the parts lie in, if the pool provided it. Not locked.
-    private func queue(
-        _ parts: some Collection<ArraySlice<UInt8>>, storage: FrameStorage?, onChannel id: UInt16
-    ) -> Bool {
-        let count = parts.reduce(0) { $0 + $1.count }
+        let count = storage.bytes.count
         let outcome: Bool? = monitor.withLock {
             guard endReason == nil, let channel = channels[id], channel.handler != nil, !channel.finQueued else {
                 return false
@@ -185,15 +166,12 @@ extension Session {
             guard channel.outgoingBytes + count <= configuration.maxQueuedChannelBytes else { return nil }
             // No frame larger than the window, or it could never go.
             let largest = min(SessionFrame.maxPayload, configuration.channelWindow)
-            for part in parts {
-                var rest = part
-                while !rest.isEmpty {
-                    let piece = rest.prefix(largest)
-                    var frame = SessionFrame(kind: .data, channel: id, payload: piece)
-                    frame.storage = storage
-                    channel.outgoing.append(frame)
-                    rest = rest.dropFirst(piece.count)
-                }
+            var rest = storage.bytes[...]
+            while !rest.isEmpty {
+                var frame = SessionFrame(kind: .data, channel: id, payload: rest.prefix(largest))
+                frame.storage = storage
+                rest = rest.dropFirst(frame.payload.count)
+                channel.outgoing.append(frame)
             }
             channel.outgoingBytes += count
             // A small frame goes out from this thread if it can (`writeNowOrWake`).

@@ -100,9 +100,6 @@ public enum USBIPMessage: Equatable, Sendable {
         }
     }
 
-    /// The length of every URB-phase header, for writers that put data after one.
-    public static let urbHeaderBytes = WireSize.urbHeader
-
     /// The message's wire bytes in pieces that follow each other: a reply with data is
     /// its header and its data as it lies (no copy of the data), for a gathered write;
     /// any other message is one piece.
