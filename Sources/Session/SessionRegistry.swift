@@ -58,7 +58,11 @@ public final class SessionRegistry: @unchecked Sendable {
     /// stream to its session. Throws when the stream is not usable (it is then closed).
     /// `path` says how the stream runs (by default its peer's address).
     @discardableResult
-    public func accept(_ stream: any ByteStream, peer: String, path: String? = nil) throws -> Session {
+    /// - Parameter first: control messages the client gets before anything else of the
+    ///   session (queued before the hello reply goes out, so before any channel's answer).
+    public func accept(
+        _ stream: any ByteStream, peer: String, path: String? = nil, first: [ControlMessage] = []
+    ) throws -> Session {
         let hello = try SessionHandshake.readHello(from: stream)
         let key = Key(peer: peer, id: hello.sessionId)
         let (session, resumed): (Session, Bool) = try monitor.withLock { () throws -> (Session, Bool) in
@@ -91,6 +95,7 @@ public final class SessionRegistry: @unchecked Sendable {
         try session.attach(stream, peerReceived: resumed ? hello.receivedThrough : 0, path: path) {
             if !resumed { self.logger.notice("session with \(peer) started") }
             self.accepted(peer, session, joining)
+            for message in first { session.send(message) }
             try SessionHandshake.send(reply, over: stream)
         }
         return session

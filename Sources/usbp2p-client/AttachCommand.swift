@@ -159,9 +159,10 @@ struct AttachCommand: ParsableCommand {
             for: address, relay: relayOptions.relay, config: config, identity: identity, log: log, upgrade: true,
             events: SessionEvents(
                 control: { message, session in
-                    attached.names.take(message)
-                    // The server's devices changed: attach what now matches.
-                    if message == .devicesChanged { attached.reconcileLater(in: session) }
+                    let renamed = attached.names.take(message)
+                    // The server's devices changed, or their names did (a device chosen by
+                    // name may match now): attach what now matches.
+                    if renamed || message == .devicesChanged { attached.reconcileLater(in: session) }
                 },
                 disconnected: { reason in say("connection lost (\(reason)); resuming…") },
                 resumed: { path in say("resumed: the devices stayed attached; path: \(path)") },
@@ -210,6 +211,9 @@ final class AttachedDevices: @unchecked Sendable {
     private var toldSkipped: Set<String> = []
     /// One reconciliation at a time (hotplug notices can come in bursts).
     private let reconciling = Monitor()
+    /// A reconciliation is started and has not yet asked for the device list: a request
+    /// meanwhile is served by it (a hotplug brings new names and a devices-changed notice).
+    private var reconcileQueued = false
 
     init(choice: DeviceChoice, log: Logger) {
         self.choice = choice
@@ -306,8 +310,14 @@ final class AttachedDevices: @unchecked Sendable {
     /// Attaches what matches and is not attached yet, and detaches what is no longer
     /// wanted, on a thread of its own.
     func reconcileLater(in session: Session) {
+        let already = lock.withLock { () -> Bool in
+            defer { reconcileQueued = true }
+            return reconcileQueued
+        }
+        if already { return }
         let reconcile: @Sendable () -> Void = { [self] in
             reconciling.withLock {
+                lock.withLock { reconcileQueued = false }
                 let freed = pruneFreedPorts()
                 do {
                     let (busids, offered) = try wanted(in: session)
@@ -349,6 +359,7 @@ final class AttachedDevices: @unchecked Sendable {
             }
         }
         do { try OSThread.detach(name: "reconcile", reconcile) } catch {
+            lock.withLock { reconcileQueued = false }
             log.warning("not attaching new devices now: \(error)")
         }
     }

@@ -115,9 +115,10 @@ final class ClientService: @unchecked Sendable {
             return .failure("\(error)")
         }
         let keeper = keep(server.id)
+        let before = keeper.reconciliations
         keeper.update(wishes: lock.withLock { wishes.of(server.id) })
         // Report what happened within a little while: attached, or why not yet.
-        keeper.waitForAttachments(seconds: 20)
+        keeper.waitForAttachments(after: before, seconds: 20)
         return ServiceReply(
             status: 0,
             standardOutput: leftOut.joined() + keeper.describe(wishes: added).map { $0 + "\n" }.joined()
@@ -169,8 +170,9 @@ final class ClientService: @unchecked Sendable {
                 lock.withLock { _ = keepers.removeValue(forKey: server) }
                 keeper.stop(reason: "nothing of it is wished for any more")
             } else {
+                let before = keeper.reconciliations
                 keeper.update(wishes: remaining)
-                keeper.waitForAttachments(seconds: 10)
+                keeper.waitForAttachments(after: before, seconds: 10)
             }
         }
         for wish in removed {
@@ -277,8 +279,8 @@ final class ServerKeeper: @unchecked Sendable {
                     for: server, relay: nil, config: config, identity: identity, log: log, upgrade: true,
                     events: SessionEvents(
                         control: { [attached] message, session in
-                            attached.names.take(message)
-                            if message == .devicesChanged { attached.reconcileLater(in: session) }
+                            let renamed = attached.names.take(message)
+                            if renamed || message == .devicesChanged { attached.reconcileLater(in: session) }
                         },
                         ended: { [attached] _ in attached.forget() }),
                     replaced: { [attached] session in attached.reconcileLater(in: session) })
@@ -329,15 +331,17 @@ final class ServerKeeper: @unchecked Sendable {
         return try? USBIPClient.deviceList(over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
     }
 
+    /// Reconciliations finished so far: read before a change of wishes, for
+    /// `waitForAttachments(after:seconds:)`.
+    var reconciliations: Int { attached.reconciliations }
+
     /// Waits (at most `seconds`) until the server is connected and the devices have been
-    /// matched against the wishes once since now (attached, or found absent).
-    func waitForAttachments(seconds: Double) {
+    /// matched against the wishes once more than `before` times (attached, or found
+    /// absent): by the reconciliation `update` started, or the one connecting starts.
+    func waitForAttachments(after before: Int, seconds: Double) {
         let deadline = monotonicSeconds() + seconds
-        let before = attached.reconciliations
         let connected = monitor.withLock { monitor.wait(until: deadline) { client != nil || stopped } && client != nil }
         guard connected else { return }
-        // Connected before this request: its wishes are acted on by the reconciliation
-        // `update` started.
         attached.waitForReconciliation(after: before, deadline: deadline)
     }
 

@@ -82,12 +82,16 @@ final class DeviceNames: @unchecked Sendable {
     private let monitor = Monitor()
     private var names: [String: String] = [:]
 
-    /// Keeps the names of a `deviceNames` message; other messages pass.
-    func take(_ message: ControlMessage) {
-        guard case .deviceNames(let list) = message else { return }
+    /// Keeps the names of a `deviceNames` message; other messages pass. True when the
+    /// names changed (a device chosen by name may match now).
+    @discardableResult
+    func take(_ message: ControlMessage) -> Bool {
+        guard case .deviceNames(let list) = message else { return false }
         // The server's words, for a terminal: escaped before anything shows them.
-        monitor.withLock {
-            names = Dictionary(list.map { ($0.busid, displaySafe($0.name, maxLength: 128)) }) { _, last in last }
+        let new = Dictionary(list.map { ($0.busid, displaySafe($0.name, maxLength: 128)) }) { _, last in last }
+        return monitor.withLock {
+            defer { names = new }
+            return names != new
         }
     }
 

@@ -492,7 +492,11 @@ final class SessionService: @unchecked Sendable {
                 }
                 return
             }
-            let session = try registry.accept(stream, peer: peer.description, path: path)
+            // The device names go first: a client that selects a device by name matches
+            // it in the device list its first channel brings, which must not overtake them
+            // (reading the names opens every device, slow on a fresh start).
+            let names = ControlMessage.deviceNames(deviceNames(for: peer.description))
+            let session = try registry.accept(stream, peer: peer.description, path: path, first: [names])
             logger.info(
                 "\(peer) on \(path): \(stream.connection.cipherName ?? "TLS 1.3"), records sealed by "
                     + (stream.recordsGoToKernel ? "the kernel (kernel TLS)" : "usbp2pd"))
@@ -500,7 +504,6 @@ final class SessionService: @unchecked Sendable {
             // resume it, as after any drop.
             deadlines.cancel(deadline)
             // From here the session's pings keep the link busy; a silent one is dead.
-            session.send(.deviceNames(deviceNames(for: peer.description)))
             paths.connected(session)
         } catch {
             let late = !deadlines.cancel(deadline)

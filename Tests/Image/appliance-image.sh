@@ -583,7 +583,8 @@ owner=$(on_appliance 10 "stat -c %U:%a /var/lib/usbp2p/allowlist")
 on_appliance 60 "systemctl restart usbp2pd" > /dev/null || fail "allowlist: usbp2pd did not restart"
 wait_ready
 attach_out=$(as_anna 60 "attach harddrive") || fail "allowlist: anna's attach after root's change failed: $attach_out"
-until_ok 120 "allowlist: the stick did not come back after root's change and a restart" on_laptop 30 "$mount_stick"
+until_ok 120 "allowlist: the stick did not come back after root's change and a restart (the attach said: $attach_out)" \
+  on_laptop 30 "$mount_stick"
 on_laptop 30 "umount /mnt/stick" > /dev/null
 removed_at=$SECONDS
 on_appliance 30 "usbp2pd allow --remove $laptop_id" > /dev/null || fail "allowlist: usbp2pd allow --remove failed"

@@ -331,6 +331,42 @@ final class SessionHarness: @unchecked Sendable {
         Issue.record("no credit on the resumed connection")
     }
 
+    @Test func theMessagesAcceptSendsFirstReachTheClientBeforeItsFirstChannelsAnswer() throws {
+        // usbp2pd's device names: a client choosing a device by name matches it in the
+        // device list its first channel brings, so the names must not come after it.
+        let registry = SessionRegistry(configuration: quick(), logger: Logger(label: "test", level: .error)) { _ in
+            SessionEvents(openChannel: { _, _ in
+                guard let (mine, theirs) = try? Socket.pair(), (try? theirs.writeAll([1, 2, 3])) != nil else {
+                    return nil
+                }
+                Unread.keep(theirs)
+                return .socket(mine)  // answers at once: its bytes are there before the open
+            })
+        }
+        let (laptop, pi) = try Socket.pair()
+        // The hello and the first channel together, as a client in a hurry sends them.
+        try SessionHandshake.send(
+            SessionHello(resume: false, sessionId: SessionHello.newSession, receivedThrough: 0), over: laptop)
+        try laptop.writeAll(
+            SessionFrame(kind: .data, number: 1, payload: ControlMessage.open(channel: 1).encoded).encoded)
+        let names = ControlMessage.deviceNames([DeviceName(busid: "1-1", name: "QEMU HARDDRIVE")!])
+        let session = try registry.accept(pi, peer: "laptop", first: [names])
+        defer { session.end(reason: "test over") }
+        _ = try SessionHandshake.readHello(from: laptop)
+        var reader = FrameReader(laptop)
+        var seen: [String] = []
+        while seen.last != "answer" {
+            let frame = try reader.next()
+            guard frame.kind == .data else { continue }
+            if frame.channel == 1 {
+                seen.append("answer")
+            } else if (try? ControlMessage(decoding: Array(frame.payload))) == names {
+                seen.append("names")
+            }
+        }
+        #expect(seen == ["names", "answer"])
+    }
+
     @Test func aPeerThatReadsNothingWhileRepliesPileUpIsCutOffAtTheBound() throws {
         var configuration = quick()
         configuration.maxQueuedControlBytes = 4096
