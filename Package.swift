@@ -114,6 +114,11 @@ let package = Package(
         .target(name: "AttachStatus", dependencies: ["FileSystem"], swiftSettings: strict),
         // Which of a server's devices a laptop attaches (named, every one now, or new ones too; keyboards only by name).
         .target(name: "DeviceChoice", dependencies: ["USBIP", "Identity", "FileSystem"], swiftSettings: strict),
+        // The laptop's USB/IP bridge: a USB/IP server on loopback for a paired server's devices,
+        // whose imports go on through the session (any USB/IP client: the kernel's, usbip-win2).
+        .target(
+            name: "Bridge", dependencies: ["DeviceChoice", "USBIP", "Sockets", "OSThreads", "Log", "FileSystem"],
+            swiftSettings: strict),
         // What usbp2p-client's CLI and its service say over the service's Unix socket.
         .target(name: "ClientControl", dependencies: ["Sockets", "FileSystem"], swiftSettings: strict),
         // Finding a server on the LAN: DNS-SD over multicast DNS, `_usbp2p._tcp` with the EndpointId.
@@ -158,7 +163,7 @@ let package = Package(
             dependencies: [
                 "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log", "Identity", "Secure", "Session", "Relay",
                 "Reach", "LocalDiscovery", "AttachStatus", "DeviceChoice", "ClientControl", "OSThreads", "Pairing",
-                "FileSystem", "Systemd", "Audit",
+                "FileSystem", "Systemd", "Audit", "Bridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -233,6 +238,10 @@ let package = Package(
             name: "ClientControlTests", dependencies: ["ClientControl", "Sockets", "OSThreads"], swiftSettings: strict),
         .testTarget(
             name: "DeviceChoiceTests", dependencies: ["DeviceChoice", "USBIP", "Identity", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "BridgeTests",
+            dependencies: ["Bridge", "DeviceChoice", "USBIP", "Sockets", "Log", "OSThreads", "FileSystem"],
             swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log"], swiftSettings: strict),
         .testTarget(name: "OSThreadsTests", dependencies: ["OSThreads"], swiftSettings: strict),

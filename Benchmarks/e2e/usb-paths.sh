@@ -5,12 +5,15 @@
 #   kernel+wg   the same inside WireGuard (what a technical user runs instead of usbp2p)
 #   usbp2pd     usbp2pd's plain USB/IP (libusb on the server side)
 #   session     the product's path: usbp2p-client → session over TLS 1.3 → usbp2pd
+#   bridge      the same session, imported by the kernel's usbip through the laptop
+#               service's USB/IP bridge on 127.0.0.1 (usbp2p-client bridge) instead of
+#               the client's own vhci attach
 # Server and laptop are two network namespaces joined by a veth (10.77.0.0/24; WireGuard's
 # tunnel 10.78.0.0/24 over it). Each path is measured twice, the paths once in each order
 # (forward, then backward), so a drift in the guest's speed falls on all alike:
 #   bulk OUT / IN throughput: testusb 27 / 28, 8 URBs of 64 KiB queued, 16 MiB per run
 #   small-URB round trip:     testusb 1 / 2, one 512-byte URB at a time, 500 per run
-# and a USB stick (qemu's usb-storage) through kernel+wg and the session: 8 MiB written
+# and a USB stick (qemu's usb-storage) through kernel+wg, the session and the bridge: 8 MiB written
 # and read back with direct I/O (dd), the bytes compared; then the stick stays attached
 # through the session for 30 s of idle, and usbp2pd's and the client's memory and CPU are read.
 # Prints every path's mean and the ratios the issue sets targets for.
@@ -30,6 +33,11 @@ bench_network $work
 # The Pi's usbp2pd (plain USB/IP on 3241, sessions on 7575) and the laptop's identity.
 pair_for_bench $work 'usbip.enabled = true' 'usbip.listen = "10.77.0.1:3241"'
 ip netns exec bpi usbipd -D
+# The laptop's service, for the bridge: the Pi paired (its peers and ways files as a
+# pairing leaves them), its own control socket.
+printf '%s  Bench Pi\n' "$pi_id" > $work/laptop/peers
+printf '%s  direct=10.77.0.1:7575\n' "$pi_id" > $work/laptop/ways
+printf 'service.socket = "%s"\n' "$work/service.sock" >> $work/laptop.toml
 
 secs() {  # secs NODE TEST COUNT SIZE [SGLEN]: seconds testusb reports
   "$testusb" -D "$1" -t "$2" -c "$3" -s "$4" ${5:+-g "$5"} 2>&1 | sed -n 's/.*test [0-9]*, *\([0-9.]*\) secs.*/\1/p'
@@ -52,11 +60,14 @@ attach() {
       ip netns exec blap "$bin/usbp2p-client" attach --config $work/laptop.toml "$pi_id@10.77.0.1:7575" "$2" \
         > $work/attach.log 2>&1 &
       attach_pid=$! ;;
+    bridge)
+      usbip unbind -b "$2" > /dev/null 2>&1 || true
+      ip netns exec blap usbip attach -r 127.0.0.1 -b "$2" || fail "bridge: usbip attach of $2 failed" ;;
   esac
 }
 detach() {
   case $1 in
-    kernel|kernel+wg) usbip detach -p "$(usbip port | sed -n 's/^Port \([0-9]*\):.*/\1/p' | head -n1)" > /dev/null ;;
+    kernel|kernel+wg|bridge) usbip detach -p "$(usbip port | sed -n 's/^Port \([0-9]*\):.*/\1/p' | head -n1)" > /dev/null ;;
     usbp2pd) "$bin/usbp2p-client" detach "$port" > /dev/null ;;
     session) kill $attach_pid; wait $attach_pid 2> /dev/null || true ;;
   esac
@@ -98,8 +109,13 @@ stick_run() {
 ip netns exec bpi "$bin/usbp2pd" serve --config $work/pi.toml --log-level warning > $work/pi.log 2>&1 &
 pi_pid=$!
 wait_for 30 "usbp2pd to listen" ip netns exec bpi bash -c 'exec 3<>/dev/tcp/10.77.0.1/7575'
-for path in kernel kernel+wg usbp2pd session session usbp2pd kernel+wg kernel; do testusb_run "$path"; done
-for path in kernel+wg session session kernel+wg; do stick_run "$path"; done
+ip netns exec blap "$bin/usbp2p-client" serve --config $work/laptop.toml --log-level warning > $work/service.log 2>&1 &
+service_pid=$!
+wait_for 30 "the laptop's service" test -S $work/service.sock
+"$bin/usbp2p-client" bridge --config $work/laptop.toml | tee $work/bridge.log
+grep -q "usbip attach -r 127.0.0.1 -b $ss_busid" $work/bridge.log || fail "the bridge does not serve the gadget"
+for path in kernel kernel+wg usbp2pd session bridge bridge session usbp2pd kernel+wg kernel; do testusb_run "$path"; done
+for path in kernel+wg session bridge bridge session kernel+wg; do stick_run "$path"; done
 
 # Idle: the stick attached through the session, nothing moving, for 30 s: usbp2pd's and
 # the laptop's memory and CPU (CPU under TCG is many times what a real core spends).
@@ -124,7 +140,7 @@ idle=$({
   idle_line usbp2p-client $attach_pid $((lap1 - lap0))
 })
 detach session; copy_gone 46f4 0001
-kill $pi_pid; pkill usbipd
+kill $pi_pid $service_pid; pkill usbipd
 
 # Rows: path, bulk OUT MB/s, bulk IN MB/s, 512 B OUT and IN round trips in µs.
 row() {
@@ -133,7 +149,7 @@ row() {
     printf "%s %.2f %.2f %.0f %.0f\n", n, mb / (o / NR), mb / (i / NR), lo / NR / 500 * 1e6, li / NR / 500 * 1e6 }' "$work/$1"
 }
 printf '%-10s %14s %14s %18s %18s\n' path "bulk OUT MB/s" "bulk IN MB/s" "512 B OUT RTT µs" "512 B IN RTT µs"
-for path in kernel kernel+wg usbp2pd session; do
+for path in kernel kernel+wg usbp2pd session bridge; do
   set -- $(row "$path"); printf '%-10s %14s %14s %18s %18s\n' "$1" "$2" "$3" "$4" "$5"
 done
 ratio() {  # ratio A B LABEL: A's figures over B's
@@ -143,9 +159,10 @@ ratio() {  # ratio A B LABEL: A's figures over B's
 echo "ratios (throughput: above 1 is faster; round trips: below 1 is faster)"
 ratio session kernel+wg "session / kernel+wg"
 ratio usbp2pd kernel "usbp2pd / kernel"
+ratio bridge session "bridge / session"
 echo
 printf '%-10s %18s %18s\n' "stick" "dd write MB/s" "dd read MB/s"
-for path in kernel+wg session; do
+for path in kernel+wg session bridge; do
   awk -v n="$path" '{w += $1; r += $2} END {printf "%-10s %18.2f %18.2f\n", n, 8.388608 / (w / NR), 8.388608 / (r / NR)}' \
     "$work/stick-$path"
 done

@@ -222,18 +222,47 @@ public final class Session: @unchecked Sendable {
     public func openChannel() throws(SessionError) -> Socket {
         let (mine, theirs): (Socket, Socket)
         do throws(SystemError) { (mine, theirs) = try Socket.pair() } catch { throw .local("\(error)") }
-        try monitor.withLock { () throws(SessionError) in
-            guard endReason == nil else { throw .ended(endReason!) }
-            guard channels.count < configuration.maxChannels, nextChannel != 0 else {
-                throw .local("too many channels in this session")
-            }
-            let id = nextChannel
-            nextChannel &+= 1
-            guard queueControl(.open(channel: id)) else { throw .local("the control channel is backed up") }
-            startChannel(id, end: .socket(theirs))
-            monitor.broadcast()  // the writer: the open goes now, not with the next frame
+        do { try openChannel(on: theirs) } catch {
+            mine.close()
+            throw error
         }
         return mine
+    }
+
+    /// Client: a new channel to the server's USB/IP service whose local end is `local`
+    /// itself (a USB/IP client's TCP connection, which the bridge passes on): what it
+    /// sends goes to the server, `first` ahead of it (bytes already read from it, at most
+    /// a frame), and the server's answers are written into it. The session owns `local`
+    /// from here, and closes it when the channel ends, also when this throws.
+    public func openChannel(on local: Socket, sending first: [UInt8] = []) throws(SessionError) {
+        do {
+            try monitor.withLock { () throws(SessionError) in
+                guard endReason == nil else { throw .ended(endReason!) }
+                guard first.count <= min(SessionFrame.maxPayload, configuration.channelWindow) else {
+                    throw .local("\(first.count) bytes to send first are more than a frame")
+                }
+                guard channels.count < configuration.maxChannels, nextChannel != 0 else {
+                    throw .local("too many channels in this session")
+                }
+                let id = nextChannel
+                nextChannel &+= 1
+                guard queueControl(.open(channel: id)) else { throw .local("the control channel is backed up") }
+                startChannel(id, end: .socket(local))
+                if !first.isEmpty, let channel = channels[id] {
+                    let storage = payloadPool.take(capacity: first.count)
+                    storage.bytes.removeAll(keepingCapacity: true)
+                    storage.bytes.append(contentsOf: first)
+                    var frame = SessionFrame(kind: .data, channel: id, payload: storage.bytes[...])
+                    frame.storage = storage
+                    channel.outgoing.append(frame)
+                    channel.outgoingBytes += first.count
+                }
+                monitor.broadcast()  // the writer: the open goes now, not with the next frame
+            }
+        } catch {
+            local.close()
+            throw error
+        }
     }
 
     /// Tells the peer something on the control channel.

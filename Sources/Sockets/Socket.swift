@@ -72,6 +72,9 @@ public final class Socket: @unchecked Sendable {
         _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
+    /// Closed by its owner (`close()`); from then on `shutdown()` does nothing.
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         Glibc.close(descriptor)

@@ -27,6 +27,9 @@ final class ClientService: @unchecked Sendable {
     private let lock = Monitor()
     private var wishes: Wishes
     private var keepers: [EndpointId: ServerKeeper] = [:]
+    /// USB/IP bridges to servers' devices (`usbp2p-client bridge`); they last while the
+    /// service runs.
+    let bridges = BridgeTable()
     private var wishesPath: String { "\(config.string("state_directory"))/wishes" }
 
     init(config: ConfigFile, identity: EndpointIdentity, log: Logger) throws {
@@ -45,6 +48,7 @@ final class ClientService: @unchecked Sendable {
 
     /// Detaches everything (the laptop shuts down or the service stops); the wishes stay.
     func stop() {
+        for (_, bridge) in bridges.removeAll() { bridge.stop() }
         let all = lock.withLock { () -> [ServerKeeper] in
             defer { keepers.removeAll() }
             return Array(keepers.values)
@@ -64,11 +68,7 @@ final class ClientService: @unchecked Sendable {
         }
         let peers: PeerList
         do { peers = try Peers.load(config) } catch { return .failure("\(error)") }
-        var named: String?
-        if let first = words.first, ServerAddress.looksLikeServer(first, peers: peers) {
-            named = first
-            words.removeFirst()
-        }
+        let named = Self.takeServer(from: &words, peers: peers)
         let server: ServerAddress
         do { server = try ServerAddress.resolve(named, peers: peers) } catch { return .failure("\(error)") }
         if includingNew, !words.isEmpty {
@@ -125,6 +125,13 @@ final class ClientService: @unchecked Sendable {
                 + "kept attached by the service: 'usbp2p-client status' shows them, 'usbp2p-client detach' ends that\n")
     }
 
+    /// The server a request names first, if its first word names one (taken off `words`).
+    static func takeServer(from words: inout [String], peers: PeerList) -> String? {
+        guard let first = words.first, ServerAddress.looksLikeServer(first, peers: peers) else { return nil }
+        words.removeFirst()
+        return first
+    }
+
     /// detach DEVICE... | SERVER | --all
     func detach(_ arguments: [String]) -> ServiceReply {
         guard !arguments.isEmpty else {
@@ -166,7 +173,7 @@ final class ClientService: @unchecked Sendable {
         for server in Set(removed.map(\.server)) {
             let remaining = lock.withLock { wishes.of(server) }
             guard let keeper = lock.withLock({ keepers[server] }) else { continue }
-            if remaining.isEmpty {
+            if remaining.isEmpty, !bridges.has(server) {
                 lock.withLock { _ = keepers.removeValue(forKey: server) }
                 keeper.stop(reason: "nothing of it is wished for any more")
             } else {
@@ -176,7 +183,7 @@ final class ClientService: @unchecked Sendable {
             }
         }
         for wish in removed {
-            lines.append("no longer kept attached: \(wish) of \(name(of: wish.server, peers: peers))")
+            lines.append("no longer kept attached: \(wish) of \(displayName(of: wish.server, peers: peers))")
         }
         return ServiceReply(status: 0, standardOutput: lines.map { $0 + "\n" }.joined())
     }
@@ -192,41 +199,47 @@ final class ClientService: @unchecked Sendable {
                     "{\"wish\":\(AttachStatus.quote("\(wish)")),\"state\":\(AttachStatus.quote(keeper?.state(of: wish) ?? "not started"))}"
                 }
                 return
-                    "{\"server\":\(AttachStatus.quote("\(server)")),\"name\":\(AttachStatus.quote(name(of: server, peers: peers))),"
+                    "{\"server\":\(AttachStatus.quote("\(server)")),\"name\":\(AttachStatus.quote(displayName(of: server, peers: peers))),"
                     + "\"path\":\(AttachStatus.quote(keeper?.state ?? "not started")),\"wishes\":[\(wishItems.joined(separator: ","))]}"
             }
             return ServiceReply(status: 0, standardOutput: "{\"servers\":[\(items.joined(separator: ","))]}\n")
         }
+        let bridged = bridgeStatus(peers: peers)
         if all.all.isEmpty {
-            return ServiceReply(status: 0, standardOutput: "nothing is kept attached: usbp2p-client attach\n")
+            return ServiceReply(
+                status: 0,
+                standardOutput: "nothing is kept attached: usbp2p-client attach\n" + bridged.map { $0 + "\n" }.joined())
         }
         var lines: [String] = []
         for server in all.servers {
             let keeper = byServer[server]
             lines.append(
-                "\(name(of: server, peers: peers)) (\(server.description.prefix(8))…): \(keeper?.state ?? "not started")"
+                "\(displayName(of: server, peers: peers)) (\(server.description.prefix(8))…): \(keeper?.state ?? "not started")"
             )
             for wish in all.of(server) { lines.append("  \(wish): \(keeper?.state(of: wish) ?? "not started")") }
         }
-        return ServiceReply(status: 0, standardOutput: lines.map { $0 + "\n" }.joined())
+        return ServiceReply(status: 0, standardOutput: (lines + bridged).map { $0 + "\n" }.joined())
     }
 
-    private func name(of server: EndpointId, peers: PeerList) -> String {
+    func displayName(of server: EndpointId, peers: PeerList) -> String {
         peers.entries.first { $0.id == server }.map { $0.name.isEmpty ? "\(server)" : $0.name } ?? "\(server)"
     }
 
-    /// Stops and forgets the keeper of `server` when nothing of it is wished.
-    private func dropKeeperIfUnwished(_ server: EndpointId) {
+    /// Stops and forgets the keeper of `server` when nothing of it is wished nor bridged.
+    func dropKeeperIfUnwished(_ server: EndpointId) {
         let keeper = lock.withLock { () -> ServerKeeper? in
-            guard wishes.of(server).isEmpty else { return nil }
+            guard wishes.of(server).isEmpty, !bridges.has(server) else { return nil }
             return keepers.removeValue(forKey: server)
         }
         keeper?.stop(reason: "nothing of it is wished")
     }
 
+    /// The keeper of `server`, if one runs.
+    func keeper(of server: EndpointId) -> ServerKeeper? { lock.withLock { keepers[server] } }
+
     /// The keeper of `server`, started if it was not.
     @discardableResult
-    private func keep(_ server: EndpointId) -> ServerKeeper {
+    func keep(_ server: EndpointId) -> ServerKeeper {
         lock.withLock { () -> ServerKeeper in
             if let keeper = keepers[server] { return keeper }
             let keeper = ServerKeeper(
@@ -344,6 +357,15 @@ final class ServerKeeper: @unchecked Sendable {
         guard connected else { return }
         attached.waitForReconciliation(after: before, deadline: deadline)
     }
+
+    /// The session, while it lasts.
+    var currentSession: Session? {
+        guard let session = monitor.withLock({ client?.current }), !session.isEnded else { return nil }
+        return session
+    }
+
+    /// What the server calls its devices, by bus id.
+    var deviceNames: [String: String] { attached.names.all }
 
     /// How the session runs: its path, or why there is none.
     var state: String {

@@ -96,6 +96,7 @@ final class DeviceNames: @unchecked Sendable {
     }
 
     func name(of busid: String) -> String? { monitor.withLock { names[busid] } }
+    var all: [String: String] { monitor.withLock { names } }
 }
 
 /// A server's answer that one of the session's threads delivers and a command waits for.

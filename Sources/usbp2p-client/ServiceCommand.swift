@@ -25,7 +25,7 @@ struct ServeCommand: ParsableCommand {
             (usbp2p-client.service, which the .deb installs and enables). It listens on \
             service.socket (default /run/usbp2p-client/control.sock, mode 0660, group \
             usbp2p): root and members of the usbp2p group use it through the CLI without \
-            sudo ('pair', 'list', 'attach', 'detach', 'status', 'peers', 'forget'). \
+            sudo ('pair', 'list', 'attach', 'detach', 'status', 'bridge', 'peers', 'forget'). \
             What 'attach' asks for is kept (state_directory/wishes) and attached again after \
             network changes, the server's restarts and this laptop's reboots, until 'detach'.
             """)
@@ -104,7 +104,7 @@ func takeOverEarlierState(into stateDirectory: String, log: Logger) {
 extension ClientService {
     /// Commands the service runs itself (they need its sessions and wishes), and those it
     /// runs as its own program with its configuration (one-off: their output as printed).
-    static let native: Set<String> = ["attach", "detach", "status"]
+    static let native: Set<String> = ["attach", "detach", "status", "bridge"]
     static let delegated: Set<String> = [
         "pair", "list", "peers", "forget", "identity", "share", "unshare", "audit",
     ]
@@ -117,6 +117,7 @@ extension ClientService {
         case "attach": return attach(request.arguments)
         case "detach": return detach(request.arguments)
         case "status": return status(request.arguments)
+        case "bridge": return bridge(request.arguments)
         case let command where Self.delegated.contains(command):
             return Self.runAsThisProgram([command] + request.arguments + ["--config", config.path], log: log)
         default:

@@ -83,16 +83,7 @@ grep -q "records sealed by the kernel (kernel TLS)" $work/pi.log || fail "usbp2p
 awk '/^TlsCurrTxSw|^TlsCurrRxSw/ {n++; if ($2 < 1) bad = 1} END {exit !(n == 2 && !bad)}' /proc/net/tls_stat \
   || fail "no kernel TLS connection in /proc/net/tls_stat: $(cat /proc/net/tls_stat 2>&1 | tr '\n' ' ')"
 imported=$(busid_of $vid $pid 2)
-disk_of() { ls /sys/bus/usb/devices/$imported:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
-wait_for 30 "a disk on the imported stick" disk_of
-disk=/dev/$(disk_of)
-wait_for 10 "$disk" test -b "$disk"
-head -c 4194304 /dev/urandom > $work/data
-written=$(sha256sum < $work/data | cut -d' ' -f1)
-dd if=$work/data of="$disk" bs=256k oflag=direct status=none || fail "writing to the stick failed"
-read_back=$(dd if="$disk" bs=256k count=16 iflag=direct status=none | sha256sum | cut -d' ' -f1)
-echo "written $written, read back $read_back"
-[ "$written" = "$read_back" ] || fail "the stick read back other data"
+stick_roundtrip "$imported" 4 $work
 
 log "ben sees anna's wish and its state"
 as ben status | tee $work/status.log

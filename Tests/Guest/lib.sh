@@ -192,3 +192,20 @@ detach_copy() {
   "$bin/usbp2p-client" detach "$port"
   wait_for 20 "the imported copy to go" exactly 1 "$1" "$2"
 }
+
+# stick_roundtrip COPY MIB WORK: waits for the disk of the imported stick COPY (its bus id),
+# writes MIB MiB of random bytes to it and reads them back (direct I/O); fails the job
+# unless the SHA-256 of what was read is that of what was written.
+stick_roundtrip() {
+  local copy=$1 mib=$2 work=$3 disk written read_back
+  stick_block_of() { ls /sys/bus/usb/devices/$copy:1.0/host*/target*/*/block/ 2>/dev/null | head -n1; }
+  wait_for 30 "a disk on the imported stick" stick_block_of
+  disk=/dev/$(stick_block_of)
+  wait_for 10 "$disk" test -b "$disk"
+  head -c $((mib << 20)) /dev/urandom > "$work/data"
+  written=$(sha256sum < "$work/data" | cut -d' ' -f1)
+  dd if="$work/data" of="$disk" bs=256k oflag=direct status=none || fail "writing to the stick failed"
+  read_back=$(dd if="$disk" bs=256k count=$((mib * 4)) iflag=direct status=none | sha256sum | cut -d' ' -f1)
+  echo "written $written, read back $read_back"
+  [ "$written" = "$read_back" ] || fail "the stick read back other data"
+}

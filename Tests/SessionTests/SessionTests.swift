@@ -331,6 +331,34 @@ final class SessionHarness: @unchecked Sendable {
         Issue.record("no credit on the resumed connection")
     }
 
+    @Test func aChannelOnAGivenSocketSendsWhatWasReadOfItFirstThenCarriesItBothWays() throws {
+        // The bridge's case: a USB/IP client's connection, its request already read.
+        let harness = SessionHarness(configuration: quick())
+        try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let (user, local) = try Socket.pair()
+        try harness.client.current!.openChannel(on: local, sending: Array("request;".utf8))
+        let data = randomBytes(256 << 10)
+        // The echo starts with the bytes sent first, then the socket's own, in order.
+        let expected = Array("request;".utf8) + data
+        var echoed = try SessionHarness.roundTrip(data, over: user)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        user.setReceiveTimeout(seconds: 10)
+        while echoed.count < expected.count, let n = try? user.read(into: &buffer), n > 0 { echoed += buffer[0..<n] }
+        #expect(echoed == expected)
+    }
+
+    @Test func aChannelOnASocketThatCannotOpenClosesTheSocket() throws {
+        let harness = SessionHarness(configuration: quick())
+        try harness.client.start()
+        let session = harness.client.current!
+        harness.client.stop(reason: "test over")
+        let (user, local) = try Socket.pair()
+        #expect(throws: SessionError.self) { try session.openChannel(on: local, sending: [1]) }
+        var byte = [UInt8](repeating: 0, count: 1)
+        #expect(try user.read(into: &byte) == 0)  // the session closed its end
+    }
+
     @Test func theMessagesAcceptSendsFirstReachTheClientBeforeItsFirstChannelsAnswer() throws {
         // usbp2pd's device names: a client choosing a device by name matches it in the
         // device list its first channel brings, so the names must not come after it.
