@@ -114,6 +114,10 @@ let package = Package(
         .target(name: "AttachStatus", dependencies: ["FileSystem"], swiftSettings: strict),
         // Which of a server's devices a laptop attaches (named, every one now, or new ones too; keyboards only by name).
         .target(name: "DeviceChoice", dependencies: ["USBIP", "Identity", "FileSystem"], swiftSettings: strict),
+        // Interactive views in a terminal (`usbp2p-client ui`): raw mode, signals as events, ANSI frames.
+        .target(
+            name: "TerminalUI", dependencies: ["ClientControl", "Sockets", "FileSystem", "CPlatform"],
+            swiftSettings: strict),
         // The laptop's USB/IP bridge: a USB/IP server on loopback for a paired server's devices,
         // whose imports go on through the session (any USB/IP client: the kernel's, usbip-win2).
         .target(
@@ -163,7 +167,7 @@ let package = Package(
             dependencies: [
                 "CLISupport", "Config", "VHCI", "USBIP", "Sockets", "Log", "Identity", "Secure", "Session", "Relay",
                 "Reach", "LocalDiscovery", "AttachStatus", "DeviceChoice", "ClientControl", "OSThreads", "Pairing",
-                "FileSystem", "Systemd", "Audit", "Bridge",
+                "FileSystem", "Systemd", "Audit", "Bridge", "TerminalUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -239,6 +243,7 @@ let package = Package(
         .testTarget(
             name: "DeviceChoiceTests", dependencies: ["DeviceChoice", "USBIP", "Identity", "TestSupport"],
             swiftSettings: strict),
+        .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "ClientControl"], swiftSettings: strict),
         .testTarget(
             name: "BridgeTests",
             dependencies: ["Bridge", "DeviceChoice", "USBIP", "Sockets", "Log", "OSThreads", "FileSystem"],

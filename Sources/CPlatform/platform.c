@@ -8,6 +8,8 @@
 #include <malloc.h>
 #include <sys/syscall.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <signal.h>
 
 int usbp2p_pin_current_thread(int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return 22; /* EINVAL */
@@ -140,4 +142,25 @@ long usbp2p_ktls_receive(int fd, void *buffer, unsigned long length, unsigned ch
         }
     }
     return (long)n;
+}
+
+int usbp2p_view_signals(void) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGWINCH);
+    int error = pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    if (error != 0) {
+        errno = error;
+        return -1;
+    }
+    return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int usbp2p_read_signal(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
 }

@@ -30,6 +30,11 @@ final class ClientService: @unchecked Sendable {
     /// USB/IP bridges to servers' devices (`usbp2p-client bridge`); they last while the
     /// service runs.
     let bridges = BridgeTable()
+    /// Open `usbp2p-client ui` views: they keep every paired server connected.
+    let viewers = ViewerCount()
+
+    /// The wishes for `server`.
+    func wishList(of server: EndpointId) -> [Wish] { lock.withLock { wishes.of(server) } }
     private var wishesPath: String { "\(config.string("state_directory"))/wishes" }
 
     init(config: ConfigFile, identity: EndpointIdentity, log: Logger) throws {
@@ -173,7 +178,7 @@ final class ClientService: @unchecked Sendable {
         for server in Set(removed.map(\.server)) {
             let remaining = lock.withLock { wishes.of(server) }
             guard let keeper = lock.withLock({ keepers[server] }) else { continue }
-            if remaining.isEmpty, !bridges.has(server) {
+            if remaining.isEmpty, !bridges.has(server), !viewers.isAny {
                 lock.withLock { _ = keepers.removeValue(forKey: server) }
                 keeper.stop(reason: "nothing of it is wished for any more")
             } else {
@@ -228,7 +233,7 @@ final class ClientService: @unchecked Sendable {
     /// Stops and forgets the keeper of `server` when nothing of it is wished nor bridged.
     func dropKeeperIfUnwished(_ server: EndpointId) {
         let keeper = lock.withLock { () -> ServerKeeper? in
-            guard wishes.of(server).isEmpty, !bridges.has(server) else { return nil }
+            guard wishes.of(server).isEmpty, !bridges.has(server), !viewers.isAny else { return nil }
             return keepers.removeValue(forKey: server)
         }
         keeper?.stop(reason: "nothing of it is wished")
@@ -366,6 +371,12 @@ final class ServerKeeper: @unchecked Sendable {
 
     /// What the server calls its devices, by bus id.
     var deviceNames: [String: String] { attached.names.all }
+
+    /// What the server offered when last asked, and the vhci ports attached now.
+    var snapshot: (offered: [ExportedDevice], ports: [(busid: String, port: Int)]) { attached.snapshot }
+
+    /// Whether `wish` takes in `device`.
+    func wish(_ wish: Wish, takesIn device: ExportedDevice) -> Bool { covers(wish, device) }
 
     /// How the session runs: its path, or why there is none.
     var state: String {

@@ -104,7 +104,7 @@ func takeOverEarlierState(into stateDirectory: String, log: Logger) {
 extension ClientService {
     /// Commands the service runs itself (they need its sessions and wishes), and those it
     /// runs as its own program with its configuration (one-off: their output as printed).
-    static let native: Set<String> = ["attach", "detach", "status", "bridge"]
+    static let native: Set<String> = ["attach", "detach", "status", "bridge", "view"]
     static let delegated: Set<String> = [
         "pair", "list", "peers", "forget", "identity", "share", "unshare", "audit",
     ]
@@ -118,6 +118,7 @@ extension ClientService {
         case "detach": return detach(request.arguments)
         case "status": return status(request.arguments)
         case "bridge": return bridge(request.arguments)
+        case "view": return view(request.arguments)
         case let command where Self.delegated.contains(command):
             return Self.runAsThisProgram([command] + request.arguments + ["--config", config.path], log: log)
         default:

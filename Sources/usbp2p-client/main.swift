@@ -24,7 +24,7 @@ struct Usbp2pClient: ParsableCommand {
         subcommands: [
             ServeCommand.self, PairCommand.self, PeersCommand.self, ForgetCommand.self, ListCommand.self,
             AttachCommand.self, ShareCommand.self, UnshareCommand.self, AuditCommand.self,
-            DetachCommand.self, PortsCommand.self, StatusCommand.self, BridgeCommand.self,
+            DetachCommand.self, PortsCommand.self, StatusCommand.self, BridgeCommand.self, UICommand.self,
             IdentityCommand<Client>.self,
             ConfigCommand<Client>.self,
         ])

@@ -7,6 +7,8 @@
 # service: after a restart the stick is back with no command. Detach by VID:PID ends it
 # for good. 4 MiB written through the attached stick read back with the same SHA-256, the
 # session's records sealed by the kernel (kernel TLS).
+# The view (usbp2p-client ui, in tmux): the stick detached and attached again with keys,
+# the terminal left as it was after 'q' and after Ctrl-C.
 # The identity an earlier 'sudo usbp2p-client' made is taken over at the first start. With
 # "every device, new ones too", a keyboard plugged into the server later is left out (and
 # the service says why) until it is named.
@@ -99,6 +101,42 @@ start_service
 wait_for 60 "the stick to come back by itself" at_least 2 $vid $pid
 as anna status | grep -q "attached" || fail "status after the restart"
 
+log "the view: anna runs 'usbp2p-client ui' in a terminal (tmux), detaches and attaches the stick with keys"
+ui() { tmux -L ui "$@"; }
+ui new-session -d -s ui -x 140 -y 30 \
+  "setpriv --reuid=anna --regid=anna --init-groups env -i HOME=/tmp USER=anna TERM=xterm PATH=/usr/bin:/bin bash --norc -i"
+trap 'tmux -L ui kill-server 2>/dev/null; cp $work/*.log $work/*.txt "${USBP2P_RESULTS:-/tmp}/" 2>/dev/null' EXIT
+pane_has() { ui capture-pane -p -t ui | grep -q -- "$1"; }
+view_running() { pgrep -x -f "$bin/usbp2p-client ui" > /dev/null; }
+view_gone() { ! view_running; }
+modes_restored() {  # the shell's terminal is cooked again: canonical input, echo
+  ui send-keys -t ui "stty -a | tr ' ' '\n' | grep -x -e icanon -e echo | tr '\n' ' '; echo modes-shown" Enter
+  wait_for 10 "stty's answer" pane_has "^icanon echo modes-shown"
+  ui send-keys -t ui "clear" Enter
+}
+ui send-keys -t ui "$bin/usbp2p-client ui" Enter
+wait_for 30 "the view to show the stick attached" pane_has "$busid .*attached on port"
+pane_has "Test Pi (.*): connected, direct 127.0.0.1:7575.*RTT" || fail "the view does not show the server's path and round trip"
+ui capture-pane -p -t ui > $work/ui-attached.txt
+ui send-keys -t ui d
+wait_for 30 "the stick to leave vhci_hcd ('d' in the view)" exactly 1 $vid $pid
+wait_for 30 "the view to show the stick offered" pane_has "$busid .*offered"
+ui send-keys -t ui a
+wait_for 60 "the stick back on vhci_hcd ('a' in the view)" at_least 2 $vid $pid
+wait_for 30 "the view to show it attached again" pane_has "$busid .*attached on port"
+ui capture-pane -p -t ui > $work/ui-again.txt
+ui send-keys -t ui q
+wait_for 10 "the view to end on 'q'" view_gone
+modes_restored
+ui send-keys -t ui "$bin/usbp2p-client ui" Enter
+wait_for 30 "the view again" pane_has "$busid .*attached on port"
+ui send-keys -t ui C-c
+wait_for 10 "the view to end on Ctrl-C" view_gone
+modes_restored
+pane_has "modes-shown" || fail "the shell's screen did not come back after the view"
+ui kill-server
+as anna status | grep -q "$busid: attached: $busid on port" || fail "the view's attach is not kept by the service"
+
 log "every device, new ones too: a keyboard plugged into the server later is left out until named"
 as anna attach --including-new | tee $work/attach-new.log
 keyboard_gadget
@@ -130,7 +168,8 @@ as anna detach --all | tee -a $work/detach.log
 wait_for 30 "the stick to leave vhci_hcd" exactly 1 $vid $pid
 
 log "nothing is kept: not back after another restart"
-grep -q "no longer kept attached: $vid:$pid" $work/detach.log || fail "detach did not say what it ended"
+# (The stick's wish is by bus id since the view attached it again.)
+grep -q "no longer kept attached: $busid of Test Pi" $work/detach.log || fail "detach did not say what it ended"
 as anna status | grep -q "nothing is kept attached" || fail "a wish is left after detach"
 kill -TERM $service_pid; wait $service_pid || true
 start_service

@@ -45,4 +45,12 @@ int usbp2p_ktls_set_keys(int fd, int receive, int cipher, const unsigned char *k
 /// the count, 0 at the end of the stream, or -errno.
 long usbp2p_ktls_receive(int fd, void *buffer, unsigned long length, unsigned char *record_type);
 
+/// An interactive view's signals (SIGINT, SIGTERM, SIGHUP, SIGWINCH) blocked for the
+/// calling thread and those it starts, and a signalfd (close-on-exec, nonblocking) that
+/// reads them, or -1 with errno set. <sys/signalfd.h> is not part of Swift's Glibc module.
+int usbp2p_view_signals(void);
+
+/// The number of the next signal waiting on `fd` (from usbp2p_view_signals), 0 if none.
+int usbp2p_read_signal(int fd);
+
 #endif
