@@ -116,7 +116,7 @@ let package = Package(
         .target(name: "DeviceChoice", dependencies: ["USBIP", "Identity", "FileSystem"], swiftSettings: strict),
         // Interactive views in a terminal (`usbp2p-client ui`): raw mode, signals as events, ANSI frames.
         .target(
-            name: "TerminalUI", dependencies: ["ClientControl", "Sockets", "FileSystem", "CPlatform"],
+            name: "TerminalUI", dependencies: ["ClientControl", "StatusPage", "Sockets", "FileSystem", "CPlatform"],
             swiftSettings: strict),
         // The laptop's USB/IP bridge: a USB/IP server on loopback for a paired server's devices,
         // whose imports go on through the session (any USB/IP client: the kernel's, usbip-win2).
@@ -158,7 +158,7 @@ let package = Package(
             dependencies: [
                 "CLISupport", "Config", "Exporter", "USBHost", "Sockets", "Log", "Identity", "Secure", "Session",
                 "Relay", "Reach", "PortMapping", "LocalDiscovery", "Pairing", "GPIO", "Systemd", "Metrics",
-                "AccessPolicy", "QRCode", "FileSystem", "OSThreads", "Audit", "StatusPage",
+                "AccessPolicy", "QRCode", "FileSystem", "OSThreads", "Audit", "StatusPage", "TerminalUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -243,7 +243,8 @@ let package = Package(
         .testTarget(
             name: "DeviceChoiceTests", dependencies: ["DeviceChoice", "USBIP", "Identity", "TestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "ClientControl"], swiftSettings: strict),
+        .testTarget(
+            name: "TerminalUITests", dependencies: ["TerminalUI", "ClientControl", "StatusPage"], swiftSettings: strict),
         .testTarget(
             name: "BridgeTests",
             dependencies: ["Bridge", "DeviceChoice", "USBIP", "Sockets", "Log", "OSThreads", "FileSystem"],

@@ -89,6 +89,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
         self.time = time
     }
 
+    /// The report in `text` (its `json`); nil if it is not one.
+    public init?(json text: String) {
+        guard let report = try? JSONDecoder().decode(StatusReport.self, from: Data(text.utf8)) else { return nil }
+        self = report
+    }
+
     public var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

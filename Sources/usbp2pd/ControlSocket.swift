@@ -13,6 +13,7 @@ import Sockets
 ///   pair-open SECONDS    open the pairing window
 ///   pair-close           close it
 ///   status               what the service is doing
+///   report               the status page's report, as JSON (usbp2pd ui)
 ///   share DEVICE [ID...] share a device with everyone paired, or with these laptops
 ///   unshare DEVICE       only the owner uses it
 ///   owner ID             make another paired laptop the owner
@@ -83,7 +84,8 @@ final class ControlSocket: @unchecked Sendable {
         try socket.writeAll(Array((line + "\n").utf8))
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 512)
-        while let n = try? socket.read(into: &buffer), n > 0 { reply += buffer[0..<n] }
+        // (A report is a few KiB; more than this is not an answer of ours.)
+        while reply.count < 1 << 20, let n = try? socket.read(into: &buffer), n > 0 { reply += buffer[0..<n] }
         return String(decoding: reply, as: UTF8.self).trimmingTrailingNewlines
     }
 }

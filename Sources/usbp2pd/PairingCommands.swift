@@ -3,6 +3,7 @@ import CLISupport
 import Config
 import FileSystem
 import Identity
+import Log
 import QRCode
 import Sockets
 
@@ -35,18 +36,8 @@ struct PairingCodeCommand: ParsableCommand {
     func run() throws {
         let config = try options.loadServerConfig()
         let log = options.logger(for: Server.self, config: config)
-        let identity = try loadIdentity(config: config, log: log)
-        let secret = try loadPairingSecret(config: config, log: log)
-        let relayText = config.string("relay.address")
-        let relay = Endpoint(parsing: relayText, defaultPort: 443).map { "\($0)" } ?? relayText
-        let relayId = config.string("relay.id").isEmpty ? nil : try? EndpointId(parsing: config.string("relay.id"))
-        let hints = withoutHints || relayText.isEmpty ? nil : PairingHints(relay: relay, relayId: relayId)
-        if !withoutHints, !relayText.isEmpty, hints == nil {
-            log.warning("relay.address '\(relay)' cannot go into the pairing code (a numeric address and port can)")
-        }
-        let code = PairingCode(server: identity.endpointId, secret: secret, hints: hints)
-        // Upper case: the QR code's denser alphanumeric mode (the code reads either way).
-        let qr = QRCode(encoding: code.uri.uppercased())
+        let code = try labelCode(config: config, withHints: !withoutHints, log: log)
+        let qr = code.qrCode
         if !textOnly, let qr {
             print(qr.terminalText)
             print()
@@ -63,6 +54,27 @@ struct PairingCodeCommand: ParsableCommand {
             print("label:        \(svg)")
         }
     }
+}
+
+/// The code on this server's label: its EndpointId, its pairing secret, and (`withHints`)
+/// the relay's address and id when relay.address is set.
+func labelCode(config: ConfigFile, withHints: Bool, log: Logger) throws -> PairingCode {
+    let identity = try loadIdentity(config: config, log: log)
+    let secret = try loadPairingSecret(config: config, log: log)
+    let relayText = config.string("relay.address")
+    let relay = Endpoint(parsing: relayText, defaultPort: 443).map { "\($0)" } ?? relayText
+    let relayId = config.string("relay.id").isEmpty ? nil : try? EndpointId(parsing: config.string("relay.id"))
+    let hints = !withHints || relayText.isEmpty ? nil : PairingHints(relay: relay, relayId: relayId)
+    if withHints, !relayText.isEmpty, hints == nil {
+        log.warning("relay.address '\(relay)' cannot go into the pairing code (a numeric address and port can)")
+    }
+    return PairingCode(server: identity.endpointId, secret: secret, hints: hints)
+}
+
+extension PairingCode {
+    /// Its QR code: the URI in upper case, for the QR code's denser alphanumeric mode
+    /// (the code reads either way).
+    var qrCode: QRCode? { QRCode(encoding: uri.uppercased()) }
 }
 
 /// `usbp2pd pair --open`: the pairing window without a button (headless set-ups).

@@ -138,7 +138,8 @@ struct ServeCommand: ParsableCommand {
         let health = ServiceHealth(
             usb: usb, exporter: exporter, sessions: sessions, appliance: appliance, notifier: notifier, logger: log)
         let control = startControlSocket(
-            config: config, appliance: appliance, usb: usb, sessions: sessions, health: health, log: log)
+            config: config, identity: identity, appliance: appliance, usb: usb, sessions: sessions, health: health,
+            log: log)
         let metrics = startMetrics(config: config, health: health, log: log)
         let statusPage = StatusService.start(
             config: config, identity: identity, appliance: appliance, sessions: sessions, log: log)
@@ -197,8 +198,8 @@ private final class LateSessions: @unchecked Sendable {
 
 /// The control socket: pairing without a button, status, and (for tests) fault injection.
 private func startControlSocket(
-    config: ConfigFile, appliance: Appliance, usb: USBContext, sessions: SessionService, health: ServiceHealth,
-    log: Logger
+    config: ConfigFile, identity: EndpointIdentity, appliance: Appliance, usb: USBContext, sessions: SessionService,
+    health: ServiceHealth, log: Logger
 ) -> ControlSocket? {
     let path = config.string("control.socket")
     guard !path.isEmpty else { return nil }
@@ -216,6 +217,9 @@ private func startControlSocket(
             case ("pair-close", 1):
                 appliance.closePairing(by: "usbp2pd pair --close")
                 return "ok pairing is closed"
+            case ("report", 1):
+                // The status page's report, as one line of JSON (usbp2pd ui).
+                return "ok " + StatusService.report(identity: identity, appliance: appliance, sessions: sessions).json
             case ("status", 1):
                 let state = appliance.current
                 let window = appliance.window.remainingSeconds.map { "open for \(Int($0)) s more" } ?? "closed"

@@ -24,6 +24,7 @@ struct Usbp2pd: ParsableCommand {
         subcommands: [
             ServeCommand.self, PairingCodeCommand.self, PairCommand.self, DevicesCommand.self, AllowCommand.self,
             ShareCommand.self, UnshareCommand.self, OwnerCommand.self, AuditCommand.self, SettingsCommand.self,
+            ApplianceUICommand.self,
             IdentityCommand<Server>.self,
             ConfigCommand<Server>.self,
         ])

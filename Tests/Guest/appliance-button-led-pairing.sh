@@ -13,6 +13,9 @@
 #   - attach by the paired server's name: the LED says "attached"; an unpaired client
 #     is refused, one the access rules deny sees no devices; the metrics count the
 #     pairing attempts.
+#   - the Pi's view (usbp2pd ui, in tmux): LED, devices and who has them; 'p' opens the
+#     pairing window and the view's QR code (captured, read by zbarimg) is the label's URI;
+#     'c' closes it; 'q' leaves the console as it was.
 #   - a 10 s press: the LED flickers from 3 s, then the allowlist is cleared and the
 #     attached device goes away.
 #   - a stalled USB thread: no more watchdog pings, systemd restarts the service.
@@ -213,6 +216,32 @@ echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="wrong_secret"}
 echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="too_many_wrong"} 2$' || fail "metrics: the third wrong secret and the locked-out fourth try"
 echo "$metrics" | grep -q '^usbp2p_pairing_attempts_total{result="paired"} 1$' || fail "metrics: 1 pairing"
 echo "$metrics" | grep -q '^usbp2p_devices_attached 1$' || fail "metrics: 1 device attached"
+
+log "the Pi's view (usbp2pd ui on a console, tmux): the LED, the device attached by the laptop; 'p' opens the window and shows the pairing QR code, which decodes to the label's URI"
+ui() { tmux -L piui "$@"; }
+ui new-session -d -s ui -x 150 -y 70 "env TERM=xterm bash --norc -i"
+pane_has() { ui capture-pane -p -t ui | grep -q -- "$1"; }
+view_gone() { ! pgrep -x -f "$bin/usbp2pd ui --config $work/pi.toml" > /dev/null; }
+ui send-keys -t ui "$bin/usbp2pd ui --config $work/pi.toml" Enter
+wait_for 30 "the Pi's view" pane_has "LED: attached"
+pane_has "usbp2p SourceSink test device .*attached by" || fail "the Pi's view does not show who has the device"
+pane_has "Pairing: closed" || fail "the Pi's view does not show the pairing window closed"
+ui send-keys -t ui p
+wait_for 30 "the pairing window open in the view" pane_has "Pairing: open for"
+ui capture-pane -p -t ui > $work/pi-view.txt
+python3 "$(dirname "$0")/qr-from-pane.py" $work/pi-view.txt $work/pi-view-qr.png || fail "no QR code in the Pi's view"
+scanned=$(zbarimg -q --raw $work/pi-view-qr.png 2>/dev/null)
+label_uri=$("$bin/usbp2pd" pairing-code --config $work/pi.toml | sed -n 's/^as a URI: *//p')
+echo "scanned from the view: $scanned"
+[ "${scanned,,}" = "${label_uri,,}" ] || fail "the view's QR code reads '$scanned', not the label's '$label_uri'"
+ui send-keys -t ui c
+wait_for 30 "the pairing window closed in the view" pane_has "Pairing: closed"
+led_is attached || fail "the LED is not back to 'attached' after the window closed"
+ui send-keys -t ui q
+wait_for 10 "the Pi's view to end" view_gone
+ui send-keys -t ui "stty -a | tr ' ' '\n' | grep -x -e icanon -e echo | tr '\n' ' '; echo modes-shown" Enter
+wait_for 10 "the console's modes back after the view" pane_has "^icanon echo modes-shown"
+ui kill-server
 
 log "holding the button 10 s: a fast flicker from 3 s, then the allowlist is cleared"
 # (How long the button is held is the subject here: these pauses are the user's hand.)
