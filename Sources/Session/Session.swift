@@ -248,7 +248,8 @@ public final class Session: @unchecked Sendable {
                 nextChannel &+= 1
                 guard queueControl(.open(channel: id)) else { throw .local("the control channel is backed up") }
                 startChannel(id, end: .socket(local))
-                if !first.isEmpty, let channel = channels[id] {
+                // (A local end that could not be watched has its FIN queued: nothing after it.)
+                if !first.isEmpty, let channel = channels[id], !channel.finQueued {
                     let storage = payloadPool.take(capacity: first.count)
                     storage.bytes.removeAll(keepingCapacity: true)
                     storage.bytes.append(contentsOf: first)

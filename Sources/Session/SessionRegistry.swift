@@ -56,10 +56,10 @@ public final class SessionRegistry: @unchecked Sendable {
 
     /// Runs the server's side of the hellos on an authenticated stream and hands the
     /// stream to its session. Throws when the stream is not usable (it is then closed).
-    /// `path` says how the stream runs (by default its peer's address).
+    /// `path` says how the stream runs (by default its peer's address); `first` holds
+    /// control messages the client gets before anything else of the session (queued
+    /// before the hello reply goes out, so before any channel's answer).
     @discardableResult
-    /// - Parameter first: control messages the client gets before anything else of the
-    ///   session (queued before the hello reply goes out, so before any channel's answer).
     public func accept(
         _ stream: any ByteStream, peer: String, path: String? = nil, first: [ControlMessage] = []
     ) throws -> Session {
