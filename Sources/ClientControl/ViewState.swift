@@ -13,10 +13,17 @@ public struct ViewState: Codable, Equatable, Sendable {
         public var port: Int?
         /// A wish keeps it attached.
         public var wished: Bool
+        /// What its channel has carried out and in, while attached here.
+        public var bytesSent: UInt64?
+        public var bytesReceived: UInt64?
 
-        public init(busid: String, vendor: UInt16, product: UInt16, name: String?, port: Int?, wished: Bool) {
+        public init(
+            busid: String, vendor: UInt16, product: UInt16, name: String?, port: Int?, wished: Bool,
+            bytesSent: UInt64? = nil, bytesReceived: UInt64? = nil
+        ) {
             (self.busid, self.vendor, self.product, self.name, self.port, self.wished) =
                 (busid, vendor, product, name, port, wished)
+            (self.bytesSent, self.bytesReceived) = (bytesSent, bytesReceived)
         }
     }
 

@@ -219,14 +219,23 @@ public final class Session: @unchecked Sendable {
 
     /// Client: a new channel to the server's USB/IP service. The returned socket speaks
     /// USB/IP as if connected to a server (list, or import and then URBs).
-    public func openChannel() throws(SessionError) -> Socket {
+    public func openChannel() throws(SessionError) -> Socket { try openNumberedChannel().socket }
+
+    /// `openChannel()`, with the channel's number (for `channelBytes`).
+    public func openNumberedChannel() throws(SessionError) -> (socket: Socket, channel: UInt16) {
         let (mine, theirs): (Socket, Socket)
         do throws(SystemError) { (mine, theirs) = try Socket.pair() } catch { throw .local("\(error)") }
-        do { try openChannel(on: theirs) } catch {
+        let channel: UInt16
+        do { channel = try openChannel(on: theirs) } catch {
             mine.close()
             throw error
         }
-        return mine
+        return (mine, channel)
+    }
+
+    /// The bytes a channel has carried each way so far; nil once it is gone.
+    public func channelBytes(_ channel: UInt16) -> (sent: UInt64, received: UInt64)? {
+        monitor.withLock { channels[channel].map { ($0.sentBytes, $0.receivedBytes) } }
     }
 
     /// Client: a new channel to the server's USB/IP service whose local end is `local`
@@ -234,9 +243,10 @@ public final class Session: @unchecked Sendable {
     /// sends goes to the server, `first` ahead of it (bytes already read from it, at most
     /// a frame), and the server's answers are written into it. The session owns `local`
     /// from here, and closes it when the channel ends, also when this throws.
-    public func openChannel(on local: Socket, sending first: [UInt8] = []) throws(SessionError) {
+    @discardableResult
+    public func openChannel(on local: Socket, sending first: [UInt8] = []) throws(SessionError) -> UInt16 {
         do {
-            try monitor.withLock { () throws(SessionError) in
+            return try monitor.withLock { () throws(SessionError) -> UInt16 in
                 guard endReason == nil else { throw .ended(endReason!) }
                 guard first.count <= min(SessionFrame.maxPayload, configuration.channelWindow) else {
                     throw .local("\(first.count) bytes to send first are more than a frame")
@@ -259,6 +269,7 @@ public final class Session: @unchecked Sendable {
                     channel.outgoingBytes += first.count
                 }
                 monitor.broadcast()  // the writer: the open goes now, not with the next frame
+                return id
             }
         } catch {
             local.close()

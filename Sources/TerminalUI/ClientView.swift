@@ -12,9 +12,23 @@ public struct ClientView {
     public var message = ""
     /// The selected device, by server and bus id (kept across refreshes).
     public private(set) var selected: (server: String, busid: String)?
-    /// Bytes per second out and in, per server, from the last two states.
+    /// Bytes per second out and in, per server (by id) and per attached device (by
+    /// "server busid"), from the last two states.
     private var rates: [String: (sent: Double, received: Double)] = [:]
     private var previous: (at: Double, bytes: [String: (sent: UInt64, received: UInt64)])?
+
+    /// What each server's session and each attached device's channel has carried.
+    static func counts(_ state: ViewState) -> [String: (sent: UInt64, received: UInt64)] {
+        var bytes: [String: (sent: UInt64, received: UInt64)] = [:]
+        for server in state.servers {
+            bytes[server.id] = (server.bytesSent, server.bytesReceived)
+            for device in server.devices {
+                guard let sent = device.bytesSent, let received = device.bytesReceived else { continue }
+                bytes[server.id + " " + device.busid] = (sent, received)
+            }
+        }
+        return bytes
+    }
 
     public init() {}
 
@@ -25,18 +39,16 @@ public struct ClientView {
 
     /// A new state, read at `now` (monotonic seconds).
     public mutating func update(_ new: ViewState, at now: Double) {
-        var bytes: [String: (sent: UInt64, received: UInt64)] = [:]
-        for server in new.servers { bytes[server.id] = (server.bytesSent, server.bytesReceived) }
+        let bytes = Self.counts(new)
         if let previous, now > previous.at {
             let seconds = now - previous.at
             rates = [:]
-            for server in new.servers {
-                guard let before = previous.bytes[server.id], server.bytesSent >= before.sent,
-                    server.bytesReceived >= before.received
-                else { continue }  // a new session counts from zero
-                rates[server.id] = (
-                    Double(server.bytesSent - before.sent) / seconds,
-                    Double(server.bytesReceived - before.received) / seconds
+            for (key, count) in bytes {
+                // A new session or channel counts from zero: no rate until the next state.
+                guard let before = previous.bytes[key], count.sent >= before.sent, count.received >= before.received
+                else { continue }
+                rates[key] = (
+                    Double(count.sent - before.sent) / seconds, Double(count.received - before.received) / seconds
                 )
             }
         }
@@ -79,9 +91,7 @@ public struct ClientView {
         for server in state?.servers ?? [] {
             var head = "\(server.name) (\(server.id.prefix(8))…): \(server.state)"
             if let rtt = server.roundTripMilliseconds { head += "   RTT \(Self.milliseconds(rtt))" }
-            if let rate = rates[server.id], server.state.hasPrefix("connected") {
-                head += "   out \(Self.perSecond(rate.sent))  in \(Self.perSecond(rate.received))"
-            }
+            if let rate = rates[server.id], server.state.hasPrefix("connected") { head += Self.rate(rate) }
             out.append(Screen.bold(head))
             if server.devices.isEmpty {
                 out.append("    (no device offered to this laptop now)")
@@ -91,6 +101,7 @@ public struct ClientView {
                 let line =
                     "\(chosen ? ">" : " ") \(Self.padded(device.busid, 9)) \(hex4(device.vendor)):\(hex4(device.product))  "
                     + "\(Self.padded(device.name ?? "", 32)) \(Self.describe(device))"
+                    + (device.port == nil ? "" : rates[server.id + " " + device.busid].map { Self.rate($0) } ?? "")
                 out.append("  " + (chosen ? Screen.inverse(line) : line))
             }
             out.append("")
@@ -99,6 +110,10 @@ public struct ClientView {
         if !(state?.bridges.isEmpty ?? true) { out.append("") }
         out.append(message)
         return out
+    }
+
+    static func rate(_ rate: (sent: Double, received: Double)) -> String {
+        "   out \(perSecond(rate.sent))  in \(perSecond(rate.received))"
     }
 
     static func describe(_ device: ViewState.Device) -> String {

@@ -207,6 +207,12 @@ final class AttachedDevices: @unchecked Sendable {
     let log: Logger
     private let lock = Monitor()
     private var ports: [(busid: String, port: Int)] = []
+    /// The session channel each attached device's URBs go through, by bus id.
+    private var channels: [String: UInt16] = [:]
+
+    /// The channel of an attached device (for its byte counts).
+    func channel(of busid: String) -> UInt16? { lock.withLock { channels[busid] } }
+
     /// Devices the user was told are not attached, and why (told once each).
     private var toldSkipped: Set<String> = []
     /// One reconciliation at a time (hotplug notices can come in bursts).
@@ -407,12 +413,15 @@ final class AttachedDevices: @unchecked Sendable {
     }
 
     private func attach(_ busid: String, in session: Session) throws {
-        let channel = try session.openChannel()
+        let (channel, number) = try session.openNumberedChannel()
         let device = try USBIPClient.importDevice(
             busid: busid, over: channel, timeoutSeconds: AttachCommand.replyTimeoutSeconds)
         let port = try VHCI.attach(socketDescriptor: channel.descriptor, device: device)
         channel.close()  // vhci_hcd holds the socket now; the session pumps its other end
-        lock.withLock { ports.append((busid, port)) }
+        lock.withLock {
+            ports.append((busid, port))
+            channels[busid] = number
+        }
         say("attached \(busid) (\(hex4(device.idVendor)):\(hex4(device.idProduct)), \(device.speed)) on port \(port)")
     }
 

@@ -375,6 +375,9 @@ final class ServerKeeper: @unchecked Sendable {
     /// What the server offered when last asked, and the vhci ports attached now.
     var snapshot: (offered: [ExportedDevice], ports: [(busid: String, port: Int)]) { attached.snapshot }
 
+    /// The session channel of a device attached here.
+    func channel(of busid: String) -> UInt16? { attached.channel(of: busid) }
+
     /// Whether `wish` takes in `device`.
     func wish(_ wish: Wish, takesIn device: ExportedDevice) -> Bool { covers(wish, device) }
 

@@ -144,11 +144,14 @@ extension ServerKeeper {
     /// wish keeps it.
     func viewDevices(wishes: [Wish]) -> [ViewState.Device] {
         let (offered, ports) = snapshot
+        let session = currentSession
         return offered.map { device in
-            ViewState.Device(
+            let port = ports.first { $0.busid == device.busid }?.port
+            let bytes = port == nil ? nil : channel(of: device.busid).flatMap { session?.channelBytes($0) }
+            return ViewState.Device(
                 busid: device.busid, vendor: device.idVendor, product: device.idProduct,
-                name: deviceNames[device.busid], port: ports.first { $0.busid == device.busid }?.port,
-                wished: wishes.contains { wish($0, takesIn: device) })
+                name: deviceNames[device.busid], port: port, wished: wishes.contains { wish($0, takesIn: device) },
+                bytesSent: bytes?.sent, bytesReceived: bytes?.received)
         }
     }
 }

@@ -124,6 +124,7 @@ wait_for 30 "the view to show the stick offered" pane_has "$busid .*offered"
 ui send-keys -t ui a
 wait_for 60 "the stick back on vhci_hcd ('a' in the view)" at_least 2 $vid $pid
 wait_for 30 "the view to show it attached again" pane_has "$busid .*attached on port"
+wait_for 10 "the stick's own throughput in the view" pane_has "$busid .*attached on port [0-9]*   out .* in "
 ui capture-pane -p -t ui > $work/ui-again.txt
 ui send-keys -t ui q
 wait_for 10 "the view to end on 'q'" view_gone

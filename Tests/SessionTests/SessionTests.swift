@@ -348,6 +348,21 @@ final class SessionHarness: @unchecked Sendable {
         #expect(echoed == expected)
     }
 
+    @Test func aChannelCountsTheBytesItCarriedEachWay() throws {
+        // What usbp2p-client ui shows per device.
+        let harness = SessionHarness(configuration: quick())
+        try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        let session = harness.client.current!
+        let (socket, number) = try session.openNumberedChannel()
+        let data = randomBytes(300_000)
+        #expect(try SessionHarness.roundTrip(data, over: socket) == data)
+        let counted = session.channelBytes(number)
+        #expect(counted?.sent == 300_000)
+        #expect(counted?.received == 300_000)
+        #expect(session.channelBytes(number &+ 100) == nil)
+    }
+
     @Test func aChannelOnASocketThatCannotOpenClosesTheSocket() throws {
         let harness = SessionHarness(configuration: quick())
         try harness.client.start()

@@ -50,6 +50,22 @@ import Testing
         #expect(!view.lines(columns: 200).joined().contains("out "))
     }
 
+    @Test func anAttachedDevicesThroughputIsItsChannelsBytesOverTheTime() {
+        var view = ClientView()
+        var first = state()
+        first.servers[0].devices[0].bytesSent = 100
+        first.servers[0].devices[0].bytesReceived = 1000
+        view.update(first, at: 0)
+        var second = first
+        second.servers[0].devices[0].bytesSent = 50_100
+        second.servers[0].devices[0].bytesReceived = 4_001_000
+        view.update(second, at: 2)
+        let line = view.lines(columns: 200).first { $0.contains("SanDisk Ultra") } ?? ""
+        #expect(line.contains("attached on port 3   out 25 kB/s  in 2.0 MB/s"), "\(line)")
+        let keyboard = view.lines(columns: 200).first { $0.contains("Logitech") } ?? ""
+        #expect(!keyboard.contains("out "))  // not attached: no channel, no rate
+    }
+
     @Test func theSelectionMovesWithinTheListAndStaysOnItsDeviceAcrossRefreshes() {
         var view = ClientView()
         view.update(state(), at: 0)
