@@ -116,7 +116,7 @@ modes_restored() {  # the shell's terminal is cooked again: canonical input, ech
 }
 ui send-keys -t ui "$bin/usbp2p-client ui" Enter
 wait_for 30 "the view to show the stick attached" pane_has "$busid .*attached on port"
-pane_has "Test Pi (.*): connected, direct 127.0.0.1:7575.*RTT" || fail "the view does not show the server's path and round trip"
+wait_for 30 "the view to show the server's path and round trip" pane_has "Test Pi (.*): connected, direct 127.0.0.1:7575.*RTT"
 ui capture-pane -p -t ui > $work/ui-attached.txt
 ui send-keys -t ui d
 wait_for 30 "the stick to leave vhci_hcd ('d' in the view)" exactly 1 $vid $pid
