@@ -273,7 +273,13 @@ final class AttachedDevices: @unchecked Sendable {
     }
 
     /// The first attach: every selector must match a device the server offers.
+    /// It runs as a reconciliation does (one at a time with them: the device names that
+    /// open a session start one, which must not import the same device meanwhile).
     func attachFirst(in session: Session) throws {
+        try reconciling.withLock { () throws in try attachFirstNow(in: session) }
+    }
+
+    private func attachFirstNow(in session: Session) throws {
         let (busids, offered) = try wanted(in: session)
         let listed = offered.map(describe).joined(separator: ", ")
         if case .named(let selectors) = choice.scope {
@@ -296,8 +302,11 @@ final class AttachedDevices: @unchecked Sendable {
             default: say("the server offers no matching device yet; waiting for one")
             }
         }
-        for busid in busids { try attach(busid, in: session) }
+        for busid in busids where !isAttached(busid) { try attach(busid, in: session) }
     }
+
+    /// Whether `busid` is on a vhci port of ours already (a reconciliation took it).
+    private func isAttached(_ busid: String) -> Bool { lock.withLock { ports.contains { $0.busid == busid } } }
 
     /// What the user is told when the server took a device away.
     static func left(_ busid: String, port: Int) -> String {
@@ -383,7 +392,12 @@ final class AttachedDevices: @unchecked Sendable {
 
     /// Attaches every wanted device in a new session, retrying each every 2 s for a while
     /// (the server answers "busy" until it has released the old session's imports).
+    /// One at a time with the reconciliations, as `attachFirst`.
     func attachAgain(in session: Session, forSeconds limit: Double) {
+        reconciling.withLock { attachAgainNow(in: session, forSeconds: limit) }
+    }
+
+    private func attachAgainNow(in session: Session, forSeconds limit: Double) {
         let deadline = monotonicSeconds() + limit
         var remaining: [String] = []
         while !session.isEnded {
@@ -400,6 +414,7 @@ final class AttachedDevices: @unchecked Sendable {
         }
         while !remaining.isEmpty, !session.isEnded {
             let busid = remaining.removeFirst()
+            if isAttached(busid) { continue }
             do { try attach(busid, in: session) } catch {
                 guard monotonicSeconds() < deadline else {
                     say("could not attach \(busid) again: \(error)")
