@@ -111,8 +111,10 @@ view_running() { pgrep -x -f "$bin/usbp2p-client ui" > /dev/null; }
 view_gone() { ! view_running; }
 modes_restored() {  # the shell's terminal is cooked again: canonical input, echo
   ui send-keys -t ui "stty -a | tr ' ' '\n' | grep -x -e icanon -e echo | tr '\n' ' '; echo modes-shown" Enter
+  # (Shown on the shell's own screen: the view's alternate screen is gone.)
   wait_for 10 "stty's answer" pane_has "^icanon echo modes-shown"
   ui send-keys -t ui "clear" Enter
+  wait_for 10 "the shell's screen cleared" eval '! pane_has modes-shown'
 }
 ui send-keys -t ui "$bin/usbp2p-client ui" Enter
 wait_for 30 "the view to show the stick attached" pane_has "$busid .*attached on port"
@@ -134,7 +136,6 @@ wait_for 30 "the view again" pane_has "$busid .*attached on port"
 ui send-keys -t ui C-c
 wait_for 10 "the view to end on Ctrl-C" view_gone
 modes_restored
-pane_has "modes-shown" || fail "the shell's screen did not come back after the view"
 ui kill-server
 as anna status | grep -q "$busid: attached: $busid on port" || fail "the view's attach is not kept by the service"
 
