@@ -105,7 +105,8 @@ log "the view: anna runs 'usbp2p-client ui' in a terminal (tmux), detaches and a
 ui() { tmux -L ui "$@"; }
 ui new-session -d -s ui -x 140 -y 30 \
   "setpriv --reuid=anna --regid=anna --init-groups env -i HOME=/tmp USER=anna TERM=xterm PATH=/usr/bin:/bin bash --norc -i"
-trap 'tmux -L ui kill-server 2>/dev/null; cp $work/*.log $work/*.txt "${USBP2P_RESULTS:-/tmp}/" 2>/dev/null' EXIT
+# (set -e holds in the trap too: a server already gone, or no capture yet, is no failure.)
+trap 'tmux -L ui kill-server 2>/dev/null || true; cp $work/*.log $work/*.txt "${USBP2P_RESULTS:-/tmp}/" 2>/dev/null || true' EXIT
 pane_has() { ui capture-pane -p -t ui | grep -q -- "$1"; }
 view_running() { pgrep -x -f "$bin/usbp2p-client ui" > /dev/null; }
 view_gone() { ! view_running; }
