@@ -81,11 +81,6 @@ public final class USBIPBridge: @unchecked Sendable {
         deadlines = try Deadlines(name: "bridge-deadlines")
     }
 
-    /// Whether `endpoint` is reachable from this machine only.
-    public static func isLoopback(_ endpoint: Endpoint) -> Bool {
-        endpoint.host.hasPrefix("127.") || endpoint.host == "::1" || endpoint.host == "localhost"
-    }
-
     public var counts: Counts { monitor.withLock { counted } }
 
     public func start() throws(ThreadStartError) {

@@ -132,6 +132,10 @@ public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Reachable from this machine only (127.0.0.0/8, ::1): where a listener without
+    /// authentication (plain USB/IP, the laptop's bridge) needs no warning.
+    public var isLoopback: Bool { host.hasPrefix("127.") || host == "::1" }
 }
 
 /// A reliable, ordered byte stream: a socket, or TLS over one. Sessions run over it

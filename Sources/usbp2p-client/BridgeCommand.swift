@@ -142,7 +142,7 @@ extension ClientService {
         bridges.put(bridge, for: server.id)
         log.notice("bridge for \(server.id) on \(bridge.endpoint)")
         var warning = ""
-        if !USBIPBridge.isLoopback(bridge.endpoint) {
+        if !bridge.endpoint.isLoopback {
             warning =
                 "warning: USB/IP on \(bridge.endpoint) has no encryption and no authentication: anyone who can "
                 + "reach it can use the devices it serves\n"

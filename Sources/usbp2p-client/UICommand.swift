@@ -54,9 +54,9 @@ struct UICommand: ParsableCommand {
             case .key(.up): view.move(-1)
             case .key(.down): view.move(1)
             case .key(.character("a")), .key(.enter):
-                act("attach", on: view, &view, terminal: terminal, socketPath: socketPath)
+                act("attach", &view, terminal: terminal, socketPath: socketPath)
             case .key(.character("d")):
-                act("detach", on: view, &view, terminal: terminal, socketPath: socketPath)
+                act("detach", &view, terminal: terminal, socketPath: socketPath)
             case .key, .resized:
                 continue
             case .tick:
@@ -75,10 +75,8 @@ struct UICommand: ParsableCommand {
     }
 
     /// Attaches or detaches the selected device, saying so while the service works.
-    private func act(
-        _ command: String, on current: ClientView, _ view: inout ClientView, terminal: Terminal, socketPath: String
-    ) {
-        guard let selected = current.selected else {
+    private func act(_ command: String, _ view: inout ClientView, terminal: Terminal, socketPath: String) {
+        guard let selected = view.selected else {
             view.message = "no device selected"
             return
         }

@@ -130,7 +130,7 @@ struct ServeCommand: ParsableCommand {
         if let thread = usb.eventThread {
             log.debug("USB thread \(thread.threadID), CPU mask 0x\(String(thread.affinity, radix: 16))")
         }
-        if let endpoint = usbipEndpoint, !["127.", "::1"].contains(where: { endpoint.host.hasPrefix($0) }) {
+        if let endpoint = usbipEndpoint, !endpoint.isLoopback {
             log.warning(
                 "plain USB/IP on \(endpoint) has no encryption and no authentication: "
                     + "anyone who can reach it can use every exported device")

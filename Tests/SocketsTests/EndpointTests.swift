@@ -52,4 +52,13 @@ import Testing
             #expect(error.description.contains("Connection refused"))
         }
     }
+
+    @Test func onlyLoopbackAddressesCountAsThisMachineOnly() {
+        for host in ["127.0.0.1", "127.1.2.3", "::1"] {
+            #expect(Endpoint(host: host, port: 3240).isLoopback, "\(host)")
+        }
+        for host in ["0.0.0.0", "192.168.1.5", "::", "::10", "10.127.0.1"] {
+            #expect(!Endpoint(host: host, port: 3240).isLoopback, "\(host)")
+        }
+    }
 }
