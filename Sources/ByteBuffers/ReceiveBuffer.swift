@@ -63,7 +63,10 @@ public struct ReceiveBuffer: Sendable {
             start = 0
         }
         if bytes.count - end < room {
-            var grown = [UInt8](repeating: 0, count: end + room)
+            // At least doubled: a message arriving in many small appends (a stream cut
+            // into small frames) would otherwise cost a new allocation and a copy of all
+            // that waits for each of them.
+            var grown = [UInt8](repeating: 0, count: max(end + room, 2 * bytes.count))
             let (from, to) = (start, end)
             grown.withUnsafeMutableBytes { target in
                 bytes.withUnsafeBytes { source in

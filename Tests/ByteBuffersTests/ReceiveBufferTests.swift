@@ -24,6 +24,18 @@ import Testing
         #expect(buffer.count == 0)
     }
 
+    @Test func manySmallAppendsGrowTheStorageByDoublingNotByteByByte() {
+        var buffer = ReceiveBuffer(capacity: 0)
+        var capacities: Set<Int> = []
+        for i in 0..<4096 {
+            buffer.append([UInt8(truncatingIfNeeded: i)])
+            capacities.insert(buffer.bytes.count)
+        }
+        #expect(capacities.count <= 13)
+        #expect(buffer.bytes.count < 2 * 4096)
+        #expect(Array(buffer.bytes[buffer.start..<buffer.end]) == (0..<4096).map { UInt8(truncatingIfNeeded: $0) })
+    }
+
     @Test func aReadLandsAfterWhatWaits() {
         var buffer = ReceiveBuffer(capacity: 8)
         buffer.append([1, 2, 3])
