@@ -8,10 +8,20 @@
 public final class FixedBytes: @unchecked Sendable {
     /// The storage, at a fixed address until the block is freed: for C code that fills it.
     public let unsafeStorage: UnsafeMutableBufferPointer<UInt8>
+    /// Who takes the storage back when the block goes; nil for storage of the heap's.
+    private let recycler: (any FixedBytesRecycler)?
 
     /// `count` bytes, not initialized: only what gets filled may be sliced and read.
     public init(uninitializedCount count: Int) {
         unsafeStorage = .allocate(capacity: max(count, 0))
+        recycler = nil
+    }
+
+    /// A block over storage that `recycler` lent (memory the kernel maps for a device, say),
+    /// given back to it when the block goes instead of being freed.
+    public init(lent storage: UnsafeMutableBufferPointer<UInt8>, recycler: any FixedBytesRecycler) {
+        unsafeStorage = storage
+        self.recycler = recycler
     }
 
     /// A block holding a copy of `bytes` (for fakes and tests).
@@ -20,7 +30,9 @@ public final class FixedBytes: @unchecked Sendable {
         _ = unsafeStorage.initialize(from: bytes)
     }
 
-    deinit { unsafeStorage.deallocate() }
+    deinit {
+        if let recycler { recycler.recycle(unsafeStorage) } else { unsafeStorage.deallocate() }
+    }
 
     public var count: Int { unsafeStorage.count }
 
@@ -76,4 +88,10 @@ public final class FixedBytes: @unchecked Sendable {
             try body(UnsafeBufferPointer(rebasing: block.unsafeStorage[range]))
         }
     }
+}
+
+/// Takes back the storage of blocks it lent (`FixedBytes(lent:recycler:)`). Called once per
+/// block, on whichever thread let go of its last slice: it must not block for long.
+public protocol FixedBytesRecycler: AnyObject, Sendable {
+    func recycle(_ storage: UnsafeMutableBufferPointer<UInt8>)
 }

@@ -1,3 +1,4 @@
+import ByteBuffers
 import CLibUSB
 import Synchronization
 
@@ -15,6 +16,9 @@ public final class USBDeviceHandle: @unchecked Sendable {
     private let alternateSettings = Mutex<[Int32: Int32]>([:])
     /// Endpoint address to type, for the current configuration and alternate settings.
     private let endpointTypes = Mutex<[UInt8: USBTransferType]?>(nil)
+    /// Bulk transfer buffers mapped by usbfs, kept for reuse; the pool closes the device
+    /// once the last of them has come back.
+    let memory: BlockPool
 
     /// Opens the device at `busid` and claims its interfaces.
     public init(context: USBContext, busid: String) throws(USBError) {
@@ -36,6 +40,8 @@ public final class USBDeviceHandle: @unchecked Sendable {
         handle = raw!
         self.info = info
         self.context = context
+        memory = BlockPool(
+            source: DeviceMemory(handle: handle), budget: DeviceMemory.budget, granule: DeviceMemory.granule)
         _ = libusb_set_auto_detach_kernel_driver(handle, 1)
         do throws(USBError) {
             try claimActiveInterfaces()
@@ -146,12 +152,13 @@ public final class USBDeviceHandle: @unchecked Sendable {
         try check(libusb_reset_device(handle), "reset \(info.busid)")
     }
 
-    /// Releases the interfaces (kernel drivers come back) and closes the device.
-    /// Transfers still in flight must have completed first.
+    /// Releases the interfaces (kernel drivers come back) and closes the device, or has
+    /// it closed once the last mapped buffer a reply still holds comes back. Transfers
+    /// still in flight must have completed first.
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         releaseAll()
-        libusb_close(handle)
+        memory.close()
     }
 
     deinit { close() }

@@ -99,7 +99,10 @@ public final class USBTransfer: @unchecked Sendable {
         self.completion = completion
         self.tag = tag
         let total = type == .control ? 8 + length : length
-        block = FixedBytes(uninitializedCount: max(total, 1))
+        let mapped =
+            type == .bulk && total >= DeviceMemory.smallest && (!isIn || DeviceMemory.inTransfersReadCached)
+            ? handle.memory.lend(total) : nil
+        block = mapped ?? FixedBytes(uninitializedCount: max(total, 1))
         let buffer = UnsafeMutableRawBufferPointer(block.unsafeStorage)
         if !outData.isEmpty {
             precondition(outData.count <= total, "more OUT data than the buffer holds")
