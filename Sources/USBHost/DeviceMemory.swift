@@ -45,6 +45,11 @@ struct DeviceMemory: BlockSource, @unchecked Sendable {
         _ = libusb_dev_mem_free(handle, pointer.assumingMemoryBound(to: UInt8.self), count)
     }
 
-    /// The device is closed only now: a mapping keeps usbfs's file open anyway.
+    /// The device is closed only now: a mapping keeps usbfs's file open anyway. This runs
+    /// on the thread that let go of the last buffer; off the USB thread, libusb_close
+    /// waits for the event lock, so that thread must not hold a lock another device's
+    /// completion takes. Replies hold buffers only under their own import's locks: the
+    /// session copies a reply's data into its frames on the USB thread, and plain
+    /// USB/IP's writer queue copies what it keeps (`ReplyWriter.joined`).
     func closed() { libusb_close(handle) }
 }
