@@ -35,11 +35,15 @@ public struct Logger: Sendable {
     public let label: String
     public var level: LogLevel
     private let forJournal: Bool
+    /// Where lines go instead of stderr (a test that shows what a component said when
+    /// it fails).
+    private let sink: (@Sendable (String) -> Void)?
 
-    public init(label: String, level: LogLevel = .info) {
+    public init(label: String, level: LogLevel = .info, sink: (@Sendable (String) -> Void)? = nil) {
         self.label = label
         self.level = level
-        self.forJournal = getenv("JOURNAL_STREAM") != nil
+        self.sink = sink
+        self.forJournal = sink == nil && getenv("JOURNAL_STREAM") != nil
     }
 
     /// The longest message written; longer ones are cut (a peer's text inside one
@@ -58,6 +62,7 @@ public struct Logger: Sendable {
         } else {
             line = "\(Self.timestamp()) \(level.rawValue) \(label): \(text)\n"
         }
+        if let sink { return sink(line) }
         var bytes = Array(line.utf8)
         bytes.withUnsafeMutableBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }

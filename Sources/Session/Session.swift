@@ -162,6 +162,9 @@ public final class Session: @unchecked Sendable {
             moving = false
             lostWhileMoving = nil
             connection = (stream, [])
+            // The old connection's writer may be waiting for its next ping: it must see
+            // the new generation now, or the join below waits that long.
+            monitor.broadcast()
             return (old, generation)
         }
         // A silent link is noticed by the reader even while the writer is stuck in a

@@ -15,7 +15,8 @@ import Testing
 /// (a TCP connection through a local listener) and may move to a direct path: the
 /// server's own listener, or a connection punched between the two ends' relay ports.
 final class PathHarness: @unchecked Sendable {
-    let logger = Logger(label: "test", level: .error)
+    /// Both ends' lines, kept for a failing test to show (not printed otherwise).
+    let logger: Logger
     let relay: TCP.Listener
     let direct: TCP.Listener?
     let registry: SessionRegistry
@@ -25,7 +26,7 @@ final class PathHarness: @unchecked Sendable {
     /// Holds the server's relay port, as its registration at the relay does.
     let serverRelayHold: (Socket, Socket)
     let serverRelayPort: UInt16
-    let record = Record()
+    let record: Record
 
     /// What the harness saw, shared with the closures it hands out.
     final class Record: Sendable {
@@ -34,9 +35,16 @@ final class PathHarness: @unchecked Sendable {
         let directSockets = Mutex<[Socket]>([])
         /// How often the client's session thought its connection lost.
         let disconnects = Atomic<Int>(0)
+        let lines = Mutex<[String]>([])
     }
 
+    /// What both ends logged, for an expectation's comment.
+    var said: Comment { Comment(rawValue: record.lines.withLock { $0.joined() }) }
+
     init(directListener: Bool) throws {
+        let record = Record()
+        self.record = record
+        logger = Logger(label: "path", level: .info) { line in record.lines.withLock { $0.append(line) } }
         relay = try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0))
         direct = directListener ? try TCP.Listener(endpoint: Endpoint(host: "127.0.0.1", port: 0)) : nil
         let hold = try TCP.connect(to: relay.endpoint, localPort: 0)
@@ -59,11 +67,12 @@ final class PathHarness: @unchecked Sendable {
                 control: { message, session in responder.handle(message, in: session) })
         }
         var timing = PathUpgrader.Timing()
-        timing.directSeconds = 1
+        // The listener always answers; a loaded machine can take over a second to
+        // complete even a loopback handshake, and then the client would punch instead.
+        timing.directSeconds = 30
         timing.punchSeconds = 3
         timing.retryInitial = 0.5
         timing.retryCap = 1
-        let record = self.record
         upgrader = PathUpgrader(timing: timing, logger: logger) { socket in
             record.directSockets.withLock { $0.append(socket) }
             return socket
@@ -195,10 +204,10 @@ final class EchoStream: @unchecked Sendable {
         #expect(session.currentPath == "relay")
         let stream = EchoStream(try session.openChannel())
         stream.start()
-        #expect(harness.waitForPaths { $0.contains { $0.hasPrefix("direct 127.0.0.1:") } })
+        #expect(harness.waitForPaths { $0.contains { $0.hasPrefix("direct 127.0.0.1:") } }, harness.said)
         stream.finish()
         #expect(stream.intact(atLeast: 1 << 20))
-        #expect(!harness.record.paths.current.contains { $0.contains("hole-punched") })
+        #expect(!harness.record.paths.current.contains { $0.contains("hole-punched") }, harness.said)
         #expect(harness.client.current === session)
         // A move is not a loss: the old connection's end was expected.
         let disconnects = harness.record.disconnects.load(ordering: .relaxed)

@@ -222,6 +222,25 @@ final class SessionHarness: @unchecked Sendable {
         #expect(harness.joinings.current == [.opened, .moved(from: path), .resumed])
     }
 
+    @Test func aMoveOffALiveConnectionDoesNotWaitForTheOldWritersNextPing() throws {
+        var configuration = quick()
+        configuration.pingInterval = 120
+        configuration.deadAfter = 240
+        let harness = SessionHarness(configuration: configuration)
+        try harness.client.start()
+        defer { harness.client.stop(reason: "test over") }
+        // Both ends join the old connection's writer, which sleeps until its next ping
+        // unless the move wakes it.
+        let moved = Observed(false)
+        let mover = try OSThread.start(name: "test-mover") {
+            if (try? harness.client.moveToNewConnection()) != nil { moved.update { $0 = true } }
+        }
+        #expect(moved.wait { $0 })
+        #expect(harness.joinings.wait { $0.count == 2 })
+        harness.client.stop(reason: "test over")
+        mover.join()
+    }
+
     @Test func aSessionOutOfReachLongerThanTheGracePeriodEndsAndANewOneReplacesIt() throws {
         var configuration = quick()
         configuration.grace = 0.5
