@@ -36,6 +36,29 @@ public final class FixedBytes: @unchecked Sendable {
 
     public var count: Int { unsafeStorage.count }
 
+    /// Copies `bytes` into the block from `offset` on, as far as it holds them; how many
+    /// were copied.
+    @discardableResult
+    public func fill(at offset: Int, with bytes: ArraySlice<UInt8>) -> Int {
+        let range = (offset..<(offset + bytes.count)).clamped(to: 0..<count)
+        bytes.withUnsafeBytes { source in
+            UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: unsafeStorage[range]))
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[0..<range.count]))
+        }
+        return range.count
+    }
+
+    /// Fills bytes `range` of the block (clamped to it) by `read`, which gets their storage
+    /// and returns how many it wrote (a read from a socket straight into a transfer's
+    /// buffer). What `read` returned.
+    public func fill<Failure: Error>(
+        _ range: Range<Int>, by read: (UnsafeMutableRawBufferPointer) throws(Failure) -> Int
+    ) throws(Failure) -> Int {
+        try read(
+            UnsafeMutableRawBufferPointer(
+                UnsafeMutableBufferPointer(rebasing: unsafeStorage[range.clamped(to: 0..<count)])))
+    }
+
     /// Bytes `range` of the block, clamped to it.
     public func slice(_ range: Range<Int>) -> Slice {
         Slice(block: self, range: range.clamped(to: 0..<count))

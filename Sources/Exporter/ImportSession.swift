@@ -97,7 +97,7 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
     /// Handles one message of the URB phase; a protocol error ends the connection.
     public func handle(_ message: USBIPMessage) throws(ProtocolError) {
         switch message {
-        case .submit(let command): try submit(command)
+        case .submit(let command): try submit(command, data: nil)
         case .unlink(let command): unlink(command)
         default: throw .unexpected(message.kind)
         }
@@ -106,7 +106,20 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
     /// URBs in flight now.
     var inFlightCount: Int { state.withLock { inFlight.count } }
 
-    private func submit(_ command: SubmitCommand) throws(ProtocolError) {
+    /// An OUT CMD_SUBMIT whose data its reader put straight into `data`, a buffer of
+    /// `outBuffer` (its first transfer_buffer_length bytes).
+    public func handle(_ command: SubmitCommand, data: FixedBytes) throws(ProtocolError) {
+        try submit(command, data: data)
+    }
+
+    /// A buffer for an OUT URB's data (`handle(_:data:)`), when the device takes one for
+    /// that endpoint.
+    public func outBuffer(for command: SubmitCommand) -> FixedBytes? {
+        guard command.direction == .out, command.ep != 0 else { return nil }
+        return device.outBuffer(Int(command.transferBufferLength), endpoint: UInt8(command.ep))
+    }
+
+    private func submit(_ command: SubmitCommand, data block: FixedBytes?) throws(ProtocolError) {
         guard command.devid == devid else { throw .wrongDevice(command.devid, expected: devid) }
         let endpoint = UInt8(command.ep) | (command.direction == .in ? 0x80 : 0)
 
@@ -119,7 +132,13 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
             return
         }
         var outData = command.transferBuffer
+        var outBlock = block
         var length = Int(command.transferBufferLength)
+        if let block, type != .bulk {
+            // The endpoint's type changed since the buffer was lent (an alternate setting).
+            outData = block.slice(0..<min(length, block.count)).copied()[...]
+            outBlock = nil
+        }
         if type == .control {
             // libusb takes the setup packet in front of the data stage and sizes the
             // buffer from wLength, which must not exceed the URB's buffer.
@@ -167,8 +186,8 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
 
         let request = URBRequest(
             type: type, endpoint: type == .control ? (command.direction == .in ? 0x80 : 0) : endpoint,
-            outData: outData, length: length, isoPacketLengths: command.isoPacketDescriptors.map { Int($0.length) },
-            flags: flags)
+            outData: outData, outBlock: outBlock, length: length,
+            isoPacketLengths: command.isoPacketDescriptors.map { Int($0.length) }, flags: flags)
         do throws(USBError) {
             let transfer = try device.submit(request, tag: command.seqnum, completion: self)
             let cancelNow = state.withLock { () -> Bool in

@@ -1,3 +1,4 @@
+import ByteBuffers
 import USBHost
 
 /// What an import needs of its device: the seam between the URB logic of `ImportSession`
@@ -18,6 +19,14 @@ public protocol URBDevice: AnyObject, Sendable {
     func setInterface(_ interface: Int32, alternateSetting: Int32) throws(USBError)
     func setConfiguration(_ value: Int32) throws(USBError)
     func reset() throws(USBError)
+    /// A buffer for the data of an OUT transfer of `count` bytes to `endpoint`, filled by
+    /// the caller and then submitted as `URBRequest.outBlock`, so that the data is read
+    /// from the peer straight into it; nil where this device takes its data as bytes.
+    func outBuffer(_ count: Int, endpoint: UInt8) -> FixedBytes?
+}
+
+extension URBDevice {
+    public func outBuffer(_ count: Int, endpoint: UInt8) -> FixedBytes? { nil }
 }
 
 /// A transfer in flight: it can only be asked to stop (its completion then says how it ended).
@@ -30,6 +39,9 @@ public struct URBRequest: Sendable {
     public var type: USBTransferType
     public var endpoint: UInt8
     public var outData: ArraySlice<UInt8>
+    /// Instead of `outData`: a buffer from `URBDevice.outBuffer` whose first `length`
+    /// bytes are the data.
+    public var outBlock: FixedBytes?
     public var length: Int
     public var isoPacketLengths: [Int]
     public var flags: USBTransferFlags
@@ -45,7 +57,12 @@ extension USBDeviceHandle: URBDevice {
     {
         try USBTransfer(
             handle: self, type: request.type, endpoint: request.endpoint, outData: request.outData,
-            length: request.length, isoPacketLengths: request.isoPacketLengths, flags: request.flags, tag: tag,
-            completion: completion)
+            outBlock: request.outBlock, length: request.length, isoPacketLengths: request.isoPacketLengths,
+            flags: request.flags, tag: tag, completion: completion)
+    }
+
+    /// Bulk endpoints only: there the transfer submits the block itself.
+    public func outBuffer(_ count: Int, endpoint: UInt8) -> FixedBytes? {
+        endpoint & 0x80 == 0 && transferType(endpoint: endpoint) == .bulk ? outTransferBuffer(count) : nil
     }
 }

@@ -1,3 +1,4 @@
+import ByteBuffers
 import Log
 import OSThreads
 import Synchronization
@@ -54,7 +55,7 @@ public final class USBIPConnection: @unchecked Sendable {
     private let lock = Monitor()
     /// The driver's reader's alone (`receive`, `partialMessageBytes`): a read lands in it
     /// without the lock, so the keeper never waits for a peer's bytes.
-    private var decoder = USBIPStreamDecoder(receiver: .server)
+    private var reader = USBIPServerReader()
     private var phase = Phase.opRequest
     private enum Phase {
         case opRequest
@@ -87,19 +88,57 @@ public final class USBIPConnection: @unchecked Sendable {
     /// Bytes from the peer, in order. `.done` once the connection has nothing more to do.
     public func receive(_ bytes: some Collection<UInt8>) -> Progress {
         guard !ended.load(ordering: .sequentiallyConsistent) else { return .done }
-        decoder.append(bytes)
+        reader.append(bytes)
         return handleWhatIsWhole()
     }
 
-    /// Reads once from the peer straight into the decoder's storage (`read` as in
-    /// `USBIPStreamDecoder.read`: a URB's OUT data is not copied on its way to the
-    /// transfer), then handles what became whole. Nil when the peer's stream ended.
+    /// OUT URBs of at least this many bytes to a bulk endpoint take their data straight
+    /// from the socket into the transfer's buffer (`USBIPServerReader`); smaller ones
+    /// copy little.
+    static let directOUTMinimum = 4096
+
+    /// Reads once from the peer and handles what became whole. Nil when the peer's
+    /// stream ended. `read` reads into the decoder's storage (the array, the offset to
+    /// write at, at most how many bytes), `readInto` into a transfer's buffer: a bulk
+    /// OUT URB's data is not copied on its way to the transfer (`USBIPServerReader`).
     public func receive<Failure: Error>(
-        reading read: (inout [UInt8], Int) throws(Failure) -> Int
+        reading read: (inout [UInt8], Int, Int) throws(Failure) -> Int,
+        readingInto readInto: (UnsafeMutableRawBufferPointer) throws(Failure) -> Int
     ) throws(Failure) -> Progress? {
         guard !ended.load(ordering: .sequentiallyConsistent) else { return .done }
-        guard try decoder.read(room: Self.readRoom, read) > 0 else { return nil }
-        return handleWhatIsWhole()
+        switch try reader.read(room: Self.readRoom, read, into: readInto) {
+        case .ended:
+            return nil
+        case .outData(let command, let data):
+            return handleOUT(command, data)
+        case .more:
+            let progress = handleWhatIsWhole()
+            if progress == .more { takeOUTHeader() }
+            return progress
+        }
+    }
+
+    /// The reader: when what waits is the header of a bulk OUT URB whose data is still
+    /// to come, that data is read into its transfer's buffer.
+    private func takeOUTHeader() {
+        let session: ImportSession? = lock.withLock {
+            if case .importing(let session) = phase { session } else { nil }
+        }
+        guard let session else { return }
+        reader.takeOUTSubmitHeader(minimum: Self.directOUTMinimum) { session.outBuffer(for: $0) }
+    }
+
+    /// A bulk OUT URB whose data was read into `data`.
+    private func handleOUT(_ command: SubmitCommand, _ data: FixedBytes) -> Progress {
+        lock.withLock {
+            guard !ended.load(ordering: .sequentiallyConsistent), case .importing(let session) = phase else {
+                return .done
+            }
+            do throws(ImportSession.ProtocolError) { try session.handle(command, data: data) } catch {
+                return fail("\(error)")
+            }
+            return .more
+        }
     }
 
     private func handleWhatIsWhole() -> Progress {
@@ -108,7 +147,7 @@ public final class USBIPConnection: @unchecked Sendable {
             while true {
                 let message: USBIPMessage
                 do {
-                    guard let next = try decoder.next() else { return .more }
+                    guard let next = try reader.next() else { return .more }
                     message = next
                 } catch {
                     return fail("\(error)")
@@ -133,7 +172,7 @@ public final class USBIPConnection: @unchecked Sendable {
     }
 
     /// Bytes of a message begun and not yet whole (the driver's reader only).
-    public var partialMessageBytes: Int { decoder.bufferedByteCount }
+    public var partialMessageBytes: Int { reader.partialMessageBytes }
 
     /// The connection is over (its end of stream, a shutdown, the session ended): ends
     /// the import, if any, on the import's own thread. Returns at once.

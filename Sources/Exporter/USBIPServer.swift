@@ -199,9 +199,11 @@ public final class USBIPServer: Sendable {
         while true {
             let progress: USBIPConnection.Progress?
             do {
-                progress = try connection.receive { bytes, offset throws(SystemError) in
-                    try socket.read(into: &bytes, from: offset)
-                }
+                progress = try connection.receive(
+                    reading: { bytes, offset, atMost throws(SystemError) in
+                        try socket.read(into: &bytes, from: offset, atMost: atMost)
+                    },
+                    readingInto: { storage throws(SystemError) in try socket.read(into: storage) })
             } catch {
                 reason = "\(error)"
                 break

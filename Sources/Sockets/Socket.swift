@@ -27,12 +27,24 @@ public final class Socket: @unchecked Sendable {
     /// Reads up to `buffer.count - offset` bytes into `buffer[offset...]`; 0 means the
     /// peer closed (or no room).
     public func read(into buffer: inout [UInt8], from offset: Int) throws(SystemError) -> Int {
-        guard offset >= 0, offset < buffer.count else { return 0 }
+        try read(into: &buffer, from: offset, atMost: Int.max)
+    }
+
+    /// Reads up to `atMost` bytes into `buffer[offset...]` (a message's header alone, when
+    /// what follows it goes elsewhere); 0 means the peer closed (or no room).
+    public func read(into buffer: inout [UInt8], from offset: Int, atMost: Int) throws(SystemError) -> Int {
+        guard offset >= 0, offset < buffer.count, atMost > 0 else { return 0 }
+        let count = min(atMost, buffer.count - offset)
         return try systemCall("read", path: peer) {
-            buffer.withUnsafeMutableBytes { raw in
-                Glibc.read(descriptor, raw.baseAddress! + offset, raw.count - offset)
-            }
+            buffer.withUnsafeMutableBytes { raw in Glibc.read(descriptor, raw.baseAddress! + offset, count) }
         }
+    }
+
+    /// Reads up to `storage.count` bytes into storage owned elsewhere (a transfer's
+    /// buffer); 0 means the peer closed (or no room).
+    public func read(into storage: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
+        guard let base = storage.baseAddress, storage.count > 0 else { return 0 }
+        return try systemCall("read", path: peer) { Glibc.read(descriptor, base, storage.count) }
     }
 
     /// Writes all of `bytes`.

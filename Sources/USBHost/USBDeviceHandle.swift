@@ -101,6 +101,13 @@ public final class USBDeviceHandle: @unchecked Sendable {
         try claimActiveInterfaces()
     }
 
+    /// A buffer for a bulk OUT transfer of `count` bytes, filled by the caller and
+    /// submitted as `USBTransfer`'s `outBlock`: usbfs's mapped memory for this device when
+    /// the transfer is large enough and the device's share has room, else the heap.
+    public func outTransferBuffer(_ count: Int) -> FixedBytes {
+        (count >= DeviceMemory.smallest ? memory.lend(count) : nil) ?? FixedBytes(uninitializedCount: max(count, 1))
+    }
+
     /// SET_INTERFACE through the host stack.
     public func setInterface(_ interface: Int32, alternateSetting: Int32) throws(USBError) {
         try check(

@@ -86,12 +86,16 @@ public final class USBTransfer: @unchecked Sendable {
     /// - `endpoint`: the endpoint address (bit 7 set for IN); 0 for control.
     /// - `outData`: for OUT transfers, the bytes to send; for control transfers, the
     ///   8-byte setup packet followed by the OUT data stage, if any.
+    /// - `outBlock`: instead of `outData`, a bulk OUT transfer's data already in a buffer
+    ///   of `USBDeviceHandle.outTransferBuffer` (its first `length` bytes): submitted
+    ///   where it lies.
     /// - `length`: the buffer size (for control: the data stage's wLength).
     /// - `isoPacketLengths`: the length of each isochronous packet.
     /// - `tag`, `completion`: told the result, on the USB event thread.
     public init(
-        handle: USBDeviceHandle, type: USBTransferType, endpoint: UInt8, outData: ArraySlice<UInt8>, length: Int,
-        isoPacketLengths: [Int] = [], flags: USBTransferFlags = [], tag: UInt32,
+        handle: USBDeviceHandle, type: USBTransferType, endpoint: UInt8, outData: ArraySlice<UInt8>,
+        outBlock: FixedBytes? = nil, length: Int, isoPacketLengths: [Int] = [], flags: USBTransferFlags = [],
+        tag: UInt32,
         completion: any USBTransferCompletion
     ) throws(USBError) {
         self.type = type
@@ -99,12 +103,21 @@ public final class USBTransfer: @unchecked Sendable {
         self.completion = completion
         self.tag = tag
         let total = type == .control ? 8 + length : length
-        let mapped =
-            type == .bulk && total >= DeviceMemory.smallest && (!isIn || DeviceMemory.inTransfersReadCached)
-            ? handle.memory.lend(total) : nil
-        block = mapped ?? FixedBytes(uninitializedCount: max(total, 1))
+        if let outBlock, type == .bulk, !isIn, outBlock.count >= total {
+            block = outBlock
+        } else {
+            let mapped =
+                type == .bulk && total >= DeviceMemory.smallest && (!isIn || DeviceMemory.inTransfersReadCached)
+                ? handle.memory.lend(total) : nil
+            block = mapped ?? FixedBytes(uninitializedCount: max(total, 1))
+        }
         let buffer = UnsafeMutableRawBufferPointer(block.unsafeStorage)
-        if !outData.isEmpty {
+        var outCount = outData.count
+        if let outBlock, outBlock !== block {
+            // Not a bulk OUT transfer after all: its data is copied as if it came as bytes.
+            outCount = min(length, total, outBlock.count)
+            outBlock.slice(0..<outCount).withUnsafeBytes { buffer.copyMemory(from: $0) }
+        } else if outBlock == nil, !outData.isEmpty {
             precondition(outData.count <= total, "more OUT data than the buffer holds")
             UnsafeMutableRawBufferPointer(rebasing: buffer[0..<outData.count]).copyBytes(from: outData)
         }
@@ -113,7 +126,7 @@ public final class USBTransfer: @unchecked Sendable {
         // back only the `actual_length` bytes the kernel wrote, so zeroing a 64 KiB IN
         // buffer first would be a pass over it for nothing.
         if type == .isochronous {
-            UnsafeMutableRawBufferPointer(rebasing: buffer[outData.count...])
+            UnsafeMutableRawBufferPointer(rebasing: buffer[outCount...])
                 .initializeMemory(as: UInt8.self, repeating: 0)
         }
         guard let allocated = libusb_alloc_transfer(Int32(isoPacketLengths.count)) else {

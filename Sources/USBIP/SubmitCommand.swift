@@ -110,11 +110,21 @@ public struct SubmitCommand: Equatable, Sendable {
         let iso = ISOPacketDescriptors(wireBytes: bytes.payload(at: WireSize.urbHeader + dataLength, count: isoLength))
         try iso.validate(bufferLength: transferBufferLength, actualLength: nil)
         let submit = SubmitCommand(
-            seqnum: h.seqnum, devid: h.devid, direction: direction, ep: h.ep, transferFlags: h.word5,
-            transferBufferLength: transferBufferLength, startFrame: Int32(bitPattern: h.word7),
-            numberOfPackets: numberOfPackets, interval: Int32(bitPattern: h.word9), setup: SetupPacket(wire: h.tail),
-            transferBuffer: bytes.payload(at: WireSize.urbHeader, count: dataLength), isoPacketDescriptors: iso)
+            header: h, direction: direction, transferBuffer: bytes.payload(at: WireSize.urbHeader, count: dataLength),
+            isoPacketDescriptors: iso)
         return DecodedMessage(message: .submit(submit), consumed: total)
+    }
+
+    /// The command a decoded header describes, with its data and iso descriptors.
+    init(
+        header h: URBHeader, direction: USBIPDirection, transferBuffer: ArraySlice<UInt8>,
+        isoPacketDescriptors: ISOPacketDescriptors
+    ) {
+        self.init(
+            seqnum: h.seqnum, devid: h.devid, direction: direction, ep: h.ep, transferFlags: h.word5,
+            transferBufferLength: h.word6, startFrame: Int32(bitPattern: h.word7), numberOfPackets: h.word8,
+            interval: Int32(bitPattern: h.word9), setup: SetupPacket(wire: h.tail), transferBuffer: transferBuffer,
+            isoPacketDescriptors: isoPacketDescriptors)
     }
 }
 

@@ -32,6 +32,36 @@ public struct USBIPStreamDecoder: Sendable {
         try buffer.read(room: room, read)
     }
 
+    /// When the bytes waiting begin with the whole header of an OUT CMD_SUBMIT whose data
+    /// (at least `minimum` bytes, no iso descriptors) has not all arrived: takes the header
+    /// and the data that came with it, copied into the front of the block `lend` gives
+    /// for the command (at least transfer_buffer_length bytes), so that its reader puts
+    /// the rest of the data straight there, as usbip-host receives into the URB's buffer,
+    /// instead of through this storage. The command's `transferBuffer` is empty: its
+    /// data is the block's first transfer_buffer_length bytes once `received` reaches
+    /// that. Nil, and nothing taken, for anything else (a header that is not whole yet, a
+    /// message already whole, another command, no block), and after an error; a header
+    /// that breaks the limits is `next`'s to refuse.
+    public mutating func takeOUTSubmitHeader(
+        minimum: Int, lend: (SubmitCommand) -> FixedBytes?
+    ) -> (command: SubmitCommand, data: FixedBytes, received: Int)? {
+        let headerLength = WireSize.urbHeader
+        guard failure == nil, receiver == .server, buffer.count >= headerLength else { return nil }
+        let front = buffer.bytes[buffer.start..<buffer.end]
+        let header = URBHeader(loading: front)
+        let length = Int(header.word6)
+        guard header.command == Command.submit, header.direction == USBIPDirection.out.rawValue, header.ep <= 15,
+            isoPacketCount(header.word8) == 0, header.word6 <= limits.maxTransferBufferLength,
+            length >= max(minimum, 1), front.count < headerLength + length
+        else { return nil }
+        let command = SubmitCommand(
+            header: header, direction: .out, transferBuffer: [], isoPacketDescriptors: ISOPacketDescriptors())
+        guard let block = lend(command), block.count >= length else { return nil }
+        let received = block.fill(at: 0, with: front.dropFirst(headerLength))
+        buffer.consume(front.count)
+        return (command, block, received)
+    }
+
     /// The next whole message, or nil until more bytes arrive. Payloads share the
     /// decoder's storage until the next read or `append`; keep a message past that and
     /// the storage is copied then (correct, but an allocation of all of it).

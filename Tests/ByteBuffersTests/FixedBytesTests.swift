@@ -33,3 +33,22 @@ import Testing
         #expect(FixedBytes.Slice().copied() == [])
     }
 }
+
+@Suite struct FixedBytesFillTests {
+    @Test func fillingCopiesWhatTheBlockHoldsFromTheOffsetAndSaysHowMuch() {
+        let block = FixedBytes(copying: [UInt8](repeating: 0, count: 8))
+        #expect(block.fill(at: 5, with: [1, 2, 3, 4, 5][...]) == 3)
+        #expect(block.slice(0..<8).copied() == [0, 0, 0, 0, 0, 1, 2, 3])
+    }
+
+    @Test func aReadFillsOnlyTheRangeItIsGivenClampedToTheBlock() {
+        let block = FixedBytes(copying: [UInt8](repeating: 0, count: 8))
+        let n = block.fill(6..<20) { storage in
+            #expect(storage.count == 2)
+            storage.storeBytes(of: 0xAB, toByteOffset: 0, as: UInt8.self)
+            return 1
+        }
+        #expect(n == 1)
+        #expect(block.slice(0..<8).copied() == [0, 0, 0, 0, 0, 0, 0xAB, 0])
+    }
+}

@@ -56,6 +56,12 @@ private final class FakeDevice: URBDevice, @unchecked Sendable {
     func reset() throws(USBError) {}
 
     func transfer(_ index: Int) -> FakeTransfer { submitted.withLock { $0[index] } }
+
+    /// Lends a buffer for any endpoint (whatever its type) when `lendsOutBuffers`.
+    var lendsOutBuffers = false
+    func outBuffer(_ count: Int, endpoint: UInt8) -> FixedBytes? {
+        lendsOutBuffers ? FixedBytes(uninitializedCount: count) : nil
+    }
 }
 
 private final class FakeTransfer: SubmittedURB, @unchecked Sendable {
@@ -143,6 +149,49 @@ private func decodedByImporter(_ message: USBIPMessage, requestDirection: USBIPD
 }
 
 @Suite struct ImportSessionTests {
+    private static func bulkOut(_ seqnum: UInt32, ep: UInt32 = 2, length: Int) -> SubmitCommand {
+        SubmitCommand(
+            seqnum: seqnum, devid: 0x10002, direction: .out, ep: ep, transferBufferLength: UInt32(length))
+    }
+
+    @Test func anOUTURBsDataReadIntoItsBufferIsSubmittedFromThatBufferNotCopied() throws {
+        let device = FakeDevice()
+        device.lendsOutBuffers = true
+        let (_, session, _) = makeSession(device)
+        let command = Self.bulkOut(1, length: 8192)
+        let data = try #require(session.outBuffer(for: command))
+        data.fill(at: 0, with: [UInt8](repeating: 0x5A, count: 8192)[...])
+        try session.handle(command, data: data)
+        let request = device.transfer(0).request
+        #expect(request.outBlock === data)
+        #expect(request.outData.isEmpty)
+        #expect(request.length == 8192)
+    }
+
+    @Test func aBufferForAnEndpointThatIsNotBulkNowIsSubmittedAsBytes() throws {
+        let device = FakeDevice(endpoints: [0x02: .interrupt])
+        device.lendsOutBuffers = true
+        let (_, session, _) = makeSession(device)
+        let command = Self.bulkOut(1, length: 4096)
+        let data = try #require(session.outBuffer(for: command))
+        data.fill(at: 0, with: [UInt8](repeating: 7, count: 4096)[...])
+        try session.handle(command, data: data)
+        let request = device.transfer(0).request
+        #expect(request.outBlock == nil)
+        #expect(Array(request.outData) == [UInt8](repeating: 7, count: 4096))
+    }
+
+    @Test func noBufferIsLentForAnINURBOrEndpointZero() {
+        let device = FakeDevice()
+        device.lendsOutBuffers = true
+        let (_, session, _) = makeSession(device)
+        var inURB = Self.bulkOut(1, length: 4096)
+        inURB.direction = .in
+        #expect(session.outBuffer(for: inURB) == nil)
+        #expect(session.outBuffer(for: Self.bulkOut(2, ep: 0, length: 4096)) == nil)
+        #expect(session.outBuffer(for: Self.bulkOut(3, length: 4096)) != nil)
+    }
+
     @Test func anIsoRequestToAMissingEndpointGetsItsDescriptorsBackWithTheError() throws {
         let (_, session, box) = makeSession()
         let command = isoIn(7, ep: 5, packets: 3)

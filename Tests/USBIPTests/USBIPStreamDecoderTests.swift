@@ -1,3 +1,4 @@
+import ByteBuffers
 import Testing
 
 @testable import USBIP
@@ -106,5 +107,69 @@ import Testing
         readOne()  // writes into the storage the kept message's payload shares
         #expect(kept?.encoded == message)
         #expect(try decoder.next()?.encoded == message)
+    }
+}
+
+/// `takeOUTSubmitHeader`: what it takes, and everything it leaves to `next`.
+@Suite struct USBIPStreamDecoderOUTDataTests {
+    static func out(_ count: Int, packets: UInt32 = usbipNonISOPacketCount) -> [UInt8] {
+        USBIPMessage.submit(
+            SubmitCommand(
+                seqnum: 9, devid: 0x1_0002, direction: .out, ep: 2, transferBufferLength: UInt32(count),
+                numberOfPackets: packets, transferBuffer: (0..<count).map { UInt8(truncatingIfNeeded: $0) }[...],
+                isoPacketDescriptors: ISOPacketDescriptors(
+                    (0..<isoPacketCount(packets)).map {
+                        ISOPacketDescriptor(offset: UInt32($0 * 4096), length: 4096)
+                    }))
+        ).encoded
+    }
+    static func lend(_ command: SubmitCommand) -> FixedBytes? {
+        FixedBytes(uninitializedCount: Int(command.transferBufferLength))
+    }
+
+    @Test func theHeaderAndTheDataThatCameWithItGoToTheBlockAndTheDecoderIsEmpty() throws {
+        var decoder = USBIPStreamDecoder(receiver: .server)
+        decoder.append(Self.out(8192).prefix(48 + 100))
+        #expect(try decoder.next() == nil)
+        let took = decoder.takeOUTSubmitHeader(minimum: 4096, lend: Self.lend)
+        let taken = try #require(took)
+        #expect(taken.command.seqnum == 9 && taken.command.transferBufferLength == 8192)
+        #expect(taken.command.transferBuffer.isEmpty)
+        #expect(taken.received == 100)
+        #expect(taken.data.slice(0..<100).copied() == (0..<100).map { UInt8($0) })
+        #expect(decoder.bufferedByteCount == 0)
+    }
+
+    @Test func everyOtherStreamIsLeftToNext() throws {
+        let cases: [(bytes: [UInt8], lend: (SubmitCommand) -> FixedBytes?)] = [
+            (Array(Self.out(8192).prefix(47)), Self.lend),  // a header not whole yet
+            (Self.out(8192), Self.lend),  // a message already whole
+            (Array(Self.out(1024).prefix(100)), Self.lend),  // under the minimum
+            (Array(Self.out(8192, packets: 2).prefix(100)), Self.lend),  // iso descriptors follow
+            (
+                Array(
+                    USBIPMessage.submit(
+                        SubmitCommand(seqnum: 1, devid: 1, direction: .in, ep: 1, transferBufferLength: 8192)
+                    ).encoded + [0]),
+                Self.lend
+            ),  // an IN URB
+            (Array(Self.out(8192).prefix(100)), { _ in nil }),  // no block
+            (Array(Self.out(8192).prefix(100)), { _ in FixedBytes(uninitializedCount: 4096) }),  // too small
+        ]
+        for (bytes, lend) in cases {
+            var decoder = USBIPStreamDecoder(receiver: .server)
+            decoder.append(bytes)
+            _ = try? decoder.next()
+            let before = decoder.bufferedByteCount
+            #expect(decoder.takeOUTSubmitHeader(minimum: 4096, lend: lend) == nil)
+            #expect(decoder.bufferedByteCount == before)
+        }
+    }
+
+    @Test func aHeaderOverTheLimitsIsRefusedByNextNotTaken() throws {
+        var decoder = USBIPStreamDecoder(receiver: .server, limits: USBIPLimits(maxTransferBufferLength: 4096))
+        decoder.append(Self.out(8192).prefix(100))
+        #expect(throws: USBIPError.self) { try decoder.next() }
+        #expect(decoder.takeOUTSubmitHeader(minimum: 1, lend: Self.lend) == nil)
     }
 }
