@@ -41,6 +41,21 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
     /// Held by the one thread handing the outbox to `send`; holds the batch it sends (an
     /// array whose storage goes back and forth with `outbox`, so neither allocates).
     private let sender = Mutex<[OutboundMessage]>([])
+    /// The newest CMD_SUBMIT's seqnum so far (under `state`).
+    private var newestSubmitted: UInt32?
+    /// CMD_UNLINKs that came before the CMD_SUBMIT they cancel, by that URB's seqnum
+    /// (under `state`). vhci_hcd sends them in that order when a URB is unlinked while it
+    /// still waits to be sent: its unlink goes on another queue, and each pass of its
+    /// sender sends the URBs waiting, then the unlinks waiting (Linux 6.1,
+    /// drivers/usb/usbip/vhci_hcd.c `vhci_urb_dequeue`, vhci_tx.c `vhci_tx_loop`).
+    /// usbip-host answers such an unlink at once with status 0, as for a URB already
+    /// answered; the URB's RET_SUBMIT that follows is then one vhci_hcd cannot place
+    /// ("cannot find a urb of seqnum"), and it drops the device. Here the URB, when it
+    /// comes, is not submitted and the unlink is answered -ECONNRESET.
+    private var earlyUnlinks: [UInt32: UInt32] = [:]
+    /// A client whose unlinks of URBs still to come pile up past this is broken: the
+    /// oldest is answered as for a URB already answered.
+    static let maxEarlyUnlinks = 64
     /// This import's share of the host's usbfs memory (nil: unbounded). usbfs bounds all
     /// of the host's transfer buffers together, so without a share one importer with two
     /// 8 MiB URBs in flight would make every other import fail.
@@ -121,6 +136,19 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
 
     private func submit(_ command: SubmitCommand, data block: FixedBytes?) throws(ProtocolError) {
         guard command.devid == devid else { throw .wrongDevice(command.devid, expected: devid) }
+        let unlinkedEarly = state.withLock { () -> Bool in
+            if newestSubmitted.map({ Self.isNewer(command.seqnum, than: $0) }) ?? true {
+                newestSubmitted = command.seqnum
+            }
+            guard let unlinkSeqnum = earlyUnlinks.removeValue(forKey: command.seqnum) else { return false }
+            outbox.append(
+                OutboundMessage(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: URBStatus.connectionReset))))
+            return true
+        }
+        if unlinkedEarly {
+            sendOutbox()
+            return
+        }
         let endpoint = UInt8(command.ep) | (command.direction == .in ? 0x80 : 0)
 
         if command.ep == 0, let status = specialRequest(command.setup) {
@@ -208,7 +236,24 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
 
     private func unlink(_ command: UnlinkCommand) {
         let (transfer, answered) = state.withLock { () -> ((any SubmittedURB)?, Bool) in
-            guard inFlight[command.unlinkSeqnum] != nil, inFlight[command.unlinkSeqnum]!.unlinkSeqnum == nil else {
+            let target = command.unlinkSeqnum
+            if inFlight[target] == nil, earlyUnlinks[target] == nil,
+                newestSubmitted.map({ Self.isNewer(target, than: $0) }) ?? true
+            {
+                // Its URB is still to come (see `earlyUnlinks`).
+                var answered = false
+                if earlyUnlinks.count >= Self.maxEarlyUnlinks,
+                    let oldest = earlyUnlinks.keys.min(by: { Self.isNewer($1, than: $0) })
+                {
+                    let unlinkSeqnum = earlyUnlinks.removeValue(forKey: oldest)!
+                    outbox.append(
+                        OutboundMessage(.unlinkReply(UnlinkReply(seqnum: unlinkSeqnum, status: URBStatus.ok))))
+                    answered = true
+                }
+                earlyUnlinks[target] = command.seqnum
+                return (nil, answered)
+            }
+            guard inFlight[target] != nil, inFlight[target]!.unlinkSeqnum == nil else {
                 // Already answered (its RET_SUBMIT is queued ahead of this), or already
                 // being unlinked by an earlier CMD_UNLINK: nothing more to cancel.
                 outbox.append(OutboundMessage(.unlinkReply(UnlinkReply(seqnum: command.seqnum, status: URBStatus.ok))))
@@ -221,6 +266,9 @@ public final class ImportSession: USBTransferCompletion, @unchecked Sendable {
         if answered { sendOutbox() }
         transfer?.cancel()
     }
+
+    /// Whether seqnum `a` came after `b`: seqnums count up by one per command and wrap.
+    static func isNewer(_ a: UInt32, than b: UInt32) -> Bool { Int32(bitPattern: a &- b) > 0 }
 
     /// A transfer ended (its tag is its URB's seqnum). Runs on the USB thread.
     public func transferCompleted(_ seqnum: UInt32, _ result: USBTransferResult) {

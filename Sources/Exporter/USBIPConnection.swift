@@ -119,13 +119,13 @@ public final class USBIPConnection: @unchecked Sendable {
     }
 
     /// The reader: when what waits is the header of a bulk OUT URB whose data is still
-    /// to come, that data is read into its transfer's buffer.
+    /// to come, that data is read into its transfer's buffer. Under the lock: the device
+    /// is asked for the buffer (its endpoint's type) only while the import holds it.
     private func takeOUTHeader() {
-        let session: ImportSession? = lock.withLock {
-            if case .importing(let session) = phase { session } else { nil }
+        lock.withLock {
+            guard !ended.load(ordering: .sequentiallyConsistent), case .importing(let session) = phase else { return }
+            reader.takeOUTSubmitHeader(minimum: Self.directOUTMinimum) { session.outBuffer(for: $0) }
         }
-        guard let session else { return }
-        reader.takeOUTSubmitHeader(minimum: Self.directOUTMinimum) { session.outBuffer(for: $0) }
     }
 
     /// A bulk OUT URB whose data was read into `data`.

@@ -50,6 +50,8 @@ struct DeviceMemory: BlockSource, @unchecked Sendable {
     /// waits for the event lock, so that thread must not hold a lock another device's
     /// completion takes. Replies hold buffers only under their own import's locks: the
     /// session copies a reply's data into its frames on the USB thread, and plain
-    /// USB/IP's writer queue copies what it keeps (`ReplyWriter.joined`).
+    /// USB/IP's writer queue copies what it keeps (`ReplyWriter.joined`). A plain USB/IP
+    /// reader filling an OUT URB's buffer lets go of it under its connection's lock only
+    /// while the import is live (the device not closing), else with no lock held.
     func closed() { libusb_close(handle) }
 }

@@ -336,6 +336,30 @@ private func decodedByImporter(_ message: USBIPMessage, requestDirection: USBIPD
             ])
     }
 
+    @Test func anUnlinkThatComesBeforeItsURBIsAnsweredWhenTheURBComesWhichIsNotSubmitted() throws {
+        // vhci_hcd's order when a URB is unlinked before it was sent (see `earlyUnlinks`).
+        let (device, session, box) = makeSession()
+        try session.handle(bulkIn(8))
+        try session.handle(unlink(10, of: 9))
+        #expect(box.sent.withLock { $0.isEmpty })
+        try session.handle(bulkIn(9))
+        #expect(device.submitted.withLock { $0.count } == 1)
+        #expect(box.sent.withLock { $0 } == [.unlinkReply(UnlinkReply(seqnum: 10, status: URBStatus.connectionReset))])
+        // An unlink of a URB already answered (older than the newest) is answered at once.
+        try session.handle(unlink(11, of: 7))
+        #expect(box.sent.withLock { $0.last } == .unlinkReply(UnlinkReply(seqnum: 11, status: 0)))
+    }
+
+    @Test func unlinksOfURBsThatNeverComeAreBoundedTheOldestAnsweredAsIfAnswered() throws {
+        let (_, session, box) = makeSession()
+        try session.handle(bulkIn(UInt32.max - 1))
+        // Targets past the wrap of the seqnum are still to come.
+        for i in 0..<UInt32(ImportSession.maxEarlyUnlinks + 1) {
+            try session.handle(unlink(1000 + i, of: i))
+        }
+        #expect(box.sent.withLock { $0 } == [.unlinkReply(UnlinkReply(seqnum: 1000, status: 0))])
+    }
+
     @Test func aRetSubmitNeverFollowsTheRetUnlinkOfItsURB() throws {
         // Completions on one thread race unlinks on another. Whatever the interleaving,
         // each URB is answered by its RET_SUBMIT followed by the RET_UNLINK, or by the
