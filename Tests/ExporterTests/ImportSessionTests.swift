@@ -154,29 +154,31 @@ private func decodedByImporter(_ message: USBIPMessage, requestDirection: USBIPD
             seqnum: seqnum, devid: 0x10002, direction: .out, ep: ep, transferBufferLength: UInt32(length))
     }
 
-    @Test func anOUTURBsDataReadIntoItsBufferIsSubmittedFromThatBufferNotCopied() throws {
-        let device = FakeDevice()
+    /// An OUT URB of `length` bytes of `byte` to endpoint 2, its data put into the buffer
+    /// the session lends, as the plain reader does: what the device was asked to submit,
+    /// and that buffer.
+    private static func submittedFromBuffer(
+        _ device: FakeDevice, length: Int, byte: UInt8
+    ) throws -> (request: URBRequest, data: FixedBytes) {
         device.lendsOutBuffers = true
         let (_, session, _) = makeSession(device)
-        let command = Self.bulkOut(1, length: 8192)
+        let command = Self.bulkOut(1, length: length)
         let data = try #require(session.outBuffer(for: command))
-        data.fill(at: 0, with: [UInt8](repeating: 0x5A, count: 8192)[...])
+        data.fill(at: 0, with: [UInt8](repeating: byte, count: length)[...])
         try session.handle(command, data: data)
-        let request = device.transfer(0).request
+        return (device.transfer(0).request, data)
+    }
+
+    @Test func anOUTURBsDataReadIntoItsBufferIsSubmittedFromThatBufferNotCopied() throws {
+        let (request, data) = try Self.submittedFromBuffer(FakeDevice(), length: 8192, byte: 0x5A)
         #expect(request.outBlock === data)
         #expect(request.outData.isEmpty)
         #expect(request.length == 8192)
     }
 
     @Test func aBufferForAnEndpointThatIsNotBulkNowIsSubmittedAsBytes() throws {
-        let device = FakeDevice(endpoints: [0x02: .interrupt])
-        device.lendsOutBuffers = true
-        let (_, session, _) = makeSession(device)
-        let command = Self.bulkOut(1, length: 4096)
-        let data = try #require(session.outBuffer(for: command))
-        data.fill(at: 0, with: [UInt8](repeating: 7, count: 4096)[...])
-        try session.handle(command, data: data)
-        let request = device.transfer(0).request
+        let (request, _) = try Self.submittedFromBuffer(
+            FakeDevice(endpoints: [0x02: .interrupt]), length: 4096, byte: 7)
         #expect(request.outBlock == nil)
         #expect(Array(request.outData) == [UInt8](repeating: 7, count: 4096))
     }
