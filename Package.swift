@@ -67,7 +67,7 @@ let package = Package(
         // libusb behind Swift types: enumeration, device handles, async transfers, and the
         // event thread pinned to one CPU.
         .target(
-            name: "USBHost", dependencies: ["ByteBuffers", "CLibUSB", "CPlatform", "OSThreads", "Log"],
+            name: "USBHost", dependencies: ["ByteBuffers", "CLibUSB", "CPlatform", "FileSystem", "OSThreads", "Log"],
             swiftSettings: strict),
         // libgpiod v2 behind Swift types: the status LED's patterns and the button's gestures.
         .target(name: "GPIO", dependencies: ["CGPIOD", "OSThreads", "Log"], swiftSettings: strict),
@@ -204,6 +204,7 @@ let package = Package(
             name: "SocketsTests", dependencies: ["ByteBuffers", "Sockets", "FileSystem", "OSThreads"],
             swiftSettings: strict),
         .testTarget(name: "VHCITests", dependencies: ["VHCI", "USBIP"], swiftSettings: strict),
+        .testTarget(name: "USBHostTests", dependencies: ["USBHost", "FileSystem"], swiftSettings: strict),
         .testTarget(
             name: "ExporterTests",
             dependencies: [

@@ -36,7 +36,14 @@ extension Session {
                         return false
                     }
                     if stale { return }
-                    if let delivery { deliver(delivery) }
+                    if let delivery {
+                        // A handler that holds the reader keeps this end from hearing the
+                        // peer: worth a line (the writer may take the silence for a loss).
+                        let start = monotonicSeconds()
+                        deliver(delivery)
+                        let held = monotonicSeconds() - start
+                        if held > 1 { logger.debug("\(peerName): a delivery held the session's reader \(held) s") }
+                    }
                     for notice in notices { handleNotice(notice) }
                 }
             } catch {

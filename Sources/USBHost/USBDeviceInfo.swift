@@ -1,4 +1,5 @@
 import CLibUSB
+import FileSystem
 
 /// A device's speed, as libusb reports it.
 public enum USBDeviceSpeed: Sendable, Equatable {
@@ -40,6 +41,27 @@ public struct USBDeviceInfo: Sendable, Hashable {
 
     /// Whether the device is a hub (not something to export).
     public var isHub: Bool { deviceClass == 9 }
+}
+
+extension USBDeviceInfo {
+    /// The bConfigurationValue of the device's active configuration, from the names of its
+    /// interfaces in sysfs ("BUSID:C.I", C the configuration); 0 when it has none (it is
+    /// unconfigured), nil when its directory cannot be read. libusb reads sysfs's
+    /// bConfigurationValue instead, and reading that attribute waits for the kernel's lock
+    /// on the device (Linux 6.1, drivers/usb/core/sysfs.c), held for as long as its
+    /// enumeration, a reset or any program's usbfs ioctl lasts (devio.c): a listing or a
+    /// hotplug event waited on a device being enumerated through this very process. A
+    /// directory is read without that lock.
+    static func activeConfigurationValue(busid: String, sysfs: String = "/sys/bus/usb/devices") -> UInt8? {
+        let names = AtomicFile.names(in: "\(sysfs)/\(busid)")
+        guard !names.isEmpty else { return nil }
+        for name in names where name.hasPrefix(busid + ":") {
+            let position = name.dropFirst(busid.count + 1)
+            guard let dot = position.firstIndex(of: "."), let value = UInt8(position[..<dot]) else { continue }
+            return value
+        }
+        return 0
+    }
 }
 
 extension USBContext {
@@ -107,11 +129,16 @@ extension USBDeviceInfo {
         deviceSubClass = descriptor.bDeviceSubClass
         deviceProtocol = descriptor.bDeviceProtocol
         numConfigurations = descriptor.bNumConfigurations
+        // Not libusb_get_active_config_descriptor: see `activeConfigurationValue`.
         var config: UnsafeMutablePointer<libusb_config_descriptor>?
-        var active = true
-        if libusb_get_active_config_descriptor(device, &config) != 0 {
-            active = false
-            if libusb_get_config_descriptor(device, 0, &config) != 0 { config = nil }
+        var active = false
+        let busid = "\(busNumber)-" + portPath.map(String.init).joined(separator: ".")
+        if let value = Self.activeConfigurationValue(busid: busid), value != 0,
+            libusb_get_config_descriptor_by_value(device, value, &config) == 0
+        {
+            active = true
+        } else if libusb_get_config_descriptor(device, 0, &config) != 0 {
+            config = nil
         }
         var interfaces: [USBInterfaceClass] = []
         var value: UInt8 = 0

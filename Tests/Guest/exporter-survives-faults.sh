@@ -11,7 +11,10 @@ busid=$(busid_of $ss_vid $ss_pid)
 modprobe vhci-hcd
 modprobe usbtest
 start_usbp2pd
-trap 'echo "-- usbp2pd log (tail)"; tail -n 40 /tmp/usbp2pd.log' EXIT
+# Its log, and on a failure where each of its threads waits in the kernel (a USB thread
+# that stopped going round once failed an import here).
+trap 'status=$?; [ $status -eq 0 ] || { echo "-- usbp2pd threads"; thread_stacks "$server_pid"; }
+  echo "-- usbp2pd log (tail)"; tail -n 40 /tmp/usbp2pd.log' EXIT
 
 serving() { usbip list -r 127.0.0.1 2>/dev/null | grep -q "$busid:"; }
 alive() { kill -0 "$server_pid" || fail "usbp2pd died"; serving || fail "usbp2pd stopped serving"; }

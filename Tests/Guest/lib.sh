@@ -150,6 +150,19 @@ start_usbp2pd() {
   wait_for 15 "usbp2pd to listen" bash -c 'exec 3<>/dev/tcp/127.0.0.1/3240'
 }
 
+# thread_stacks PID: each thread of PID by name, with where it waits in the kernel, then
+# (when the host has gdb) where each waits in the process.
+thread_stacks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    echo "$(cat "$t/comm" 2>/dev/null) ($(basename "$t")): $(cat "$t/wchan" 2>/dev/null)"
+    sed 's/^/    /' "$t/stack" 2>/dev/null
+  done
+  if command -v gdb > /dev/null; then
+    timeout 120 gdb -q -p "$1" -batch -ex "thread apply all bt 25" 2>&1 | grep -E '^(Thread|#)' | cut -c1-220
+  fi
+}
+
 # CPUs the thread named NAME of process PID may run on (Cpus_allowed_list).
 thread_cpus() {
   local pid=$1 name=$2 t
