@@ -19,6 +19,7 @@ import CLibUSB
 /// into, use them everywhere.
 struct DeviceMemory: BlockSource, @unchecked Sendable {
     let handle: OpaquePointer
+    let context: USBContext
 
     #if arch(x86_64)
         static let inTransfersReadCached = true
@@ -46,12 +47,13 @@ struct DeviceMemory: BlockSource, @unchecked Sendable {
     }
 
     /// The device is closed only now: a mapping keeps usbfs's file open anyway. This runs
-    /// on the thread that let go of the last buffer; off the USB thread, libusb_close
-    /// waits for the event lock, so that thread must not hold a lock another device's
+    /// on the thread that let go of the last buffer: on the USB thread (a transfer's
+    /// completion) the close is queued (`USBContext.close`); elsewhere libusb_close waits
+    /// for the event lock, so that thread must not hold a lock another device's
     /// completion takes. Replies hold buffers only under their own import's locks: the
     /// session copies a reply's data into its frames on the USB thread, and plain
     /// USB/IP's writer queue copies what it keeps (`ReplyWriter.joined`). A plain USB/IP
     /// reader filling an OUT URB's buffer lets go of it under its connection's lock only
     /// while the import is live (the device not closing), else with no lock held.
-    func closed() { libusb_close(handle) }
+    func closed() { context.close(handle) }
 }

@@ -1,5 +1,6 @@
 import CLibUSB
 import CPlatform
+import Dispatch
 import Log
 import OSThreads
 import Synchronization
@@ -40,16 +41,19 @@ public final class USBContext: @unchecked Sendable {
         let stalled = Atomic<Bool>(false)
     }
 
-    /// The libusb context pointer, handed to the event thread. libusb contexts are
-    /// thread-safe; the pointer itself is only read.
-    private struct ContextPointer: @unchecked Sendable { let raw: OpaquePointer }
+    /// A libusb pointer (the context, a device handle) handed to another thread. libusb's
+    /// contexts and handles are thread-safe; the pointer itself is only read.
+    private struct LibUSBPointer: @unchecked Sendable { let raw: OpaquePointer }
+
+    /// Where handles let go of on the event thread are closed (`close`), in order.
+    private let closer = DispatchQueue(label: "usbp2p-usb-close")
 
     /// Opens libusb and starts the event thread, pinned to `cpu` if given.
     public init(eventThreadCPU cpu: Int?, logger: Logger) throws(USBError) {
         var raw: OpaquePointer?
         try check(libusb_init(&raw), "libusb_init")
         context = raw!
-        let pointer = ContextPointer(raw: raw!)
+        let pointer = LibUSBPointer(raw: raw!)
         let state = self.state
         do throws(ThreadStartError) {
             thread = try OSThread.start(name: "usbp2p-usb") {
@@ -99,12 +103,28 @@ public final class USBContext: @unchecked Sendable {
     /// The event thread's id and affinity.
     public var eventThread: EventThreadInfo? { state.info.withLock { $0 } }
 
+    /// Closes a device handle. Never on the event thread itself: libusb keeps its list of
+    /// open devices locked while it calls transfer callbacks (`op_handle_events` in libusb
+    /// 1.0.26's linux_usbfs.c) and libusb_close takes that lock, so a close from a callback
+    /// (where a transfer may let go of its device's last mapped buffer) waited for ever,
+    /// and every libusb_open after it. There the close goes to a queue of its own, which
+    /// `shutdown` empties before libusb_exit.
+    func close(_ handle: OpaquePointer) {
+        guard state.info.withLock({ $0?.threadID }) == usbp2p_current_thread_id() else {
+            libusb_close(handle)
+            return
+        }
+        let pointer = LibUSBPointer(raw: handle)
+        closer.async { libusb_close(pointer.raw) }
+    }
+
     /// Stops the event thread and closes libusb. Handles and transfers must be gone.
     public func shutdown() {
         guard state.running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         libusb_interrupt_event_handler(context)
         thread?.join()
         thread = nil
+        closer.sync {}  // the closes the event thread left to it
         libusb_exit(context)
     }
 

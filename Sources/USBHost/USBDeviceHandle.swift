@@ -41,7 +41,8 @@ public final class USBDeviceHandle: @unchecked Sendable {
         self.info = info
         self.context = context
         memory = BlockPool(
-            source: DeviceMemory(handle: handle), budget: DeviceMemory.budget, granule: DeviceMemory.granule)
+            source: DeviceMemory(handle: handle, context: context), budget: DeviceMemory.budget,
+            granule: DeviceMemory.granule)
         _ = libusb_set_auto_detach_kernel_driver(handle, 1)
         do throws(USBError) {
             try claimActiveInterfaces()
