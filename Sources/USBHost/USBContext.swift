@@ -108,8 +108,10 @@ public final class USBContext: @unchecked Sendable {
     /// 1.0.26's linux_usbfs.c) and libusb_close takes that lock, so a close from a callback
     /// (where a transfer may let go of its device's last mapped buffer) waited for ever,
     /// and every libusb_open after it. There the close goes to a queue of its own, which
-    /// `shutdown` empties before libusb_exit.
+    /// `shutdown` empties before libusb_exit. After `shutdown` nothing is closed: libusb is
+    /// gone, and so is the process's use of the device.
     func close(_ handle: OpaquePointer) {
+        guard state.running.load(ordering: .acquiring) else { return }
         guard state.info.withLock({ $0?.threadID }) == usbp2p_current_thread_id() else {
             libusb_close(handle)
             return

@@ -1,5 +1,6 @@
-# Helpers of the path scenarios (reach-paths-across-nats, path-moves-during-a-write):
-# sourced after lib.sh and net.sh by a scenario whose qemu line plugs in the stick. The homes, the relay and the keys are net.sh's.
+# Helpers of the path scenarios (reach-paths-across-nats, path-moves-during-a-write and
+# tier 2's reach-every-nat-pair): sourced after lib.sh and net.sh by a scenario whose qemu
+# line plugs in the stick. The homes, the relay and the keys are net.sh's.
 usb_stick
 work=/tmp/reach
 net_logs=$work
