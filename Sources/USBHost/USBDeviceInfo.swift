@@ -37,7 +37,11 @@ public struct USBDeviceInfo: Sendable, Hashable {
     public var serialNumber: String?
 
     /// The kernel's name for the device's position, e.g. "1-1.2" (bus 1, port 1, port 2).
-    public var busid: String { "\(busNumber)-" + portPath.map(String.init).joined(separator: ".") }
+    public var busid: String { Self.busid(bus: busNumber, ports: portPath) }
+
+    static func busid(bus: UInt8, ports: [UInt8]) -> String {
+        "\(bus)-" + ports.map(String.init).joined(separator: ".")
+    }
 
     /// Whether the device is a hub (not something to export).
     public var isHub: Bool { deviceClass == 9 }
@@ -132,8 +136,7 @@ extension USBDeviceInfo {
         // Not libusb_get_active_config_descriptor: see `activeConfigurationValue`.
         var config: UnsafeMutablePointer<libusb_config_descriptor>?
         var active = false
-        let busid = "\(busNumber)-" + portPath.map(String.init).joined(separator: ".")
-        if let value = Self.activeConfigurationValue(busid: busid), value != 0,
+        if let value = Self.activeConfigurationValue(busid: Self.busid(bus: busNumber, ports: portPath)), value != 0,
             libusb_get_config_descriptor_by_value(device, value, &config) == 0
         {
             active = true
