@@ -61,16 +61,29 @@ public final class USBDeviceHandle: @unchecked Sendable {
     }
 
     private func activeInterfaceNumbers() throws(USBError) -> [Int32] {
-        var value: Int32 = 0
-        try check(libusb_get_configuration(handle, &value), "get configuration of \(info.busid)")
+        let value = try activeConfiguration()
         guard value != 0 else { return [] }
         var config: UnsafeMutablePointer<libusb_config_descriptor>?
-        try check(libusb_get_active_config_descriptor(libusb_get_device(handle), &config), "read configuration")
+        try check(
+            libusb_get_config_descriptor_by_value(libusb_get_device(handle), UInt8(truncatingIfNeeded: value), &config),
+            "read configuration \(value) of \(info.busid)")
         defer { libusb_free_config_descriptor(config) }
         return (0..<Int(config!.pointee.bNumInterfaces)).compactMap { i in
             let interface = config!.pointee.interface[i]
             return interface.num_altsetting > 0 ? Int32(interface.altsetting[0].bInterfaceNumber) : nil
         }
+    }
+
+    /// The active configuration's value (0: unconfigured), from the interfaces' names in
+    /// sysfs, which take no lock (`USBDeviceInfo.activeConfigurationValue`): an import and
+    /// an importer's SET_CONFIGURATION run on a session's reader, which must not wait for
+    /// the kernel's lock on the device as libusb's reading (sysfs's bConfigurationValue)
+    /// does. libusb's only when sysfs has no answer.
+    private func activeConfiguration() throws(USBError) -> Int32 {
+        if let value = USBDeviceInfo.activeConfigurationValue(busid: info.busid) { return Int32(value) }
+        var value: Int32 = 0
+        try check(libusb_get_configuration(handle, &value), "get configuration of \(info.busid)")
+        return value
     }
 
     private func releaseAll() {
@@ -90,8 +103,7 @@ public final class USBDeviceHandle: @unchecked Sendable {
     /// releases the interfaces without giving them back to host drivers (which would
     /// bind at once and make the change fail with "busy").
     public func setConfiguration(_ value: Int32) throws(USBError) {
-        var current: Int32 = 0
-        if libusb_get_configuration(handle, &current) == 0, current == value { return }
+        if (try? activeConfiguration()) == value { return }
         _ = libusb_set_auto_detach_kernel_driver(handle, 0)
         defer { _ = libusb_set_auto_detach_kernel_driver(handle, 1) }
         releaseAll()
@@ -125,9 +137,10 @@ public final class USBDeviceHandle: @unchecked Sendable {
         if let cached = endpointTypes.withLock({ $0 }) { return cached[endpoint] }
         var types: [UInt8: USBTransferType] = [:]
         var config: UnsafeMutablePointer<libusb_config_descriptor>?
-        guard libusb_get_active_config_descriptor(libusb_get_device(handle), &config) == 0, let config else {
-            return nil
-        }
+        guard let value = try? activeConfiguration(), value != 0,
+            libusb_get_config_descriptor_by_value(libusb_get_device(handle), UInt8(truncatingIfNeeded: value), &config)
+                == 0, let config
+        else { return nil }
         defer { libusb_free_config_descriptor(config) }
         let chosen = alternateSettings.withLock { $0 }
         for i in 0..<Int(config.pointee.bNumInterfaces) {
