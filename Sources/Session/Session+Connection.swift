@@ -25,6 +25,10 @@ extension Session {
                 connectionLost(generation: g, "closed by the peer")
                 return
             }
+            // One reading of the clock per read, not per frame, and the coarse clock: on
+            // a machine whose clock source has no vDSO reading (the test guest's HPET) a
+            // fine reading is a system call, three of them per frame until 2026-12-07.
+            var heard = coarseMonotonicSeconds()
             do {
                 while let frame = try decoder.next() {
                     var notices: [ControlMessage] = []
@@ -32,17 +36,23 @@ extension Session {
                     let stale = try monitor.withLock { () throws(SessionError) -> Bool in
                         guard generation == g, endReason == nil else { return true }
                         bytesReceived += UInt64(SessionFrame.headerLength + frame.payload.count)
-                        if try receive(frame, notices: &notices, delivery: &delivery) { monitor.broadcast() }
+                        if try receive(frame, heardAt: heard, notices: &notices, delivery: &delivery) {
+                            monitor.broadcast()
+                        }
                         return false
                     }
                     if stale { return }
                     if let delivery {
                         // A handler that holds the reader keeps this end from hearing the
                         // peer: worth a line (the writer may take the silence for a loss).
-                        let start = monotonicSeconds()
+                        let start = heard
                         deliver(delivery)
-                        let held = monotonicSeconds() - start
-                        if held > 1 { logger.debug("\(peerName): a delivery held the session's reader \(held) s") }
+                        // The frames after it in this read count as heard now, as the
+                        // next read's would.
+                        heard = coarseMonotonicSeconds()
+                        if heard - start > 1 {
+                            logger.debug("\(peerName): a delivery held the session's reader \(heard - start) s")
+                        }
                     }
                     for notice in notices { handleNotice(notice) }
                 }
@@ -82,10 +92,11 @@ extension Session {
     /// (a pong, an ack that is due, a window that opened on a frame it held back): a data frame alone does not
     /// wake it, so its ack waits to go out with the next frame this end writes (the
     /// reply, usually) instead of taking a write, a record and a wake-up of its own.
-    func receive(_ frame: SessionFrame, notices: inout [ControlMessage], delivery: inout Delivery?)
-        throws(SessionError) -> Bool
-    {
-        lastReceived = monotonicSeconds()
+    func receive(
+        _ frame: SessionFrame, heardAt: Double = coarseMonotonicSeconds(), notices: inout [ControlMessage],
+        delivery: inout Delivery?
+    ) throws(SessionError) -> Bool {
+        lastReceived = heardAt
         switch frame.kind {
         case .hello:
             throw .protocolViolation("a second hello")
@@ -335,7 +346,9 @@ extension Session {
                 return nil
             }
             inlineBatch.removeAll(keepingCapacity: true)
-            guard fillBatch(&inlineBatch, now: monotonicSeconds(), limit: Self.inlineBatchBytes) else { return nil }
+            guard fillBatch(&inlineBatch, now: coarseMonotonicSeconds(), limit: Self.inlineBatchBytes) else {
+                return nil
+            }
             writing = true
             return (current.stream, generation)
         }
@@ -367,7 +380,7 @@ extension Session {
                 }
                 // What became ready meanwhile (its producer saw this write under way).
                 inlineBatch.removeAll(keepingCapacity: true)
-                guard fillBatch(&inlineBatch, now: monotonicSeconds(), limit: Self.inlineBatchBytes) else {
+                guard fillBatch(&inlineBatch, now: coarseMonotonicSeconds(), limit: Self.inlineBatchBytes) else {
                     return false
                 }
                 // A bulk frame among them (sent while the writer was between two writes),
@@ -393,7 +406,9 @@ extension Session {
         if !pongs.isEmpty { return SessionFrame(kind: .pong, number: pongs.removeFirst()) }
         if now >= nextPing {
             nextPing = now + configuration.pingInterval
-            return SessionFrame(kind: .ping, number: UInt64(now * 1e9))
+            // The peer's pong returns this stamp, taken with the fine clock (`now` may be
+            // the coarse one, a producer's write).
+            return SessionFrame(kind: .ping, number: UInt64(monotonicSeconds() * 1e9))
         }
         if receivedThrough - lastAckSent >= configuration.ackEvery { return ack() }
         for channel in channels.values where channel.creditUnconfirmed {
