@@ -60,6 +60,11 @@ fail() {
   echo "FAIL: image/$*"
   [ -f "$work/appliance.console" ] && { echo "-- appliance console (tail)"; tail -n 25 "$work/appliance.console" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g'; }
   on_appliance 20 "journalctl -b --no-pager -n 40 -u usbp2pd -u usbp2p-firstboot" 2>/dev/null | sed 's/^/   appliance: /' || true
+  # Where each of usbp2pd's threads waits (a hang's evidence: a status page that never
+  # answered, once, 2026-12-07): its name, the kernel function, the top of its stack.
+  on_appliance 20 'for t in /proc/$(systemctl show -p MainPID --value usbp2pd)/task/*; do
+      echo "$(cat $t/comm) $(cat $t/wchan)"; head -n 6 $t/stack | sed "s/^/    /"; done' 2>/dev/null \
+    | sed 's/^/   usbp2pd thread: /' || true
   [ -f "$work/laptop.log" ] && { echo "-- laptop (tail)"; tail -n 15 "$work/laptop.log"; }
   on_laptop 30 "journalctl -b --no-pager -n 30 -u usbp2p-client -o cat" 2>/dev/null | sed 's/^/   laptop service: /' || true
   # USBP2P_KEEP_VMS=SECONDS leaves both machines running that long to look at them
