@@ -4,7 +4,8 @@
 # Abuse: every port usbp2pd and usbp2p-relay open, attacked at once by strangers
 # without keys and by a paired laptop gone bad, while an honest laptop keeps a USB stick
 # attached through the relay and writes and reads 4 MiB, and a new laptop pairs with
-# the button, both while the attacks run. Each attack is bounded in count and time (Tests/Abuse, usbp2p-abuse):
+# the button, both while the attacks run. Each attack is bounded in count and time
+# (Tests/Abuse, usbp2p-abuse):
 #   - 200 handshakes trickled to usbp2pd from 20 addresses on its LAN (more than its 64
 #     slots; each byte in time for a per-read timeout);
 #   - 60 strangers from the same addresses who complete TLS for pairing at once and then
