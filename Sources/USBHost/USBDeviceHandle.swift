@@ -61,15 +61,10 @@ public final class USBDeviceHandle: @unchecked Sendable {
     }
 
     private func activeInterfaceNumbers() throws(USBError) -> [Int32] {
-        let value = try activeConfiguration()
-        guard value != 0 else { return [] }
-        var config: UnsafeMutablePointer<libusb_config_descriptor>?
-        try check(
-            libusb_get_config_descriptor_by_value(libusb_get_device(handle), UInt8(truncatingIfNeeded: value), &config),
-            "read configuration \(value) of \(info.busid)")
+        guard let config = try activeConfigDescriptor() else { return [] }
         defer { libusb_free_config_descriptor(config) }
-        return (0..<Int(config!.pointee.bNumInterfaces)).compactMap { i in
-            let interface = config!.pointee.interface[i]
+        return (0..<Int(config.pointee.bNumInterfaces)).compactMap { i in
+            let interface = config.pointee.interface[i]
             return interface.num_altsetting > 0 ? Int32(interface.altsetting[0].bInterfaceNumber) : nil
         }
     }
@@ -84,6 +79,18 @@ public final class USBDeviceHandle: @unchecked Sendable {
         var value: Int32 = 0
         try check(libusb_get_configuration(handle, &value), "get configuration of \(info.busid)")
         return value
+    }
+
+    /// The active configuration's descriptor from libusb's copy (free it with
+    /// `libusb_free_config_descriptor`); nil when the device is unconfigured.
+    private func activeConfigDescriptor() throws(USBError) -> UnsafeMutablePointer<libusb_config_descriptor>? {
+        let value = try activeConfiguration()
+        guard value != 0 else { return nil }
+        var config: UnsafeMutablePointer<libusb_config_descriptor>?
+        try check(
+            libusb_get_config_descriptor_by_value(libusb_get_device(handle), UInt8(truncatingIfNeeded: value), &config),
+            "read configuration \(value) of \(info.busid)")
+        return config
     }
 
     private func releaseAll() {
@@ -136,11 +143,7 @@ public final class USBDeviceHandle: @unchecked Sendable {
         if endpoint & 0x7F == 0 { return .control }
         if let cached = endpointTypes.withLock({ $0 }) { return cached[endpoint] }
         var types: [UInt8: USBTransferType] = [:]
-        var config: UnsafeMutablePointer<libusb_config_descriptor>?
-        guard let value = try? activeConfiguration(), value != 0,
-            libusb_get_config_descriptor_by_value(libusb_get_device(handle), UInt8(truncatingIfNeeded: value), &config)
-                == 0, let config
-        else { return nil }
+        guard let config = try? activeConfigDescriptor() else { return nil }
         defer { libusb_free_config_descriptor(config) }
         let chosen = alternateSettings.withLock { $0 }
         for i in 0..<Int(config.pointee.bNumInterfaces) {
