@@ -20,6 +20,8 @@ public final class USBIPExporter: Sendable {
     private let imported = Mutex<Set<String>>([])
     /// What the imports have done, for the metrics.
     public let counters = ExportCounters()
+    /// The devices' names and serial numbers, read once per device.
+    public let strings = KernelStrings()
 
     /// The imports that share the host's usbfs memory without one starving the others:
     /// each may keep a quarter of it in flight.
@@ -56,29 +58,15 @@ public final class USBIPExporter: Sendable {
     /// themselves imported here through vhci_hcd (offering those again would loop: a client
     /// on this machine attaching "every device like this one" would import its own copies),
     /// and but devices this machine uses itself (`SystemDevices`: a mounted disk, swap, a
-    /// network interface).
-    /// `strings`: also read each device's string descriptors (its names), which opens it.
-    public func exportableDevices(strings: Bool = false) throws(USBError) -> [USBDeviceInfo] {
+    /// network interface). Each with the names and serial number the kernel read when it
+    /// enumerated it (`KernelStrings`, kept per device): the serial number keys the
+    /// device's sharing state and access rules, so every list keys a device alike.
+    public func exportableDevices() throws(USBError) -> [USBDeviceInfo] {
         let own = SystemDevices()
-        return try usb.devices(strings: strings).filter {
-            !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) && own.reason(busid: $0.busid) == nil
-        }.map(Self.withKernelSerial)
-    }
-
-    /// `device` with the serial number the kernel read at enumeration (sysfs), if it has
-    /// one: the serial number keys the device's sharing state and access rules, so every
-    /// device list, whether or not it read the string descriptors itself, keys a device alike.
-    public static func withKernelSerial(_ device: USBDeviceInfo) -> USBDeviceInfo {
-        var known = device
-        known.serialNumber = sysfsSerial(busid: device.busid) ?? device.serialNumber
-        return known
-    }
-
-    /// The serial number the kernel read (/sys/bus/usb/devices/BUSID/serial), nil if none.
-    static func sysfsSerial(busid: String, sys: String = "/sys") -> String? {
-        let text = SystemDevices.text("\(sys)/bus/usb/devices/\(busid)/serial")
-        let serial = String(text.prefix { $0 != "\n" })
-        return serial.isEmpty ? nil : serial
+        return try strings.named(
+            usb.devices().filter {
+                !$0.isHub && !Self.isImportedThroughVHCI(busid: $0.busid) && own.reason(busid: $0.busid) == nil
+            })
     }
 
     /// Whether the device hangs off a vhci_hcd controller (sysfs: /sys/devices/platform/vhci_hcd.N/...).

@@ -30,8 +30,8 @@ public struct USBDeviceInfo: Sendable, Hashable {
     /// bConfigurationValue of the active configuration; 0 when unconfigured.
     public let configurationValue: UInt8
     public let interfaces: [USBInterfaceClass]
-    /// iManufacturer, iProduct and iSerialNumber, when asked for and readable (the device
-    /// must be opened to read them).
+    /// iManufacturer, iProduct and iSerialNumber as the kernel read them, where a lister
+    /// adds them (the exporter's `KernelStrings`); nil from enumeration alone.
     public var manufacturer: String?
     public var product: String?
     public var serialNumber: String?
@@ -69,17 +69,16 @@ extension USBDeviceInfo {
 }
 
 extension USBContext {
-    /// Every device on the machine except root hubs; with `strings`, also their
-    /// manufacturer, product and serial strings (devices that cannot be opened keep nil).
-    public func devices(strings: Bool = false) throws(USBError) -> [USBDeviceInfo] {
+    /// Every device on the machine except root hubs, from their descriptors (no device is
+    /// opened and nothing waits for a device's lock).
+    public func devices() throws(USBError) -> [USBDeviceInfo] {
         var list: UnsafeMutablePointer<OpaquePointer?>?
         let count = try check(
             Int32(truncatingIfNeeded: libusb_get_device_list(context, &list)), "libusb_get_device_list")
         defer { libusb_free_device_list(list, 1) }
         var result: [USBDeviceInfo] = []
         for i in 0..<Int(count) {
-            guard let device = list?[i], var info = USBDeviceInfo(device), !info.portPath.isEmpty else { continue }
-            if strings { info.readStrings(device) }
+            guard let device = list?[i], let info = USBDeviceInfo(device), !info.portPath.isEmpty else { continue }
             result.append(info)
         }
         return result
@@ -87,26 +86,6 @@ extension USBContext {
 }
 
 extension USBDeviceInfo {
-    /// Opens the device briefly (no interface is claimed) to read its string descriptors.
-    mutating func readStrings(_ device: OpaquePointer) {
-        var descriptor = libusb_device_descriptor()
-        var handle: OpaquePointer?
-        guard libusb_get_device_descriptor(device, &descriptor) == 0, libusb_open(device, &handle) == 0, let handle
-        else { return }
-        defer { libusb_close(handle) }
-        func text(_ index: UInt8) -> String? {
-            guard index != 0 else { return nil }
-            var buffer = [UInt8](repeating: 0, count: 256)
-            let n = buffer.withUnsafeMutableBufferPointer {
-                libusb_get_string_descriptor_ascii(handle, index, $0.baseAddress, Int32($0.count))
-            }
-            return n > 0 ? String(decoding: buffer[0..<Int(n)], as: UTF8.self) : nil
-        }
-        manufacturer = text(descriptor.iManufacturer)
-        product = text(descriptor.iProduct)
-        serialNumber = text(descriptor.iSerialNumber)
-    }
-
     /// Reads a libusb_device's descriptors; nil if it vanished meanwhile.
     init?(_ device: OpaquePointer) {
         var descriptor = libusb_device_descriptor()

@@ -28,8 +28,8 @@ struct DevicesCommand: ParsableCommand {
         do {
             let usb = try USBContext(eventThreadCPU: nil, logger: log)
             defer { usb.shutdown() }
-            // Keyed by the kernel's serial number, as the service keys them.
-            let devices = try usb.devices(strings: true).filter { !$0.isHub }.map(USBIPExporter.withKernelSerial)
+            // Named and keyed by the kernel's strings, as the service names and keys them.
+            let devices = KernelStrings().named(try usb.devices().filter { !$0.isHub })
             if devices.isEmpty { print("no USB devices") }
             let own = SystemDevices()
             let access = sharing(config)

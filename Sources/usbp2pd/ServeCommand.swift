@@ -127,6 +127,8 @@ struct ServeCommand: ParsableCommand {
         } catch {
             log.warning("no hotplug events: \(error)")
         }
+        // The devices here at start listed and named now, off any request's thread.
+        sessions.devicesChanged()
         if let thread = usb.eventThread {
             log.debug("USB thread \(thread.threadID), CPU mask 0x\(String(thread.affinity, radix: 16))")
         }

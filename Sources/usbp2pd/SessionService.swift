@@ -408,22 +408,26 @@ final class SessionService: @unchecked Sendable {
         }
     }
 
-    /// The exportable devices with their string descriptors, read once per change of the
-    /// device set (each read opens every device and asks it over endpoint 0), not per session.
+    /// The exportable devices with their names, listed once per change of the device set,
+    /// not per session or page. A listing that began before a change is not kept (it may
+    /// miss the device that came).
     func namedDevices() -> [USBDeviceInfo] {
-        if let known = knownDevices.withLock({ $0 }) { return known }
-        let devices = (try? exporter.exportableDevices(strings: true)) ?? []
-        knownDevices.withLock { $0 = devices }
+        let (generation, kept) = knownDevices.withLock { ($0.generation, $0.devices) }
+        if let kept { return kept }
+        let devices = (try? exporter.exportableDevices()) ?? []
+        knownDevices.withLock { if $0.generation == generation { $0.devices = devices } }
         return devices
     }
-    private let knownDevices = Mutex<[USBDeviceInfo]?>(nil)
+    private let knownDevices = Mutex<(generation: Int, devices: [USBDeviceInfo]?)>((0, nil))
 
-    /// Each client gets its devices' names, then a devices-changed notice. Called from the
-    /// USB thread (hotplug): the names need synchronous control transfers, which must not
-    /// run on it (they would wait for the events it handles), so the work queues elsewhere.
+    /// Lists the devices anew on the notices queue (a new device's strings are read there,
+    /// not on a session's reader or the status page's thread: `KernelStrings`), then
+    /// gives each client its devices' names and a devices-changed notice. Called from the
+    /// USB thread (hotplug), which must not wait for a device.
     func devicesChanged() {
-        knownDevices.withLock { $0 = nil }
+        knownDevices.withLock { $0 = ($0.generation &+ 1, nil) }
         notices.async { [self] in
+            _ = namedDevices()
             for (peer, session) in registry.sessionsByPeer {
                 session.send(.deviceNames(deviceNames(for: peer)))
                 session.send(.devicesChanged)
