@@ -38,7 +38,9 @@ public enum PortMappingError: Error, Equatable, Sendable, CustomStringConvertibl
         case .natPMP(let code):
             code == Int32(USBP2P_NATPMP_TIMEOUT)
                 ? "NAT-PMP: no answer from the gateway" : "NAT-PMP: error \(code)"
-        case .upnp(let code): code == -1 ? "UPnP-IGD: no gateway found" : "UPnP-IGD: the gateway refused (\(code))"
+        case .upnp(-1): "UPnP-IGD: no gateway found"
+        case .upnp(-5): "UPnP-IGD: no route to the network (no address or default route yet)"
+        case .upnp(let code): "UPnP-IGD: the gateway refused (\(code))"
         }
     }
 }
@@ -99,7 +101,13 @@ public enum PortMapper {
                 method: .natPMP))
     }
 
+    /// Where UPnP discovery (SSDP) asks for gateways.
+    static let ssdpGroup = Endpoint(host: "239.255.255.250", port: 1900)
+
     static func upnpMap(port: UInt16, lifetime: UInt32) -> Result<PortMapping, PortMappingError> {
+        // Without a route miniupnpc prints "sendto: Network is unreachable" to stderr (the
+        // journal) once per kind of gateway it looks for, with no context; that is said here.
+        guard UDPSocket.hasRoute(to: ssdpGroup) else { return .failure(.upnp(-5)) }
         var lan = [CChar](repeating: 0, count: 16)
         var external = [CChar](repeating: 0, count: 16)
         let r = usbp2p_upnp_map(discoveryMilliseconds, port, lifetime, &lan, &external)

@@ -35,6 +35,21 @@ public final class UDPSocket: @unchecked Sendable {
 
     deinit { Glibc.close(descriptor) }
 
+    /// Whether this host has a route to `endpoint` now: connect(2) on a UDP socket looks
+    /// the route up and sends nothing. False only when the kernel says the network is
+    /// unreachable (no address or default route yet, as at boot before DHCP).
+    public static func hasRoute(to endpoint: Endpoint) -> Bool {
+        guard var address = try? TCP.socketAddress(endpoint) else { return false }
+        let fd = Glibc.socket(Int32(address.ss_family), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return true }  // Not known: let the caller try.
+        defer { Glibc.close(fd) }
+        let length = TCP.addressLength(address)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+        }
+        return result == 0 || errno != ENETUNREACH
+    }
+
     /// Joins `group` on the interface with address `interface` ("0.0.0.0": the default one).
     public func join(group: String, interface: String) throws(SystemError) {
         var request = ip_mreq()
