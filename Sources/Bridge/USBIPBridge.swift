@@ -5,6 +5,10 @@ import OSThreads
 import Sockets
 import USBIP
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The paired server a bridge serves from, as the laptop's service keeps its session.
 public protocol BridgeUpstream: Sendable {
     /// The devices the server offers this laptop now and what it calls them (by bus id);
@@ -34,12 +38,22 @@ public final class USBIPBridge: @unchecked Sendable {
         public var opPhaseSeconds: Double
         /// Connections in their op phase at once; more are closed at once.
         public var maxAtOnce: Int
+        /// Which users of this machine may use the bridge (by uid): a connection whose
+        /// other end is a socket of another user is closed before its request is read
+        /// (`LocalPeer`). Not checked: connections from elsewhere (a bridge told to listen
+        /// beyond loopback) and from loopback without a socket of this machine behind
+        /// them (WSL2's forwarding from Windows). Nil: anyone who reaches it.
+        public var localUsers: (@Sendable (uid_t) -> Bool)?
 
-        public init(endpoint: Endpoint, devices: [DeviceSelector], opPhaseSeconds: Double = 30, maxAtOnce: Int = 8) {
+        public init(
+            endpoint: Endpoint, devices: [DeviceSelector], opPhaseSeconds: Double = 30, maxAtOnce: Int = 8,
+            localUsers: (@Sendable (uid_t) -> Bool)? = nil
+        ) {
             self.endpoint = endpoint
             self.devices = devices
             self.opPhaseSeconds = opPhaseSeconds
             self.maxAtOnce = maxAtOnce
+            self.localUsers = localUsers
         }
     }
 
@@ -127,6 +141,12 @@ public final class USBIPBridge: @unchecked Sendable {
             return ended
         }
         for thread in finished { thread.join() }
+        if let refusal = refusal(of: client) {
+            monitor.withLock { counted.refused += 1 }
+            noisy.log(log, .notice, kind: "bridge-user", "bridge: \(client.peer): \(refusal): closed")
+            client.close()
+            return
+        }
         let number: UInt64? = monitor.withLock {
             guard !stopped, active.count < settings.maxAtOnce else { return nil }
             nextConnection += 1
@@ -156,6 +176,15 @@ public final class USBIPBridge: @unchecked Sendable {
             monitor.withLock { _ = active.removeValue(forKey: number) }
             log.warning("bridge: \(client.peer): \(error)")
             client.close()
+        }
+    }
+
+    /// Why `client` may not use the bridge (`Settings.localUsers`), or nil.
+    private func refusal(of client: Socket) -> String? {
+        guard let mayUse = settings.localUsers else { return nil }
+        switch LocalPeer.owner(of: client) {
+        case .remote, .unknownLocal: return nil
+        case .user(let uid): return mayUse(uid) ? nil : "user \(LocalPeer.userName(uid) ?? "#\(uid)") may not use it"
         }
     }
 

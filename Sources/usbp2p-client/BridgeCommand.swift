@@ -27,8 +27,9 @@ struct BridgeCommand: ParsableCommand {
             session. Devices: the ones named (part of the name, VID:PID or bus id), or every \
             device but keyboards. On Windows, run this in WSL2: 'usbip attach -r localhost -b \
             BUSID' there reaches it. Without arguments it shows the bridge that runs, or starts \
-            one for the only paired server; --stop ends it and its imports. A USB/IP server has no encryption and \
-            no authentication: beyond loopback, anyone who reaches the address uses the devices.
+            one for the only paired server; --stop ends it and its imports. On this laptop it serves root and the \
+            usbp2p group's members only. A USB/IP server has no encryption and no authentication: beyond \
+            loopback, anyone who reaches the address uses the devices.
             """)
 
     @OptionGroup var options: CommonOptions
@@ -85,6 +86,12 @@ final class BridgeTable: @unchecked Sendable {
 extension ClientService {
     static let bridgeDefault = Endpoint(host: "127.0.0.1", port: 3240)
 
+    /// Who on this laptop may use a bridge: those who may use the service itself (root,
+    /// the service's own user and the members of its group), as its socket allows.
+    static let mayUseBridge: @Sendable (uid_t) -> Bool = { uid in
+        uid == 0 || uid == geteuid() || LocalPeer.isMember(uid: uid, ofGroup: ServiceSocket.group)
+    }
+
     /// bridge [SERVER] [DEVICE...] [--listen HOST:PORT] | bridge [SERVER] --stop
     func bridge(_ arguments: [String]) -> ServiceReply {
         var words: [String] = []
@@ -128,8 +135,9 @@ extension ClientService {
         let bridge: USBIPBridge
         do {
             bridge = try USBIPBridge(
-                settings: .init(endpoint: endpoint, devices: words.map(DeviceSelector.parse)), upstream: keeper,
-                log: log)
+                settings: .init(
+                    endpoint: endpoint, devices: words.map(DeviceSelector.parse), localUsers: Self.mayUseBridge),
+                upstream: keeper, log: log)
             try bridge.start()
         } catch {
             dropKeeperIfUnwished(server.id)

@@ -65,11 +65,13 @@ struct BridgeFailure: Error, CustomStringConvertible {
     let names = ["2-1": "QEMU QEMU HARDDRIVE", "2-2": "QEMU QEMU USB Keyboard", "3-1": "Linux USB SourceSink"]
 
     func bridge(
-        _ upstream: FakeUpstream, devices: [DeviceSelector] = [], opPhaseSeconds: Double = 30
+        _ upstream: FakeUpstream, devices: [DeviceSelector] = [], opPhaseSeconds: Double = 30,
+        localUsers: (@Sendable (uid_t) -> Bool)? = nil
     ) throws -> USBIPBridge {
         let bridge = try USBIPBridge(
             settings: .init(
-                endpoint: Endpoint(host: "127.0.0.1", port: 0), devices: devices, opPhaseSeconds: opPhaseSeconds),
+                endpoint: Endpoint(host: "127.0.0.1", port: 0), devices: devices, opPhaseSeconds: opPhaseSeconds,
+                localUsers: localUsers),
             upstream: upstream, log: Logger(label: "test", level: .critical))
         try bridge.start()
         return bridge
@@ -122,6 +124,37 @@ struct BridgeFailure: Error, CustomStringConvertible {
         }
         #expect(chosen.map(\.busid) == ["2-1", "2-2"])
         #expect(named.counts.listed == 1)
+    }
+
+    @Test func aLocalUserTheBridgeDoesNotAllowIsClosedWithNothingListedOrHandedOn() throws {
+        let asked = Mutex<[uid_t]>([])
+        let upstream = FakeUpstream([stick], names: names)
+        let bridge = try bridge(upstream) { uid in
+            asked.withLock { $0.append(uid) }
+            return false
+        }
+        defer { bridge.stop() }
+        for request in [USBIPMessage.requestDeviceList.encoded, USBIPMessage.requestImport(busid: "2-1").encoded] {
+            let client = try connect(bridge)
+            try? client.writeAll(request)
+            #expect(try readToEnd(client).isEmpty)
+        }
+        #expect(asked.withLock { $0 } == [geteuid(), geteuid()])
+        #expect(upstream.carried.withLock { $0.isEmpty })
+        #expect(bridge.counts == .init(listed: 0, imported: 0, refused: 2))
+    }
+
+    @Test func aLocalUserTheBridgeAllowsIsServed() throws {
+        let upstream = FakeUpstream([stick], names: names)
+        let bridge = try bridge(upstream) { $0 == geteuid() }
+        defer { bridge.stop() }
+        let client = try connect(bridge)
+        try client.writeAll(USBIPMessage.requestDeviceList.encoded)
+        guard case .replyDeviceList(.ok, let devices) = try reply(try readToEnd(client)) else {
+            Issue.record("no device list")
+            return
+        }
+        #expect(devices.map(\.busid) == ["2-1"])
     }
 
     @Test func anImportOfAServedDeviceHandsTheConnectionOnWithExactlyItsRequestRead() throws {

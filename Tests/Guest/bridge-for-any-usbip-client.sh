@@ -6,7 +6,8 @@
 # service behind another and on the relay, the relay between (network namespaces). On the
 # laptop the kernel's own `usbip list` and `usbip attach -r 127.0.0.1` go through the
 # bridge and the session:
-#  1. a bridge for the gadget only lists the gadget and refuses the stick;
+#  1. a bridge for the gadget only lists the gadget and refuses the stick; a member of the
+#     usbp2p group lists it too, a user outside it gets nothing;
 #  2. a bridge for every device: testusb's bulk and control cases pass on the gadget, and
 #     16 MiB written to the stick read back with the same SHA-256;
 #  3. a second importer of the stick is told it is busy; usbip detach, then attach again;
@@ -58,6 +59,18 @@ grep -q "$ss_busid: .*($ss_vid:$ss_pid)" $work/list-gadget.log || fail "usbip li
 grep -q "($vid:$pid)" $work/list-gadget.log && fail "usbip list shows the stick, which this bridge does not serve"
 ip netns exec laptop usbip attach -r 127.0.0.1 -b "$busid" > $work/refused.log 2>&1 \
   && fail "the stick was imported through a bridge that does not serve it"
+log "   the bridge serves the laptop's root and the usbp2p group's members, no other user"
+getent group usbp2p > /dev/null || groupadd --system usbp2p
+useradd --no-create-home --home-dir /tmp -G usbp2p dana
+ip netns exec laptop setpriv --reuid=dana --regid="$(id -g dana)" --init-groups usbip list -r 127.0.0.1 \
+  > $work/list-member.log 2>&1
+grep -q "$ss_busid: .*($ss_vid:$ss_pid)" $work/list-member.log \
+  || fail "a member of the usbp2p group could not list the gadget through the bridge: $(cat $work/list-member.log)"
+ip netns exec laptop setpriv --reuid=nobody --regid=nogroup --clear-groups usbip list -r 127.0.0.1 \
+  > $work/list-stranger.log 2>&1
+grep -q "($ss_vid:$ss_pid)" $work/list-stranger.log && fail "a user outside the usbp2p group listed the gadget through the bridge"
+grep -q "user nobody may not use it: closed" $work/service.log \
+  || fail "the service's log does not say it closed the stranger's connection"
 cat $work/refused.log
 exactly 1 $vid $pid || fail "a copy of the stick appeared"
 
