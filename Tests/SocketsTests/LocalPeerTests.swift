@@ -21,26 +21,10 @@ import Testing
         return (client, try listener.accept(), listener)
     }
 
-    @Test func theOtherEndOfAnIPv4LoopbackConnectionIsOwnedByTheUserWhoMadeIt() throws {
-        let (client, accepted, _) = try connection(listening: "127.0.0.1", connectingTo: "127.0.0.1")
-        defer {
-            client.close()
-            accepted.close()
-        }
-        #expect(LocalPeer.owner(of: accepted) == .user(geteuid()))
-    }
-
-    @Test func theOtherEndOfAnIPv6LoopbackConnectionIsOwnedByTheUserWhoMadeIt() throws {
-        let (client, accepted, _) = try connection(listening: "::1", connectingTo: "::1")
-        defer {
-            client.close()
-            accepted.close()
-        }
-        #expect(LocalPeer.owner(of: accepted) == .user(geteuid()))
-    }
-
-    @Test func aDualStackListenersIPv4ClientIsFoundInTheIPv4Table() throws {
-        let (client, accepted, _) = try connection(listening: "::", connectingTo: "127.0.0.1")
+    /// IPv4, IPv6, and an IPv4 client of a dual-stack listener (found in the IPv4 table).
+    @Test(arguments: [("127.0.0.1", "127.0.0.1"), ("::1", "::1"), ("::", "127.0.0.1")])
+    func theOtherEndOfALoopbackConnectionIsOwnedByTheUserWhoMadeIt(listening: String, connectingTo: String) throws {
+        let (client, accepted, _) = try connection(listening: listening, connectingTo: connectingTo)
         defer {
             client.close()
             accepted.close()
