@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttachStatus
 import Bridge
 import CLISupport
 import ClientControl
@@ -209,6 +210,18 @@ extension ClientService {
     }
 
     /// The lines `status` shows for the bridges.
+    /// Each bridge for `status --json`: where it listens, for which server, what it did.
+    func bridgeJSON(peers: PeerList) -> [String] {
+        bridges.all.map { entry in
+            let counts = entry.bridge.counts
+            return "{\"listen\":\(AttachStatus.quote("\(entry.bridge.endpoint)")),"
+                + "\"server\":\(AttachStatus.quote("\(entry.server)")),"
+                + "\"name\":\(AttachStatus.quote(displayName(of: entry.server, peers: peers))),"
+                + "\"listed\":\(counts.listed),\"imported\":\(counts.imported),\"refused\":\(counts.refused),"
+                + "\"path\":\(AttachStatus.quote(keeper(of: entry.server)?.state ?? "not connected"))}"
+        }
+    }
+
     func bridgeStatus(peers: PeerList) -> [String] {
         bridges.all.map { entry in
             let counts = entry.bridge.counts

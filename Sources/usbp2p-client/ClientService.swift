@@ -207,7 +207,11 @@ final class ClientService: @unchecked Sendable {
                     "{\"server\":\(AttachStatus.quote("\(server)")),\"name\":\(AttachStatus.quote(displayName(of: server, peers: peers))),"
                     + "\"path\":\(AttachStatus.quote(keeper?.state ?? "not started")),\"wishes\":[\(wishItems.joined(separator: ","))]}"
             }
-            return ServiceReply(status: 0, standardOutput: "{\"servers\":[\(items.joined(separator: ","))]}\n")
+            return ServiceReply(
+                status: 0,
+                standardOutput:
+                    "{\"servers\":[\(items.joined(separator: ","))],\"bridges\":[\(bridgeJSON(peers: peers).joined(separator: ","))]}\n"
+            )
         }
         let bridged = bridgeStatus(peers: peers)
         if all.all.isEmpty {

@@ -22,7 +22,7 @@ struct StatusCommand: ParsableCommand {
 
     @Flag(
         help:
-            "Print JSON: {\"attachments\": [{pid, server, path, connected, rtt_ms, bytes_sent, bytes_received, devices: [{busid, port}]}]}."
+            "Print JSON. From the service: {\"servers\": [{server, name, path, wishes: [{wish, state}]}], \"bridges\": [{listen, server, name, listed, imported, refused, path}]}; without it: {\"attachments\": [{pid, server, path, connected, rtt_ms, bytes_sent, bytes_received, devices: [{busid, port}]}]}."
     )
     var json = false
 

@@ -124,6 +124,11 @@ grep -q "0.0.0.0:3240 \|\*:3240 " $work/listening.log && fail "the bridge listen
 client status | tee $work/status.log
 grep -qE "bridge on 127.0.0.1:3240 for Test Pi: [3-9][0-9]* imports passed on" $work/status.log \
   || fail "status does not show the bridge and its imports"
+client status --json | tee $work/status.json | python3 -c '
+import json, sys
+bridge = json.load(sys.stdin)["bridges"][0]
+assert bridge["listen"] == "127.0.0.1:3240" and bridge["name"] == "Test Pi" and bridge["imported"] >= 3, bridge
+' || fail "status --json does not show the bridge"
 client bridge --stop | tee $work/stop-all.log
 grep -q "its imports ended" $work/stop-all.log || fail "bridge --stop did not say the imports end"
 ip netns exec laptop usbip list -r 127.0.0.1 > /dev/null 2>&1 && fail "the bridge still answers after --stop"
