@@ -67,7 +67,7 @@ ip netns exec laptop setpriv --reuid=dana --regid="$(id -g dana)" --init-groups 
 grep -q "$ss_busid: .*($ss_vid:$ss_pid)" $work/list-member.log \
   || fail "a member of the usbp2p group could not list the gadget through the bridge: $(cat $work/list-member.log)"
 ip netns exec laptop setpriv --reuid=nobody --regid=nogroup --clear-groups usbip list -r 127.0.0.1 \
-  > $work/list-stranger.log 2>&1
+  > $work/list-stranger.log 2>&1 && fail "usbip list succeeded for a user outside the usbp2p group"
 grep -q "($ss_vid:$ss_pid)" $work/list-stranger.log && fail "a user outside the usbp2p group listed the gadget through the bridge"
 grep -q "user nobody may not use it: closed" $work/service.log \
   || fail "the service's log does not say it closed the stranger's connection"
