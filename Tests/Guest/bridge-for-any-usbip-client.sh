@@ -135,4 +135,4 @@ ip netns exec laptop usbip list -r 127.0.0.1 > /dev/null 2>&1 && fail "the bridg
 wait_for 30 "the imports to end with the bridge" bash -c \
   "[ \$(grep -lx $vid /sys/bus/usb/devices/*/idVendor | wc -l) -eq 1 ] && [ \$(grep -lx $ss_vid /sys/bus/usb/devices/*/idVendor | wc -l) -eq 1 ]"
 grep -q "released $busid\|$busid: detached" $work/pi.log || fail "usbp2pd did not let the stick go"
-echo "PASS: the bridge: the kernel's usbip lists and imports through the session and the relay only what it serves; testusb bulk and control pass, 16 MiB through the stick intact, a second importer is told busy, detach and attach again, loopback only, --stop ends its imports"
+echo "PASS: the bridge: the kernel's usbip lists and imports through the session and the relay only what it serves; testusb bulk and control pass, 16 MiB through the stick intact, a second importer is told busy, detach and attach again, loopback only, a member of the usbp2p group served and nobody refused, status --json shows it, --stop ends its imports"
