@@ -103,8 +103,8 @@ public enum LocalPeer {
     private static func addressBytes(_ storage: sockaddr_storage) -> [UInt8] {
         withUnsafeBytes(of: storage) { raw in
             storage.ss_family == sa_family_t(AF_INET6)
-                ? Array(raw[MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!...].prefix(16))
-                : Array(raw[MemoryLayout<sockaddr_in>.offset(of: \.sin_addr)!...].prefix(4))
+                ? Array(raw[(MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr) ?? 8)...].prefix(16))
+                : Array(raw[(MemoryLayout<sockaddr_in>.offset(of: \.sin_addr) ?? 4)...].prefix(4))
         }
     }
 

@@ -56,8 +56,9 @@ public enum TCP {
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         defer { _ = fcntl(fd, F_SETFL, flags) }
         if Glibc.connect(fd, address, length) == 0 { return }
-        guard errno == EINPROGRESS || errno == EINTR else {
-            throw SystemError(call: "connect", path: describing, errno: errno)
+        let started = errno
+        guard started == EINPROGRESS || started == EINTR else {
+            throw SystemError(call: "connect", path: describing, errno: started)
         }
         let deadline = monotonicMilliseconds() + Int64(max(0, timeoutSeconds)) * 1000
         while true {
@@ -65,8 +66,11 @@ public enum TCP {
             guard left > 0 else { throw SystemError(call: "connect", path: describing, errno: ETIMEDOUT) }
             var one = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             let ready = poll(&one, 1, Int32(min(left, Int64(Int32.max))))
-            if ready < 0 && errno == EINTR { continue }
-            guard ready >= 0 else { throw SystemError(call: "poll", path: describing, errno: errno) }
+            if ready < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw SystemError(call: "poll", path: describing, errno: code)
+            }
             if ready == 0 { continue }  // The deadline's check above says it passed.
             var failure: Int32 = 0
             var size = socklen_t(MemoryLayout<Int32>.size)

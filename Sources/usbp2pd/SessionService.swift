@@ -410,11 +410,12 @@ final class SessionService: @unchecked Sendable {
 
     /// The exportable devices with their names, listed once per change of the device set,
     /// not per session or page. A listing that began before a change is not kept (it may
-    /// miss the device that came).
+    /// miss the device that came), nor one that failed.
     func namedDevices() -> [USBDeviceInfo] {
         let (generation, kept) = knownDevices.withLock { ($0.generation, $0.devices) }
         if let kept { return kept }
-        let devices = (try? exporter.exportableDevices()) ?? []
+        // A failed listing is not kept: the next caller tries again.
+        guard let devices = try? exporter.exportableDevices() else { return [] }
         knownDevices.withLock { if $0.generation == generation { $0.devices = devices } }
         return devices
     }
