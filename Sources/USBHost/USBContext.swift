@@ -33,6 +33,8 @@ public final class USBContext: @unchecked Sendable {
         /// Objects libusb holds unretained pointers to (hotplug handlers).
         let retained = Mutex<[any Sendable & AnyObject]>([])
         let info = Mutex<EventThreadInfo?>(nil)
+        /// Told when `info` is set (and the pinning tried).
+        let started = Monitor()
         let pinError = Mutex<Int32>(0)
         /// When the loop last went round (monotonic milliseconds): the service's watchdog
         /// stops reassuring systemd when this gets old.
@@ -62,6 +64,7 @@ public final class USBContext: @unchecked Sendable {
                     $0 = EventThreadInfo(
                         threadID: usbp2p_current_thread_id(), affinity: usbp2p_current_thread_affinity())
                 }
+                state.started.withLock { state.started.broadcast() }
                 var timeout = timeval(tv_sec: 1, tv_usec: 0)
                 while state.running.load(ordering: .acquiring) {
                     // Once per round, so by the coarse clock: no system call (see its note).
@@ -77,8 +80,11 @@ public final class USBContext: @unchecked Sendable {
             libusb_exit(raw)
             throw USBError("start the USB thread (\(error))", code: Int32(LIBUSB_ERROR_NO_MEM.rawValue))
         }
-        while state.info.withLock({ $0 }) == nil { usleep(1000) }
-        if let cpu {
+        let reported = state.started.withLock {
+            state.started.wait(until: monotonicSeconds() + 10) { state.info.withLock { $0 } != nil }
+        }
+        if !reported { logger.warning("the USB thread did not start within 10 s; going on") }
+        if let cpu, reported {
             let err = state.pinError.withLock { $0 }
             if err != 0 {
                 logger.warning("could not pin the USB thread to CPU \(cpu) (error \(err)); it runs unpinned")
