@@ -31,7 +31,7 @@ final class ClientService: @unchecked Sendable {
     /// service runs.
     let bridges = BridgeTable()
     /// Open `usbp2p-client ui` views: they keep every paired server connected.
-    let viewers = ViewerCount()
+    let viewers = ViewerCount(clock: monotonicSeconds)
 
     /// The wishes for `server`.
     func wishList(of server: EndpointId) -> [Wish] { lock.withLock { wishes.of(server) } }

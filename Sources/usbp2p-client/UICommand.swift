@@ -93,17 +93,6 @@ struct UICommand: ParsableCommand {
     }
 }
 
-/// How many `ui` views are open: while any is, the service keeps every paired server
-/// connected (a server with nothing wished has no session otherwise).
-final class ViewerCount: @unchecked Sendable {
-    private let monitor = Monitor()
-    private var open = 0
-
-    var isAny: Bool { monitor.withLock { open > 0 } }
-    func opened() { monitor.withLock { open += 1 } }
-    func closed() { monitor.withLock { open = max(0, open - 1) } }
-}
-
 extension ClientService {
     /// view [--connect | --done]: the state `usbp2p-client ui` draws, as JSON.
     func view(_ arguments: [String]) -> ServiceReply {
@@ -116,7 +105,7 @@ extension ClientService {
             viewers.closed()
             for entry in peers.entries { dropKeeperIfUnwished(entry.id) }
             return ServiceReply(status: 0)
-        case []: break
+        case []: viewers.heard()
         default: return .failure("view takes --connect, --done or nothing")
         }
         let servers = peers.entries.map { entry -> ViewState.Server in
