@@ -10,6 +10,7 @@ import Log
 import OSThreads
 import Session
 import Sockets
+import Synchronization
 import USBIP
 import VHCI
 
@@ -32,6 +33,9 @@ final class ClientService: @unchecked Sendable {
     let bridges = BridgeTable()
     /// Open `usbp2p-client ui` views: they keep every paired server connected.
     let viewers = ViewerCount(clock: monotonicSeconds)
+    /// After the views fall silent: the servers they alone kept connected are let go.
+    private let viewersGone: Deadlines
+    private let viewersGoneCheck = Mutex<Deadlines.Token?>(nil)
 
     /// The wishes for `server`.
     func wishList(of server: EndpointId) -> [Wish] { lock.withLock { wishes.of(server) } }
@@ -43,6 +47,25 @@ final class ClientService: @unchecked Sendable {
         self.log = log
         let path = "\(config.string("state_directory"))/wishes"
         do throws(WishesError) { wishes = try Wishes.load(from: path) } catch { throw CLIError("\(error)") }
+        viewersGone = try Deadlines(name: "viewers-gone")
+    }
+
+    /// A view was heard from: once none has been for the lease, the servers nothing else
+    /// keeps are let go (a `ui` killed before its `--done` leaves them otherwise).
+    func viewerHeard() {
+        let check = viewersGone.schedule(after: ViewerCount.leaseSeconds + 1) { [self] in
+            guard !viewers.isAny else { return }
+            // Off the deadlines' thread: ending a session waits for its goodbye.
+            DispatchQueue.global().async { [self] in
+                let peers = (try? Peers.load(config)) ?? PeerList()
+                for entry in peers.entries { dropKeeperIfUnwished(entry.id) }
+            }
+        }
+        let earlier = viewersGoneCheck.withLock { token in
+            defer { token = check }
+            return token
+        }
+        if let earlier { viewersGone.cancel(earlier) }
     }
 
     /// Keeps every server with wishes connected (each in the background).

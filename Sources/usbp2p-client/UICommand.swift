@@ -100,12 +100,15 @@ extension ClientService {
         switch arguments {
         case ["--connect"]:
             viewers.opened()
+            viewerHeard()
             for entry in peers.entries { keep(entry.id) }
         case ["--done"]:
             viewers.closed()
             for entry in peers.entries { dropKeeperIfUnwished(entry.id) }
             return ServiceReply(status: 0)
-        case []: viewers.heard()
+        case []:
+            viewers.heard()
+            viewerHeard()
         default: return .failure("view takes --connect, --done or nothing")
         }
         let servers = peers.entries.map { entry -> ViewState.Server in
