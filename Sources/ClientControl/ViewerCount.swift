@@ -36,10 +36,18 @@ public final class ViewerCount: Sendable {
         }
     }
 
-    /// A view asked for what it shows.
-    public func heard() {
+    /// A view asked for what it shows. True when the views had fallen silent for the
+    /// lease before (a view suspended, or on a laptop that slept): what they kept may have
+    /// been let go, and the view counts again from now.
+    @discardableResult
+    public func heard() -> Bool {
         let now = clock()
-        state.withLock { $0.lastHeard = now }
+        return state.withLock {
+            let lapsed = now - $0.lastHeard >= Self.leaseSeconds
+            if lapsed { $0.open = max($0.open, 1) }
+            $0.lastHeard = now
+            return lapsed
+        }
     }
 
     public func closed() { state.withLock { $0.open = max(0, $0.open - 1) } }

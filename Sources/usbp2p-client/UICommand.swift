@@ -107,7 +107,8 @@ extension ClientService {
             for entry in peers.entries { dropKeeperIfUnwished(entry.id) }
             return ServiceReply(status: 0)
         case []:
-            viewers.heard()
+            // A view back from a silence longer than the lease: its servers again.
+            if viewers.heard() { for entry in peers.entries { keep(entry.id) } }
             viewerHeard()
         default: return .failure("view takes --connect, --done or nothing")
         }

@@ -46,6 +46,19 @@ import Testing
         #expect(!viewers.isAny)
     }
 
+    @Test func aViewHeardAgainAfterTheLeaseSaysItLapsedAndCountsAgain() {
+        let (viewers, clock) = viewers()
+        viewers.opened()
+        clock.advance(1)
+        #expect(!viewers.heard())
+        clock.advance(ViewerCount.leaseSeconds + 30)  // suspended
+        #expect(!viewers.isAny)
+        #expect(viewers.heard())
+        #expect(viewers.isAny)
+        viewers.closed()
+        #expect(!viewers.isAny)
+    }
+
     @Test func twoLiveViewsCountUntilBothAreDone() {
         let (viewers, clock) = viewers()
         viewers.opened()
