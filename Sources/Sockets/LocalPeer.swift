@@ -62,32 +62,31 @@ public enum LocalPeer {
     /// supplementary one (/etc/group, through the C library). False for an unknown user
     /// or group.
     public static func isMember(uid: uid_t, ofGroup group: String) -> Bool {
-        guard let gid = UnixSocket.groupId(group) else { return false }
-        var entry = passwd()
-        var found: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16 * 1024)
-        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil, let name = entry.pw_name
-        else { return false }
-        if entry.pw_gid == gid { return true }
+        guard let gid = UnixSocket.groupId(group), let user = account(uid) else { return false }
+        if user.group == gid { return true }
         var groups = [gid_t](repeating: 0, count: 64)
         var count = Int32(groups.count)
-        if getgrouplist(name, entry.pw_gid, &groups, &count) == -1 {
+        if getgrouplist(user.name, user.group, &groups, &count) == -1 {
             // More groups than that: `count` now says how many.
             groups = [gid_t](repeating: 0, count: Int(max(0, min(count, 65536))))
             count = Int32(groups.count)
-            guard getgrouplist(name, entry.pw_gid, &groups, &count) != -1 else { return false }
+            guard getgrouplist(user.name, user.group, &groups, &count) != -1 else { return false }
         }
         return groups.prefix(Int(max(0, count))).contains(gid)
     }
 
     /// The name of the user `uid`, if it has one.
-    public static func userName(_ uid: uid_t) -> String? {
+    public static func userName(_ uid: uid_t) -> String? { account(uid)?.name }
+
+    /// The user `uid`'s name and primary group (the password database, through the C
+    /// library); nil for an unknown user.
+    private static func account(_ uid: uid_t) -> (name: String, group: gid_t)? {
         var entry = passwd()
         var found: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16 * 1024)
         guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil, let name = entry.pw_name
         else { return nil }
-        return String(cString: name)
+        return (String(cString: name), entry.pw_gid)
     }
 
     private static func peerAddress(of descriptor: Int32) -> sockaddr_storage? {
@@ -129,20 +128,9 @@ public enum LocalPeer {
         return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
-    /// A /proc file's text ("" when it cannot be read).
+    /// A /proc file's text ("" when it cannot be read, or is over 32 MiB: a machine's
+    /// whole socket table, tens of thousands of sockets in a few MB).
     private static func readText(_ path: String) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        // A machine's whole socket table; bounded all the same (a few MB is tens of thousands of sockets).
-        while bytes.count < 32 << 20 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        (try? AtomicFile.read(path, maxSize: 32 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 }

@@ -60,12 +60,13 @@ public enum TCP {
         guard started == EINPROGRESS || started == EINTR else {
             throw SystemError(call: "connect", path: describing, errno: started)
         }
-        let deadline = monotonicMilliseconds() + Int64(max(0, timeoutSeconds)) * 1000
+        let deadline = ListenerWatch.monotonic() + Double(max(0, timeoutSeconds))
         while true {
-            let left = deadline - monotonicMilliseconds()
+            let left = Int32(
+                max(0, min(((deadline - ListenerWatch.monotonic()) * 1000).rounded(.up), Double(Int32.max))))
             guard left > 0 else { throw SystemError(call: "connect", path: describing, errno: ETIMEDOUT) }
             var one = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&one, 1, Int32(min(left, Int64(Int32.max))))
+            let ready = poll(&one, 1, left)
             if ready < 0 {
                 let code = errno
                 if code == EINTR { continue }
@@ -80,13 +81,6 @@ public enum TCP {
             if failure != 0 { throw SystemError(call: "connect", path: describing, errno: failure) }
             return
         }
-    }
-
-    /// CLOCK_MONOTONIC in milliseconds.
-    private static func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// Binds `fd` to the wildcard address and `port`, shared with other sockets that do the same.
