@@ -98,6 +98,18 @@ struct BridgeFailure: Error, CustomStringConvertible {
         }
     }
 
+    /// The busids of the device list a new connection gets from `bridge`; nil (with an
+    /// issue recorded) when the reply is not a list with status OK.
+    func listedBusids(_ bridge: USBIPBridge) throws -> [String]? {
+        let client = try connect(bridge)
+        try client.writeAll(USBIPMessage.requestDeviceList.encoded)
+        guard case .replyDeviceList(.ok, let devices) = try reply(try readToEnd(client)) else {
+            Issue.record("no device list")
+            return nil
+        }
+        return devices.map(\.busid)
+    }
+
     func reply(_ bytes: [UInt8]) throws -> USBIPMessage? {
         try USBIPMessage.decode(from: bytes[...], receiver: .client)?.message
     }
@@ -106,23 +118,11 @@ struct BridgeFailure: Error, CustomStringConvertible {
         let upstream = FakeUpstream([stick, keyboard, gadget], names: names)
         let everything = try bridge(upstream)
         defer { everything.stop() }
-        let client = try connect(everything)
-        try client.writeAll(USBIPMessage.requestDeviceList.encoded)
-        guard case .replyDeviceList(.ok, let devices) = try reply(try readToEnd(client)) else {
-            Issue.record("no device list")
-            return
-        }
-        #expect(devices.map(\.busid) == ["2-1", "3-1"])
+        #expect(try listedBusids(everything) == ["2-1", "3-1"])
 
         let named = try bridge(upstream, devices: [.name("keyboard"), .name("harddrive")])
         defer { named.stop() }
-        let second = try connect(named)
-        try second.writeAll(USBIPMessage.requestDeviceList.encoded)
-        guard case .replyDeviceList(.ok, let chosen) = try reply(try readToEnd(second)) else {
-            Issue.record("no device list")
-            return
-        }
-        #expect(chosen.map(\.busid) == ["2-1", "2-2"])
+        #expect(try listedBusids(named) == ["2-1", "2-2"])
         #expect(named.counts.listed == 1)
     }
 
@@ -148,13 +148,7 @@ struct BridgeFailure: Error, CustomStringConvertible {
         let upstream = FakeUpstream([stick], names: names)
         let bridge = try bridge(upstream) { $0 == geteuid() }
         defer { bridge.stop() }
-        let client = try connect(bridge)
-        try client.writeAll(USBIPMessage.requestDeviceList.encoded)
-        guard case .replyDeviceList(.ok, let devices) = try reply(try readToEnd(client)) else {
-            Issue.record("no device list")
-            return
-        }
-        #expect(devices.map(\.busid) == ["2-1"])
+        #expect(try listedBusids(bridge) == ["2-1"])
     }
 
     @Test func anImportOfAServedDeviceHandsTheConnectionOnWithExactlyItsRequestRead() throws {

@@ -9,8 +9,9 @@ import Testing
     import Glibc
 #endif
 
-/// How many times the test's SIGUSR2 handler ran.
-private let signalsHandled = Atomic<Int>(0)
+/// Where the test's SIGUSR2 handler says it ran: a `Wakeup`'s eventfd (write(2) is
+/// async-signal-safe), -1 when no test waits.
+private let handlerRan = Atomic<Int32>(-1)
 
 /// TCP.connect against listeners on loopback.
 @Suite struct TCPTests {
@@ -34,7 +35,11 @@ private let signalsHandled = Atomic<Int>(0)
         // A handler without SA_RESTART, as a program's own handlers may be: the call the
         // thread waits in returns EINTR.
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in signalsHandled.add(1, ordering: .relaxed) }
+        action.__sigaction_handler.sa_handler = { _ in
+            var one: UInt64 = 1
+            let descriptor = handlerRan.load(ordering: .relaxed)
+            if descriptor >= 0 { _ = withUnsafeBytes(of: &one) { write(descriptor, $0.baseAddress, 8) } }
+        }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
         sigaction(SIGUSR2, &action, nil)
@@ -65,10 +70,13 @@ private let signalsHandled = Atomic<Int>(0)
             usleep(2000)
         }
         let thread = try #require(started, "the connecting thread never waited in the kernel")
-        let before = signalsHandled.load(ordering: .relaxed)
+        let ran = try Wakeup()
+        handlerRan.store(ran.descriptor, ordering: .relaxed)
+        defer { handlerRan.store(-1, ordering: .relaxed) }
         pthread_kill(thread, SIGUSR2)
-        while signalsHandled.load(ordering: .relaxed) == before && Date() < until { usleep(1000) }
-        #expect(signalsHandled.load(ordering: .relaxed) > before, "the signal was not handled")
+        var readiness = Readiness()
+        try readiness.wait([.init(descriptor: ran.descriptor, read: true, write: false)], seconds: 20)
+        #expect(readiness.events(at: 0).contains(.readable), "the signal was not handled")
         // Room in the queue: the connect's next SYN is answered.
         let accepted = try listener.accept()
         defer { accepted.close() }
