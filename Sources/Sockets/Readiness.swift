@@ -62,7 +62,8 @@ public struct Readiness {
     }
 
     /// Waits until at least one interest is ready (or `seconds` pass; nil waits for
-    /// ever); `events(at:)` then says what each one, in the order given, is ready for.
+    /// ever); `events(at:)` then says what each one, in the order given, is ready for. A
+    /// signal handler's interruption neither ends the wait nor starts its time again.
     public mutating func wait(_ interests: [Interest], seconds: Double?) throws(SystemError) {
         buffer.removeAll(keepingCapacity: true)
         for interest in interests {
@@ -71,9 +72,11 @@ public struct Readiness {
             if interest.write { events |= Int16(POLLOUT) }
             buffer.append(pollfd(fd: interest.descriptor, events: events, revents: 0))
         }
-        let timeout = seconds.map { Int32(max(0, min($0, 3600)) * 1000) } ?? -1
+        let deadline = seconds.map { ListenerWatch.monotonic() + max(0, min($0, 3600)) }
+        // systemCall calls poll again after EINTR: each time with what is left.
         _ = try systemCall("poll") {
-            buffer.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+            let timeout = deadline.map { Int32(max(0, ($0 - ListenerWatch.monotonic()) * 1000).rounded(.up)) } ?? -1
+            return buffer.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
         }
     }
 

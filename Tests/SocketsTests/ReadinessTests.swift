@@ -1,7 +1,12 @@
 import ByteBuffers
 import OSThreads
 import Sockets
+import Synchronization
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Written by one thread before it is joined, read after.
 private final class Flag: @unchecked Sendable { var value = false }
@@ -53,6 +58,41 @@ private final class Flag: @unchecked Sendable { var value = false }
         waiter.join()  // (which orders the waiter's write before this read)
         #expect(woken.value)
         _ = _there
+    }
+
+    @Test func signalsDuringATimedWaitDoNotStartItsTimeAgain() throws {
+        // A handler without SA_RESTART, as a program's own may be: poll returns EINTR.
+        // SIGUSR1 is this test's alone (TCPTests has SIGUSR2).
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGUSR1, &action, nil)
+        let (quiet, _other) = try Socket.pair()
+        let waiter = Mutex<pthread_t?>(nil)
+        let ended = Atomic<Bool>(false)
+        let waiting = try OSThread.start(name: "timed-waiter") {
+            var only = sigset_t()
+            sigemptyset(&only)
+            sigaddset(&only, SIGUSR1)
+            pthread_sigmask(SIG_UNBLOCK, &only, nil)  // (a test runner's threads may block it)
+            waiter.withLock { $0 = pthread_self() }
+            var readiness = Readiness()
+            try? readiness.wait(
+                [Readiness.Interest(descriptor: quiet.descriptor, read: true, write: false)], seconds: 0.3)
+            ended.store(true, ordering: .releasing)
+        }
+        // Interrupted every 20 ms: a wait that took its whole 0.3 s again after each
+        // interruption would not end while they go on (here: up to 30 s).
+        let giveUp = monotonicSeconds() + 30
+        while !ended.load(ordering: .acquiring), monotonicSeconds() < giveUp {
+            if let thread = waiter.withLock({ $0 }) { pthread_kill(thread, SIGUSR1) }
+            usleep(20_000)
+        }
+        let endedUnderSignals = ended.load(ordering: .acquiring)
+        waiting.join()
+        #expect(endedUnderSignals)
+        _ = _other
     }
 
     @Test func aFullSocketIsNotWritableAndWriteSomeTakesNothingUntilThePeerReads() throws {
