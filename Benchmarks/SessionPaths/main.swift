@@ -9,7 +9,9 @@
 // Each path carries one channel to an echo: throughput is a one-way stream of 64 MiB into
 // the echo and back out (bytes counted at the far end), latency is 512-byte round trips.
 // On the session paths the echo is a channel handler, as usbp2pd's USB/IP connections are
-// (fed by the session's reader, sending straight back into the session).
+// (fed by the session's reader, sending straight back into the session). The CPU column is
+// the process's user and system time per MiB streamed (into the echo and back out), all
+// threads of both ends: on a shared machine it moves far less than the wall clock does.
 // Usage: SessionPaths [MiB] [ROUND-TRIPS] [PATH...] (all six paths when none is named;
 // one path alone is for a profiler)
 import Identity
@@ -147,7 +149,16 @@ func twoDecimals(_ x: Double) -> String {
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }
 
-func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
+/// The CPU time this process has used, user and system, in seconds: every thread of both
+/// ends counts. Less disturbed than the wall clock by what else runs on the machine.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double, cpuMillisPerMiB: Double) {
     let (channel, stop) = try openPath(name)
     defer { stop() }
     // Latency first, on an idle path.
@@ -165,6 +176,7 @@ func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
     // Throughput: write the bytes while a thread reads the echo back.
     let total = megabytes << 20
     let start = monotonicSeconds()
+    let cpuStart = processCPUSeconds()
     let writer = try OSThread.start(name: "bench-writer") {
         let chunk = [UInt8](repeating: 0xa5, count: 64 * 1024)
         var sent = 0
@@ -181,12 +193,16 @@ func measure(_ name: String) throws -> (mbps: Double, rttMicros: Double) {
     }
     writer.join()
     let seconds = monotonicSeconds() - start
-    return (Double(received) / seconds / 1e6, samples[samples.count / 2] * 1e6)
+    let cpu = processCPUSeconds() - cpuStart
+    return (
+        Double(received) / seconds / 1e6, samples[samples.count / 2] * 1e6,
+        cpu * 1e3 / Double(max(1, received >> 20))
+    )
 }
 
 print("session paths on loopback: \(megabytes) MiB each way through an echo, \(roundTrips) round trips of 512 B")
-print("path                  MB/s   ×tcp   median RTT µs   ×tcp")
-var baseline: (mbps: Double, rttMicros: Double)?
+print("path                  MB/s   ×tcp   median RTT µs   ×tcp   CPU ms/MiB   ×tcp")
+var baseline: (mbps: Double, rttMicros: Double, cpuMillisPerMiB: Double)?
 let allPaths = ["tcp", "session", "session+tls", "session+tls-openssl", "session+ktls", "session+relay"]
 let chosen = CommandLine.arguments.count > 3 ? Array(CommandLine.arguments[3...]) : allPaths
 if let unknown = chosen.first(where: { !allPaths.contains($0) }) {
@@ -208,5 +224,7 @@ for name in chosen {
         pad(name, 19), pad("\(Int(result.mbps.rounded()))", 6, right: true),
         pad(twoDecimals(result.mbps / base.mbps), 6, right: true),
         pad("\(Int(result.rttMicros.rounded()))", 15, right: true),
-        pad(twoDecimals(result.rttMicros / base.rttMicros), 6, right: true))
+        pad(twoDecimals(result.rttMicros / base.rttMicros), 6, right: true),
+        pad(twoDecimals(result.cpuMillisPerMiB), 12, right: true),
+        pad(twoDecimals(result.cpuMillisPerMiB / base.cpuMillisPerMiB), 6, right: true))
 }
