@@ -93,6 +93,13 @@ extension Session {
     /// into storage of its size, so a frame kept until acknowledged holds no more room
     /// than about twice its bytes.
     private func readLocal(_ channel: SessionChannel, _ local: Socket, scratch: inout FrameStorage?) {
+        // Bulk frames queued and the writer not yet told: it is woken once per batch's
+        // worth (a 64 KiB transfer's four or five frames), not once per frame, so that
+        // it takes them in one write instead of waking for the first alone.
+        var untold = 0
+        defer {
+            if untold > 0 { monitor.withLock { monitor.broadcast() } }
+        }
         while true {
             let room: Int = monitor.withLock {
                 guard endReason == nil, !channel.finQueued else { return 0 }
@@ -134,7 +141,11 @@ extension Session {
                 channel.outgoingBytes += n
                 // A small URB goes out from this thread if it can (`writeNowOrWake`).
                 if n <= Self.inlineFrameBytes { return true }
-                monitor.broadcast()
+                untold += n
+                if untold >= Self.writeBatchBytes - SessionFrame.maxPayload {
+                    untold = 0
+                    monitor.broadcast()
+                }
                 return false
             }
             if small { writeNowOrWake() }
@@ -176,16 +187,25 @@ extension Session {
         }
     }
 
-    /// The reader, unlocked: bytes from the peer straight into the channel's socket;
-    /// what does not fit now waits for the poller.
-    func write(_ bytes: ArraySlice<UInt8>, to channel: SessionChannel, _ local: Socket) {
-        var offset = 0
+    /// The reader, unlocked: bytes from the peer straight into the channel's socket, all
+    /// of `parts` in one gathered send where they fit; what does not fit now waits for
+    /// the poller. `parts` is the reader's scratch: left holding what was not written.
+    func write(_ parts: inout [ArraySlice<UInt8>], to channel: SessionChannel, _ local: Socket) {
+        var written = 0
         var failed = false
-        while offset < bytes.count {
+        while !parts.isEmpty {
             do {
-                let n = try local.sendNow(bytes.dropFirst(offset))
+                var n = try local.sendNow(parts: parts)
                 if n == 0 { break }
-                offset += n
+                written += n
+                // Drop what went: whole parts, then the front of the next.
+                var whole = 0
+                while whole < parts.count, n >= parts[whole].count {
+                    n -= parts[whole].count
+                    whole += 1
+                }
+                parts.removeFirst(whole)
+                if n > 0 { parts[0] = parts[0].dropFirst(n) }
             } catch {
                 failed = true
                 break
@@ -197,10 +217,10 @@ extension Session {
                 channel.endOutput(self)
                 return
             }
-            consumed(offset, by: channel)
-            if offset < bytes.count {
-                channel.incoming.append(Array(bytes))  // kept: out of the reader's buffer
-                channel.incomingOffset = offset
+            consumed(written, by: channel)
+            if !parts.isEmpty {
+                for part in parts { channel.incoming.append(Array(part)) }  // kept: out of the reader's buffer
+                channel.incomingOffset = 0
                 deferredWrites += 1
                 monitor.broadcast()
                 wakePoller()
