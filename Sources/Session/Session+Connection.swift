@@ -46,6 +46,7 @@ extension Session {
                         if try receive(frame, heardAt: heard, notices: &notices, delivery: &delivery) {
                             monitor.broadcast()
                         }
+                        if delivery?.callsHandler == true { readersInHandlers += 1 }
                         return false
                     }
                     if stale {
@@ -60,7 +61,7 @@ extension Session {
                     } else if let delivery {
                         flush(&localWrites)
                         // A handler that holds the reader keeps this end from hearing the
-                        // peer: worth a line (the writer may take the silence for a loss).
+                        // peer (the writer does not count that as silence): worth a line.
                         let start = heard
                         deliver(delivery)
                         // The frames after it in this read count as heard now, as the
@@ -138,20 +139,40 @@ extension Session {
         case closed(any ChannelHandler, String)
         /// Into a socket channel's local socket.
         case write(SessionChannel, Socket, ArraySlice<UInt8>)
+
+        var callsHandler: Bool {
+            switch self {
+            case .bytes, .closed: true
+            case .write: false
+            }
+        }
     }
 
-    /// Not locked: on the reader thread, in the order the frames came.
+    /// Not locked: on the reader thread, in the order the frames came. A handler's call
+    /// was counted in `readersInHandlers` when the delivery was decided; its end is
+    /// counted here, and the peer counts as heard from then on (what it sent meanwhile
+    /// waits unread in the socket).
     private func deliver(_ delivery: Delivery) {
         switch delivery {
         case .bytes(let channel, let handler, let bytes):
             handler.received(bytes)
-            monitor.withLock { consumed(bytes.count, by: channel) }
+            monitor.withLock {
+                consumed(bytes.count, by: channel)
+                leftHandler()
+            }
         case .closed(let handler, let reason):
             handler.closed(reason)
+            monitor.withLock { leftHandler() }
         case .write(let channel, let local, let bytes):
             var parts = [bytes]
             write(&parts, to: channel, local)
         }
+    }
+
+    /// Monitor held.
+    private func leftHandler() {
+        readersInHandlers -= 1
+        lastReceived = max(lastReceived, coarseMonotonicSeconds())
     }
 
     /// One frame from the peer (monitor held). Control messages that need the owner are
@@ -334,7 +355,7 @@ extension Session {
                 while true {
                     guard generation == g, endReason == nil else { return false }
                     let now = monotonicSeconds()
-                    if now - lastReceived > configuration.deadAfter { return false }
+                    if peerSilent(at: now) { return false }
                     if !writing {
                         if !carried.isEmpty || streamHolding {
                             // What a producer's write left: first (an empty batch still
@@ -352,13 +373,14 @@ extension Session {
                             return true
                         }
                     }
-                    monitor.wait(seconds: min(nextPing - now, lastReceived + configuration.deadAfter - now) + 0.01)
+                    // (While a reader is in a handler, only the next ping is due.)
+                    let silentAt = readersInHandlers > 0 ? nextPing : lastReceived + configuration.deadAfter
+                    monitor.wait(seconds: min(nextPing, silentAt) - now + 0.01)
                 }
             }
             guard ready else {
                 let silent = monitor.withLock {
-                    generation == g && endReason == nil
-                        && monotonicSeconds() - lastReceived > configuration.deadAfter
+                    generation == g && endReason == nil && peerSilent(at: monotonicSeconds())
                 }
                 if silent { connectionLost(generation: g, "nothing heard for \(Int(configuration.deadAfter)) s") }
                 return
@@ -378,6 +400,12 @@ extension Session {
                 return
             }
         }
+    }
+
+    /// Nothing heard from the peer for `deadAfter` while a reader was listening: the
+    /// connection is taken for dead. Monitor held.
+    private func peerSilent(at now: Double) -> Bool {
+        readersInHandlers == 0 && now - lastReceived > configuration.deadAfter
     }
 
     /// Frames ready now, encoded into `batch` up to about `limit` bytes; false when there

@@ -72,6 +72,10 @@ public final class Session: @unchecked Sendable {
     var pongs: Deque<UInt64> = []
     var nextPing = 0.0
     var lastReceived = 0.0
+    /// Readers inside a channel handler (a USB/IP special request may keep one in a
+    /// device's reset for seconds): no frame can be heard meanwhile, so the writer does
+    /// not count that time as the peer's silence.
+    var readersInHandlers = 0
     var roundTripTime: Double?
     var bytesSent: UInt64 = 0
     var bytesReceived: UInt64 = 0

@@ -552,6 +552,41 @@ final class SessionHarness: @unchecked Sendable {
         #expect(received == expected)
     }
 
+    @Test func aHandlerThatHoldsTheReaderPastTheSilenceLimitDoesNotCostTheConnection() throws {
+        var configuration = quick()
+        configuration.deadAfter = 0.5
+        configuration.pingInterval = 0.1
+        let inHandler = Observed(false)
+        let released = Observed(false)
+        let harness = SessionHarness(configuration: configuration) { sender in
+            .handler(
+                CallbackHandler { bytes in
+                    // A special request in a slow device's reset, say.
+                    inHandler.update { $0 = true }
+                    _ = released.wait { $0 }
+                    sender.send(bytes)
+                })
+        }
+        let session = try harness.client.start()
+        defer {
+            released.update { $0 = true }
+            harness.client.stop(reason: "test over")
+        }
+        let channel = try session.openChannel()
+        try channel.writeAll([7])
+        #expect(inHandler.wait { $0 })
+        // Four times the limit with the server's reader in the handler: its writer must
+        // not take that for the peer's silence (it did, and ended the connection).
+        usleep(2_000_000)
+        #expect(harness.disconnections.current == 0)
+        released.update { $0 = true }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect(try channel.read(into: &buffer) == 1)
+        #expect(buffer[0] == 7)
+        #expect(harness.disconnections.current == 0)
+        #expect(harness.joinings.current.count == 1)
+    }
+
     @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
         var configuration = quick()
         configuration.channelWindow = 1024
@@ -646,4 +681,12 @@ enum Unread {
         #expect(try SessionHandshake.readHello(from: thief).resume == false)
         #expect(original.isConnected)
     }
+}
+
+/// A channel handler that calls `onBytes` with what arrives.
+final class CallbackHandler: ChannelHandler {
+    let onBytes: @Sendable (ArraySlice<UInt8>) -> Void
+    init(_ onBytes: @escaping @Sendable (ArraySlice<UInt8>) -> Void) { self.onBytes = onBytes }
+    func received(_ bytes: ArraySlice<UInt8>) { onBytes(bytes) }
+    func closed(_ reason: String) {}
 }
