@@ -46,7 +46,10 @@ extension Session {
                         if try receive(frame, heardAt: heard, notices: &notices, delivery: &delivery) {
                             monitor.broadcast()
                         }
-                        if delivery?.callsHandler == true { readersInHandlers += 1 }
+                        if delivery?.callsHandler == true {
+                            if readersInHandlers == 0 { inHandlerSince = heard }
+                            readersInHandlers += 1
+                        }
                         return false
                     }
                     if stale {
@@ -373,8 +376,8 @@ extension Session {
                             return true
                         }
                     }
-                    // (While a reader is in a handler, only the next ping is due.)
-                    let silentAt = readersInHandlers > 0 ? nextPing : lastReceived + configuration.deadAfter
+                    // (While a reader is excused, only the next ping is due.)
+                    let silentAt = readerExcused(at: now) ? nextPing : lastReceived + configuration.deadAfter
                     monitor.wait(seconds: min(nextPing, silentAt) - now + 0.01)
                 }
             }
@@ -402,10 +405,15 @@ extension Session {
         }
     }
 
-    /// Nothing heard from the peer for `deadAfter` while a reader was listening: the
-    /// connection is taken for dead. Monitor held.
+    /// Nothing heard from the peer for `deadAfter` while a reader was listening (or a
+    /// handler has held it beyond its allowance): the connection is taken for dead.
+    /// Monitor held.
     private func peerSilent(at now: Double) -> Bool {
-        readersInHandlers == 0 && now - lastReceived > configuration.deadAfter
+        !readerExcused(at: now) && now - lastReceived > configuration.deadAfter
+    }
+
+    private func readerExcused(at now: Double) -> Bool {
+        readersInHandlers > 0 && now - inHandlerSince < configuration.handlerAllowance
     }
 
     /// Frames ready now, encoded into `batch` up to about `limit` bytes; false when there

@@ -73,9 +73,11 @@ public final class Session: @unchecked Sendable {
     var nextPing = 0.0
     var lastReceived = 0.0
     /// Readers inside a channel handler (a USB/IP special request may keep one in a
-    /// device's reset for seconds): no frame can be heard meanwhile, so the writer does
-    /// not count that time as the peer's silence.
+    /// device's reset for seconds), and since when one has been: no frame can be heard
+    /// meanwhile, so the writer does not count that time as the peer's silence, for up
+    /// to `SessionConfiguration.handlerAllowance`.
     var readersInHandlers = 0
+    var inHandlerSince = 0.0
     var roundTripTime: Double?
     var bytesSent: UInt64 = 0
     var bytesReceived: UInt64 = 0

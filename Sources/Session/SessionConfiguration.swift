@@ -8,6 +8,11 @@ public struct SessionConfiguration: Sendable {
     public var pingInterval: Double = 2
     /// Nothing received for this long: the connection is dead (a cut link sends no RST).
     public var deadAfter: Double = 6
+    /// How long a channel handler may hold the session's reader (a USB/IP special
+    /// request waiting for a device's reset) without that counting as the peer's silence.
+    /// The kernel's own timeouts for a control request or a reset are seconds; a handler
+    /// stuck longer costs the connection, as silence would.
+    public var handlerAllowance: Double = 30
     /// Bytes a channel may have in flight towards its peer before the peer consumes them:
     /// bounds what the receiver buffers per channel, and so per device.
     public var channelWindow = 1 << 20

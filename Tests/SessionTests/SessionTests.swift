@@ -587,6 +587,33 @@ final class SessionHarness: @unchecked Sendable {
         #expect(harness.joinings.current.count == 1)
     }
 
+    @Test func aHandlerThatHoldsTheReaderBeyondItsAllowanceCostsTheConnection() throws {
+        var configuration = quick()
+        configuration.deadAfter = 0.5
+        configuration.pingInterval = 0.1
+        configuration.handlerAllowance = 1
+        let inHandler = Observed(false)
+        let released = Observed(false)
+        let harness = SessionHarness(configuration: configuration) { _ in
+            .handler(
+                CallbackHandler { _ in
+                    inHandler.update { $0 = true }
+                    _ = released.wait { $0 }
+                })
+        }
+        let session = try harness.client.start()
+        defer {
+            released.update { $0 = true }
+            harness.client.stop(reason: "test over")
+        }
+        let channel = try session.openChannel()
+        try channel.writeAll([7])
+        #expect(inHandler.wait { $0 })
+        // Stuck (a device that never answers): the server gives up on the connection.
+        #expect(harness.disconnections.wait { $0 >= 1 })
+        #expect(!released.current)
+    }
+
     @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
         var configuration = quick()
         configuration.channelWindow = 1024
