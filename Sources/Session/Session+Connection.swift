@@ -393,6 +393,7 @@ extension Session {
                 monitor.withLock {
                     writing = false
                     bytesSent += UInt64(batch.count)
+                    if ending { monitor.broadcast() }  // `end` waits for its goodbye's write
                 }
             } catch {
                 monitor.withLock {

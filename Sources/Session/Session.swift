@@ -308,8 +308,11 @@ public final class Session: @unchecked Sendable {
                 ending = true
                 _ = queueControl(.goodbye(reason: reason))
                 monitor.broadcast()
+                // Until the goodbye is written, not just taken: a writer holds the frames
+                // it took until its write returns (closing the stream under it lost the
+                // goodbye, and the server kept the laptop's devices for its grace period).
                 let deadline = monotonicSeconds() + 1
-                while connection != nil, !control.isEmpty || resendCursor < unacked.count,
+                while connection != nil, !control.isEmpty || resendCursor < unacked.count || writing,
                     monotonicSeconds() < deadline
                 {
                     monitor.wait(seconds: 0.05)

@@ -276,6 +276,23 @@ final class SessionHarness: @unchecked Sendable {
         #expect(harness.registry.count == 0)
     }
 
+    @Test func stoppingTheClientWhileItsWriterIsMidWriteStillDeliversTheGoodbye() throws {
+        let harness = SessionHarness(configuration: quick())
+        let slow = SlowWrites.Switch()
+        let client = SessionClient(
+            peerName: "pi", configuration: quick(), logger: Logger(label: "test", level: .error),
+            connect: { (SlowWrites(try harness.connect(), slow), "slow writes") })
+        try client.start()
+        #expect(harness.registry.count == 1)
+        // Each write from now on takes 0.2 s: the writer is inside the goodbye's write
+        // while `stop` looks whether it went (it used to close the stream under it).
+        slow.on.store(true, ordering: .releasing)
+        client.stop(reason: "user pressed Ctrl-C")
+        #expect(harness.endings.wait { $0 == 1 })
+        // Told, not left to notice the lost connection and wait out its grace period.
+        #expect(harness.disconnections.current == 0)
+    }
+
     @Test func garbageAfterTheHelloEndsOnlyThatSession() throws {
         let harness = SessionHarness(configuration: quick())
         try harness.client.start()
@@ -716,4 +733,26 @@ final class CallbackHandler: ChannelHandler {
     init(_ onBytes: @escaping @Sendable (ArraySlice<UInt8>) -> Void) { self.onBytes = onBytes }
     func received(_ bytes: ArraySlice<UInt8>) { onBytes(bytes) }
     func closed(_ reason: String) {}
+}
+
+/// A stream whose writes each take 0.2 s once its switch is on (a slow link's write).
+final class SlowWrites: ByteStream {
+    final class Switch: Sendable { let on = Atomic<Bool>(false) }
+    let stream: any ByteStream
+    let slow: Switch
+    init(_ stream: any ByteStream, _ slow: Switch) {
+        self.stream = stream
+        self.slow = slow
+    }
+    func read(into buffer: inout [UInt8], from offset: Int) throws -> Int {
+        try stream.read(into: &buffer, from: offset)
+    }
+    func writeAll(_ bytes: some Collection<UInt8>) throws {
+        if slow.on.load(ordering: .acquiring) { usleep(200_000) }
+        try stream.writeAll(bytes)
+    }
+    func shutdown() { stream.shutdown() }
+    func close() { stream.close() }
+    func setReceiveTimeout(seconds: Int) { stream.setReceiveTimeout(seconds: seconds) }
+    var peer: String { stream.peer }
 }
