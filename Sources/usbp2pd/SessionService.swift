@@ -305,6 +305,7 @@ final class SessionService: @unchecked Sendable {
             record(.attached, peer: owner, device: device(info), path: path(of: owner), result: "ok")
         case .released(let owner, let info, let reason):
             record(.detached, peer: owner, device: device(info), result: reason)
+            deviceFreed()
         case .refused(let owner, let busid, let reason):
             record(.importRefused, peer: owner, device: busid, result: reason)
         }
@@ -436,6 +437,15 @@ final class SessionService: @unchecked Sendable {
         }
     }
     private let notices = DispatchQueue(label: "usbp2pd-device-notices")
+
+    /// An import ended, so its device is free: every client is told the devices changed,
+    /// and one that wants it and was refused "busy" (its own earlier session still held
+    /// it, in its grace period) attaches it now instead of waiting for a hotplug.
+    private func deviceFreed() {
+        notices.async { [self] in
+            for (_, session) in registry.sessionsByPeer { session.send(.devicesChanged) }
+        }
+    }
 
     /// A connection to the listener: admitted (`admission`: per source, fair when full),
     /// then served on a thread of its own.

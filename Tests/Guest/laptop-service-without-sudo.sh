@@ -4,7 +4,8 @@
 # holds the laptop's one identity, its peers and its wishes. Users in the usbp2p group
 # pair, attach, see the status and detach without sudo and with no configuration of
 # their own; a user outside the group is told how to get in. The wish outlives the
-# service: after a restart the stick is back with no command. Detach by VID:PID ends it
+# service: after a restart the stick is back with no command, and after the service was
+# killed too, once the server has let the dead session go. Detach by VID:PID ends it
 # for good. 4 MiB written through the attached stick read back with the same SHA-256, the
 # session's records sealed by the kernel (kernel TLS).
 # The view (usbp2p-client ui, in tmux): the stick detached and attached again with keys,
@@ -41,6 +42,7 @@ lan.mdns = false
 reach.port_mapping = false
 gpio.chip = ""
 control.socket = "$work/pi-control.sock"
+session.grace_seconds = 20
 TOML
 "$bin/usbp2pd" serve --config $work/pi.toml > $work/pi.log 2>&1 &
 wait_for 30 "usbp2pd to be ready" grep -q "ready: serving" $work/pi.log
@@ -105,6 +107,18 @@ wait_for 30 "the stick to be detached when the service stopped" exactly 1 $vid $
 start_service
 wait_for 60 "the stick to come back by itself" at_least 2 $vid $pid
 as anna status | grep -q "attached" || fail "status after the restart"
+grep -q "import of $busid refused: busy" $work/pi.log && fail "the stopped service's goodbye was lost: the server kept the stick"
+
+log "the service is killed (no goodbye): the stick is back once the server has let the old session go"
+# The server keeps the dead session's import for its grace (20 s here), so the new
+# service is refused "busy" first; the import's release tells it the stick is free.
+kill -KILL $service_pid; wait $service_pid || true
+wait_for 30 "the stick's copy to go with the killed service" exactly 1 $vid $pid
+start_service
+wait_for 30 "the server to refuse the stick while the old session holds it" grep -q "import of $busid refused: busy" $work/pi.log
+wait_for 60 "the stick to come back once the old session ended" at_least 2 $vid $pid
+grep -q "released $busid (the session ended: no reconnection within 20 s)" $work/pi.log || fail "the old session did not end after its grace"
+wait_for 30 "the service to show the stick attached" status_shows "attached: $busid on port"
 
 log "the view: anna runs 'usbp2p-client ui' in a terminal (tmux), detaches and attaches the stick with keys"
 ui() { tmux -L ui "$@"; }
