@@ -376,8 +376,10 @@ extension Session {
                             return true
                         }
                     }
-                    // (While a reader is excused, only the next ping is due.)
-                    let silentAt = readerExcused(at: now) ? nextPing : lastReceived + configuration.deadAfter
+                    // (While a reader is excused, silence counts from its allowance's end.)
+                    let silentAt =
+                        readerExcused(at: now)
+                        ? inHandlerSince + configuration.handlerAllowance : lastReceived + configuration.deadAfter
                     monitor.wait(seconds: min(nextPing, silentAt) - now + 0.01)
                 }
             }
