@@ -250,9 +250,10 @@ extension Session {
                         }
                         if !channel.finQueued { channel.queueFin(self) }
                         removeIfClosed(channel)
-                    } else if !channel.outputDone, channel.incoming.isEmpty {
+                    } else if !channel.outputDone, channel.incoming.isEmpty, channel.heldByReader == nil {
                         // Everything before it is written (the reader wrote it, in order):
-                        // the local end is done. Otherwise the poller ends it once written.
+                        // the local end is done. Otherwise the poller ends it once written,
+                        // or an earlier connection's reader once it has written its part.
                         channel.endOutput(self)
                     }
                 } else {
@@ -265,8 +266,9 @@ extension Session {
                     } else if let handler = channel.handler {
                         delivery = .bytes(channel, handler, frame.payload)
                     } else if let local = channel.local {
-                        if channel.incoming.isEmpty {
+                        if channel.incoming.isEmpty, channel.heldByReader == nil || channel.heldByReader == generation {
                             delivery = .write(channel, local, frame.payload)
+                            channel.heldByReader = generation
                         } else {
                             channel.incoming.append(Array(frame.payload))  // after what waits
                         }

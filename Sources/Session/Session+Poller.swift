@@ -57,7 +57,7 @@ extension Session {
                 for channel in channels.values {
                     guard let local = channel.local else { continue }
                     let read = !channel.finQueued && channel.queuedAhead < window
-                    let write = !channel.outputDone && !channel.incoming.isEmpty
+                    let write = !channel.outputDone && !channel.incoming.isEmpty && channel.heldByReader == nil
                     if read || write {
                         watched.append(Watched(channel: channel, local: local, read: read, write: write))
                     }
@@ -159,7 +159,9 @@ extension Session {
     private func flushIncoming(_ channel: SessionChannel, _ local: Socket) {
         while true {
             let next: ([UInt8], Int)? = monitor.withLock {
-                guard endReason == nil, !channel.outputDone, let first = channel.incoming.first else { return nil }
+                guard endReason == nil, !channel.outputDone, channel.heldByReader == nil,
+                    let first = channel.incoming.first
+                else { return nil }
                 return (first, channel.incomingOffset)
             }
             guard let (bytes, offset) = next else { return }
@@ -212,6 +214,7 @@ extension Session {
             }
         }
         monitor.withLock {
+            channel.heldByReader = nil
             guard endReason == nil, !channel.outputDone else { return }
             if failed {
                 channel.endOutput(self)
@@ -219,11 +222,17 @@ extension Session {
             }
             consumed(written, by: channel)
             if !parts.isEmpty {
-                for part in parts { channel.incoming.append(Array(part)) }  // kept: out of the reader's buffer
+                // Kept (out of the reader's buffer), ahead of what a newer connection's
+                // reader queued meanwhile: the poller has not touched that yet.
+                channel.incoming.prepend(contentsOf: parts.map { Array($0) })
                 channel.incomingOffset = 0
                 deferredWrites += 1
+            }
+            if !channel.incoming.isEmpty {
                 monitor.broadcast()
                 wakePoller()
+            } else if channel.finReceived {
+                channel.endOutput(self)  // the end came while these bytes were held
             }
         }
     }

@@ -82,6 +82,11 @@ final class SessionChannel: @unchecked Sendable {
     /// writes them; the reader writes straight into the socket only while this is empty.
     var incoming: Deque<[UInt8]> = []
     var incomingOffset = 0
+    /// The connection generation whose reader holds bytes of this channel it has yet to
+    /// write into the socket (`Session.LocalWrites`), nil when none: a newer
+    /// connection's reader (the session moved) queues its bytes in `incoming` behind
+    /// them, and the poller leaves `incoming` alone until they are written.
+    var heldByReader: Int?
     /// Bytes received in all, written to the local socket (or handed to the handler), and
     /// consumed as last told to the peer: the peer may send up to `creditSent + window`
     /// in all.

@@ -506,6 +506,44 @@ final class SessionHarness: @unchecked Sendable {
         #expect(try !wakes(SessionFrame(kind: .pong, number: 5)))
     }
 
+    @Test func bytesANewConnectionBringsWaitBehindThoseAnEarlierReaderStillHolds() throws {
+        // The session moved while the old connection's reader held a channel's bytes it
+        // had yet to write (a read's frames are written together): the new reader's
+        // bytes must not reach the socket first.
+        let session = Session(
+            id: Array(repeating: 2, count: 16), role: .client, peerName: "pi", configuration: quick(),
+            logger: Logger(label: "test", level: .critical), events: SessionEvents())
+        defer { session.end(reason: "test over", tellPeer: false) }
+        let (socket, id) = try session.openNumberedChannel()
+        let channel = try #require(session.monitor.withLock { session.channels[id] })
+        let local = try #require(channel.local)
+        func receive(_ number: UInt64, _ bytes: [UInt8]) throws -> Session.Delivery? {
+            var notices: [ControlMessage] = []
+            var delivery: Session.Delivery?
+            try session.monitor.withLock { () throws(SessionError) in
+                _ = try session.receive(
+                    SessionFrame(kind: .data, channel: id, number: number, payload: bytes), notices: &notices,
+                    delivery: &delivery)
+            }
+            return delivery
+        }
+        let first = try receive(1, [1, 1, 1])
+        guard case .write = first else {
+            Issue.record("the first connection's reader did not get its bytes to write: \(String(describing: first))")
+            return
+        }
+        session.monitor.withLock { session.generation += 1 }  // moved
+        #expect(try receive(2, [2, 2]) == nil, "the new reader wrote past bytes still held")
+        // The old reader writes what it held; the new bytes follow, in order.
+        var held: [ArraySlice<UInt8>] = [[1, 1, 1]]
+        session.write(&held, to: channel, local)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16)
+        socket.setReceiveTimeout(seconds: 20)  // (bytes that never come fail the test, not hang it)
+        while received.count < 5, let n = try? socket.read(into: &buffer), n > 0 { received += buffer[0..<n] }
+        #expect(received == [1, 1, 1, 2, 2])
+    }
+
     @Test func aCreditWakesTheWriterOnlyWhenTheWindowHeldAFrameBack() throws {
         var configuration = quick()
         configuration.channelWindow = 1000
