@@ -139,8 +139,15 @@ extension Session {
                 }
                 channel.outgoing.append(frame)
                 channel.outgoingBytes += n
-                // A small URB goes out from this thread if it can (`writeNowOrWake`).
-                if n <= Self.inlineFrameBytes { return true }
+                // A small URB goes out from this thread if it can (`writeNowOrWake`),
+                // unless bulk frames the writer has not been told of are ahead of it:
+                // those go first, and on the writer's thread, not this one.
+                if n <= Self.inlineFrameBytes {
+                    guard untold > 0 else { return true }
+                    untold = 0
+                    monitor.broadcast()
+                    return false
+                }
                 untold += n
                 if untold >= Self.writeBatchBytes - SessionFrame.maxPayload {
                     untold = 0
