@@ -204,7 +204,7 @@ extension Session {
         var failed = false
         while !parts.isEmpty {
             do {
-                var n = try local.sendNow(parts: parts)
+                var n = try local.sendNow(slices: parts)
                 if n == 0 { break }
                 written += n
                 // Drop what went: whole parts, then the front of the next.
@@ -213,8 +213,12 @@ extension Session {
                     n -= parts[whole].count
                     whole += 1
                 }
-                parts.removeFirst(whole)
-                if n > 0 { parts[0] = parts[0].dropFirst(n) }
+                if whole == parts.count {
+                    parts.removeAll(keepingCapacity: true)  // all of it went; the storage stays
+                } else {
+                    parts.removeFirst(whole)
+                    if n > 0 { parts[0] = parts[0].dropFirst(n) }
+                }
             } catch {
                 failed = true
                 break

@@ -144,6 +144,21 @@ extension Socket {
         parts: Parts, then tail: FixedBytes.Slice? = nil
     ) throws(SystemError) -> Int where Parts.Index == Int {
         if parts.count == 1, tail == nil { return try sendNow(parts[0]) }
+        return try sendGathered(parts, then: tail)
+    }
+
+    /// `sendNow(parts:)` for an array of slices (the session's reader): the same send,
+    /// specialized here for the array, since a generic collection's subscript, called
+    /// from another module, cost an allocation per part (its coroutine's frame), and so
+    /// one per URB on the encrypted path.
+    public func sendNow(slices parts: [ArraySlice<UInt8>]) throws(SystemError) -> Int {
+        if parts.count == 1 { return try sendNow(parts[0]) }
+        return try sendGathered(parts, then: nil)
+    }
+
+    private func sendGathered<Parts: RandomAccessCollection<ArraySlice<UInt8>>>(
+        _ parts: Parts, then tail: FixedBytes.Slice?
+    ) throws(SystemError) -> Int where Parts.Index == Int {
         do {
             return try systemCall("sendmsg", path: peer) {
                 // The vectors on the stack: no allocation per reply.
