@@ -95,6 +95,27 @@ private final class Flag: @unchecked Sendable { var value = false }
         _ = _other
     }
 
+    @Test func slicesSentTogetherArriveInOrderAndAFullSocketTakesOnlyTheirFront() throws {
+        let (here, there) = try Socket.pair()
+        let whole: [UInt8] = Array(0..<200).map { UInt8($0) }
+        let parts = [whole[0..<10], whole[10..<11], whole[11..<200]]
+        #expect(try here.sendNow(slices: parts) == 200)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        var received: [UInt8] = []
+        while received.count < 200 { received += buffer[0..<(try there.read(into: &buffer))] }
+        #expect(received == whole)
+        // Filled up: it never blocks, and a full socket takes nothing (0).
+        let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+        var taken = 0
+        while true {
+            let n = try here.sendNow(slices: [chunk[...], chunk[...]])
+            if n == 0 { break }
+            taken += n
+        }
+        #expect(taken > 0)
+        #expect(try here.sendNow(slices: [chunk[0..<1]]) == 0)
+    }
+
     @Test func aFullSocketIsNotWritableAndWriteSomeTakesNothingUntilThePeerReads() throws {
         let (here, there) = try Socket.pair()
         try here.setNonBlocking()
