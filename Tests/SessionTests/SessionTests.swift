@@ -607,66 +607,72 @@ final class SessionHarness: @unchecked Sendable {
         #expect(received == expected)
     }
 
-    @Test func aHandlerThatHoldsTheReaderPastTheSilenceLimitDoesNotCostTheConnection() throws {
-        var configuration = quick()
-        configuration.deadAfter = 0.5
-        configuration.pingInterval = 0.1
+    /// A session whose server's handler holds the reader (a special request in a slow
+    /// device's reset, say) from the first byte until `released`, then echoes it:
+    /// 0.5 s of silence ends a connection, pings go every 0.1 s.
+    private final class HeldReader {
         let inHandler = Observed(false)
         let released = Observed(false)
-        let harness = SessionHarness(configuration: configuration) { sender in
-            .handler(
-                CallbackHandler { bytes in
-                    // A special request in a slow device's reset, say.
-                    inHandler.update { $0 = true }
-                    _ = released.wait { $0 }
-                    sender.send(bytes)
-                })
+        let harness: SessionHarness
+        let session: Session
+        let channel: Socket
+
+        init(_ base: SessionConfiguration, allowance: Double) throws {
+            var configuration = base
+            configuration.deadAfter = 0.5
+            configuration.pingInterval = 0.1
+            configuration.handlerAllowance = allowance
+            let (inHandler, released) = (inHandler, released)
+            harness = SessionHarness(configuration: configuration) { sender in
+                .handler(
+                    CallbackHandler { bytes in
+                        inHandler.update { $0 = true }
+                        _ = released.wait { $0 }
+                        sender.send(bytes)
+                    })
+            }
+            session = try harness.client.start()
+            channel = try session.openChannel()
+            try channel.writeAll([7])
         }
-        let session = try harness.client.start()
-        defer {
+
+        func end() {
             released.update { $0 = true }
             harness.client.stop(reason: "test over")
         }
-        let channel = try session.openChannel()
-        try channel.writeAll([7])
-        #expect(inHandler.wait { $0 })
-        // Four times the limit with the server's reader in the handler: its writer must
-        // not take that for the peer's silence (it did, and ended the connection).
-        usleep(2_000_000)
-        #expect(harness.disconnections.current == 0)
-        released.update { $0 = true }
+    }
+
+    @Test func aHandlerThatHoldsTheReaderPastTheSilenceLimitDoesNotCostTheConnection() throws {
+        let held = try HeldReader(quick(), allowance: 30)
+        defer { held.end() }
+        #expect(held.inHandler.wait { $0 })
+        // Ten of the server's frames while its reader is held: pings 0.1 s apart, so its
+        // writer judged the silence well past the 0.5 s limit (and had ended the
+        // connection there, before the fix).
+        let session = held.session
+        let before = session.monitor.withLock { session.bytesReceived }
+        let heard = session.monitor.withLock {
+            session.monitor.wait(until: monotonicSeconds() + 60) {
+                session.bytesReceived >= before + 10 * UInt64(SessionFrame.headerLength)
+            }
+        }
+        #expect(heard)
+        #expect(held.harness.disconnections.current == 0)
+        held.released.update { $0 = true }
         var buffer = [UInt8](repeating: 0, count: 16)
-        #expect(try channel.read(into: &buffer) == 1)
+        #expect(try held.channel.read(into: &buffer) == 1)
         #expect(buffer[0] == 7)
-        #expect(harness.disconnections.current == 0)
-        #expect(harness.joinings.current.count == 1)
+        #expect(held.harness.disconnections.current == 0)
+        #expect(held.harness.joinings.current.count == 1)
     }
 
     @Test func aHandlerThatHoldsTheReaderBeyondItsAllowanceCostsTheConnection() throws {
-        var configuration = quick()
-        configuration.deadAfter = 0.5
-        configuration.pingInterval = 0.1
-        configuration.handlerAllowance = 1
-        let inHandler = Observed(false)
-        let released = Observed(false)
-        let harness = SessionHarness(configuration: configuration) { _ in
-            .handler(
-                CallbackHandler { _ in
-                    inHandler.update { $0 = true }
-                    _ = released.wait { $0 }
-                })
-        }
-        let session = try harness.client.start()
-        defer {
-            released.update { $0 = true }
-            harness.client.stop(reason: "test over")
-        }
-        let channel = try session.openChannel()
-        try channel.writeAll([7])
-        #expect(inHandler.wait { $0 })
+        let held = try HeldReader(quick(), allowance: 1)
+        defer { held.end() }
+        #expect(held.inHandler.wait { $0 })
         // Stuck (a device that never answers): the server gives up on the connection.
-        #expect(harness.disconnections.wait { $0 >= 1 })
-        #expect(!released.current)
+        #expect(held.harness.disconnections.wait { $0 >= 1 })
+        #expect(!held.released.current)
     }
 
     @Test func aPeerThatOverrunsAChannelWindowIsCutOff() throws {
