@@ -213,12 +213,8 @@ extension Session {
                     n -= parts[whole].count
                     whole += 1
                 }
-                if whole == parts.count {
-                    parts.removeAll(keepingCapacity: true)  // all of it went; the storage stays
-                } else {
-                    parts.removeFirst(whole)
-                    if n > 0 { parts[0] = parts[0].dropFirst(n) }
-                }
+                parts.removeFirst(whole)
+                if n > 0 { parts[0] = parts[0].dropFirst(n) }
             } catch {
                 failed = true
                 break
